@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import type { Database } from './db/client.ts';
+import { handleError, ProblemSchema, sendProblem } from './errors.ts';
+import type { App } from './http/app-types.ts';
+import { registerAuth } from './http/auth.ts';
+import { registerIdempotency } from './http/idempotency.ts';
+import { registerMetrics } from './http/metrics.ts';
+import { createValidatorCompiler } from './http/validation.ts';
+import { registerAuthRoutes } from './modules/auth/auth.routes.ts';
+import { createAuthService } from './modules/auth/auth.service.ts';
+import { registerSystemRoutes } from './modules/system/system.routes.ts';
+import { registerTenantRoutes } from './modules/tenants/tenants.routes.ts';
+import { createTenantsService } from './modules/tenants/tenants.service.ts';
+import { registerUserRoutes } from './modules/users/users.routes.ts';
+import { createUsersService } from './modules/users/users.service.ts';
+
+/** Everything the HTTP app needs, built by the caller (main.ts, tests, benchmarks). */
+export interface AppDeps {
+  db: Database;
+  /** Master key api key secrets are derived from (see src/server-key.ts). */
+  serverKey: string;
+  /** SHA-256 (hex) of the operator token (see src/admin-token.ts). */
+  adminTokenHash: string;
+  /** pino logger; requests log with their request id. */
+  logger: Logger;
+}
+
+/** Largest request body accepted; larger ones answer 413. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const API_DESCRIPTION = `Parley: a self-hostable, multi-tenant messaging backend.
+
+Three kinds of caller send \`Authorization: Bearer …\`: the **operator** (PARLEY_ADMIN_TOKEN, /v1/admin only),
+a **tenant backend** (an api key secret; add \`X-Parley-User: <user id>\` to act as that user) and an
+**end user** (an HS256 JWT signed with an api key secret: header \`kid\` = key id, claims \`sub\`, \`exp\`).
+Errors are RFC 9457 \`application/problem+json\` with a stable \`code\`. Every mutating request accepts
+\`Idempotency-Key\`.`;
+
+/** Builds the Fastify app with every plugin and module registered explicitly. Call `ready()` or `listen()`. */
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const options: FastifyServerOptions = {
+    loggerInstance: deps.logger,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: 512 },
+    // Errors the router raises before any hook runs (malformed URL, overlong parameter).
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      void sendProblem(reply, 'validation_failed', error.message);
+    },
+  };
+  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.setValidatorCompiler(createValidatorCompiler());
+  app.setErrorHandler(handleError);
+  // JSON is the only body format; anything else is 415, not a string handed to validation.
+  app.removeContentTypeParser('text/plain');
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
+  );
+  app.addSchema(ProblemSchema);
+
+  const metrics = registerMetrics(app);
+  const users = createUsersService({ orm: deps.db.orm });
+  const tenants = createTenantsService({ orm: deps.db.orm, serverKey: deps.serverKey });
+  const auth = createAuthService({
+    orm: deps.db.orm,
+    serverKey: deps.serverKey,
+    adminTokenHash: deps.adminTokenHash,
+    users,
+    warn: (message, details) => app.log.warn(details, message),
+  });
+  registerAuth(app, auth);
+  registerIdempotency(app, deps.db.orm);
+
+  // Plugins registered after the hooks and decorators above, so their routes (/docs) get them too.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Parley API', version: '1', description: API_DESCRIPTION },
+      components: {
+        securitySchemes: {
+          operatorToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The operator token (PARLEY_ADMIN_TOKEN)',
+          },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'A tenant api key secret (psk_…); with X-Parley-User it acts as that user',
+          },
+          userToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A user token' },
+        },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, index) =>
+        typeof json.$id === 'string' ? json.$id : `def-${index}`,
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  registerSystemRoutes(app, { db: deps.db, metrics });
+  registerTenantRoutes(app, tenants);
+  registerUserRoutes(app, users);
+  registerAuthRoutes(app, auth);
+  return app;
+}

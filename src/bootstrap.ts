@@ -1,0 +1,23 @@
+import { count } from 'drizzle-orm';
+import type { Orm } from './db/client.ts';
+import { settings, tenants } from './db/schema/control.ts';
+import type { NewApiKey, TenantsService, TenantView } from './modules/tenants/tenants.service.ts';
+
+/**
+ * On the very first start of a deployment with no tenant, creates a `demo` tenant so a newcomer can call
+ * the API at once. Runs at most once per database, even if the demo tenant is later deleted.
+ */
+export async function createDemoTenantOnFirstStart(
+  orm: Orm,
+  tenantsService: TenantsService,
+): Promise<{ tenant: TenantView; api_key: NewApiKey } | null> {
+  const marked = await orm
+    .insert(settings)
+    .values({ name: 'first_start_done', value: new Date().toISOString() })
+    .onConflictDoNothing()
+    .returning();
+  if (marked.length === 0) return null;
+  const [existing] = await orm.select({ n: count() }).from(tenants);
+  if ((existing?.n ?? 0) > 0) return null;
+  return tenantsService.createTenant({ name: 'demo' });
+}

@@ -1,0 +1,133 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import {
+  createAuthService,
+  DEFAULT_TOKEN_TTL_SECONDS,
+  MAX_TOKEN_TTL_SECONDS,
+} from './modules/auth/auth.service.ts';
+import { findNewestLiveApiKey } from './modules/tenants/tenants.repository.ts';
+import { createTenantsService } from './modules/tenants/tenants.service.ts';
+import { isUserId } from './modules/users/user-id.ts';
+import { createUsersService } from './modules/users/users.service.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
+
+// `parley`: the operator's command-line tool. It works on the configured database directly (the same
+// environment variables as the server) and prints JSON. On the embedded database it needs the server
+// stopped, since one process at a time may open it; with a running server use the admin API instead.
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const parseUuid = (what: string) => (value: string) => {
+  if (!UUID.test(value)) throw new InvalidArgumentError(`${what} must be a UUID`);
+  return value.toLowerCase();
+};
+const parseTenantName = (value: string) => {
+  if (value.length < 1 || value.length > 200) throw new InvalidArgumentError('name must be 1–200 characters');
+  return value;
+};
+const parseUserId = (value: string) => {
+  if (!isUserId(value))
+    throw new InvalidArgumentError('user id must be 1–128 characters of [A-Za-z0-9_.@:-]');
+  return value;
+};
+const parseTtl = (value: string) => {
+  const ttl = Number(value);
+  if (!Number.isInteger(ttl) || ttl < 60 || ttl > MAX_TOKEN_TTL_SECONDS) {
+    throw new InvalidArgumentError(`ttl must be an integer from 60 to ${MAX_TOKEN_TTL_SECONDS}`);
+  }
+  return ttl;
+};
+
+/** Opens the runtime, runs `work`, prints its result as JSON and closes everything. */
+async function withRuntime(work: (runtime: Runtime) => Promise<unknown>): Promise<void> {
+  const config = loadConfig();
+  const runtime = await openRuntime(
+    config,
+    createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
+  );
+  try {
+    const result = await work(runtime);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await runtime.close();
+  }
+}
+
+const tenantsOf = (runtime: Runtime) =>
+  createTenantsService({ orm: runtime.db.orm, serverKey: runtime.serverKey });
+
+const program = new Command('parley')
+  .description('Operate a Parley deployment: tenants, api keys, user tokens and migrations')
+  .showHelpAfterError();
+
+program
+  .command('migrate')
+  .description('Apply pending database migrations (the server also does this at start)')
+  .action(() => withRuntime(() => Promise.resolve({ migrated: true })));
+
+const tenant = program.command('tenant').description('Create and list tenants');
+tenant
+  .command('create')
+  .description('Create a tenant; prints its id and its first api key (the secret is shown only now)')
+  .argument('<name>', 'display name, 1–200 characters', parseTenantName)
+  .action((name: string) => withRuntime((runtime) => tenantsOf(runtime).createTenant({ name })));
+tenant
+  .command('list')
+  .description('List all tenants, oldest first')
+  .action(() =>
+    withRuntime(async (runtime) => {
+      const all = [];
+      let afterId: string | undefined;
+      for (;;) {
+        const page = await tenantsOf(runtime).listTenants({ afterId, limit: 200 });
+        all.push(...page);
+        if (page.length < 200) return all;
+        afterId = page.at(-1)?.id;
+      }
+    }),
+  );
+
+const key = program.command('key').description("Create and revoke a tenant's api keys");
+key
+  .command('create')
+  .description('Create another api key for a tenant (rotation: older keys stay live until revoked)')
+  .argument('<tenant_id>', 'tenant id', parseUuid('tenant_id'))
+  .action((tenantId: string) => withRuntime((runtime) => tenantsOf(runtime).createApiKey(tenantId)));
+key
+  .command('revoke')
+  .description('Revoke an api key; requests and user tokens signed with it are refused from now on')
+  .argument('<tenant_id>', 'tenant id', parseUuid('tenant_id'))
+  .argument('<key_id>', 'api key id', parseUuid('key_id'))
+  .action((tenantId: string, keyId: string) =>
+    withRuntime((runtime) => tenantsOf(runtime).revokeApiKey(tenantId, keyId)),
+  );
+
+program
+  .command('token')
+  .description("Mint a user token, signed with the tenant's newest live api key")
+  .argument('<tenant_id>', 'tenant id', parseUuid('tenant_id'))
+  .argument('<user_id>', "the tenant's user id", parseUserId)
+  .option('--ttl <seconds>', 'lifetime in seconds (60 s to 30 days)', parseTtl, DEFAULT_TOKEN_TTL_SECONDS)
+  .action((tenantId: string, userId: string, options: { ttl: number }) =>
+    withRuntime(async (runtime) => {
+      const apiKey = await findNewestLiveApiKey(runtime.db.orm, tenantId);
+      if (!apiKey) throw new Error(`tenant ${tenantId} does not exist or has no live api key`);
+      const auth = createAuthService({
+        orm: runtime.db.orm,
+        serverKey: runtime.serverKey,
+        adminTokenHash: '',
+        users: createUsersService({ orm: runtime.db.orm }),
+        warn: (message) => process.stderr.write(`parley: ${message}\n`),
+      });
+      const ctx = { tenantId, actor: { kind: 'backend' as const, keyId: apiKey.id } };
+      return auth.mintUserToken(ctx, userId, options.ttl);
+    }),
+  );
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  process.stderr.write(`parley: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,24 @@
+/** Who is calling, once their credential has been checked. */
+export type Principal =
+  | { kind: 'operator' }
+  | { kind: 'backend'; tenantId: string; keyId: string }
+  | { kind: 'user'; tenantId: string; userId: string; keyId: string; via: 'token' | 'api_key' };
+
+/** The acting party inside a tenant: its backend, or one of its users. */
+export type Actor = { kind: 'backend'; keyId: string } | { kind: 'user'; userId: string; keyId: string };
+
+/** What every tenant use case receives first: the tenant it runs in and who is acting. */
+export interface TenantContext {
+  tenantId: string;
+  actor: Actor;
+}
+
+/** The tenant context of a tenant principal. */
+export function tenantContextOf(principal: Exclude<Principal, { kind: 'operator' }>): TenantContext {
+  return principal.kind === 'backend'
+    ? { tenantId: principal.tenantId, actor: { kind: 'backend', keyId: principal.keyId } }
+    : {
+        tenantId: principal.tenantId,
+        actor: { kind: 'user', userId: principal.userId, keyId: principal.keyId },
+      };
+}

@@ -1,0 +1,107 @@
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
+import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+/** Where drizzle-kit writes migrations and the migrators read them. */
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/** Name of the non-owner, non-bypass role every application query runs as (see migration 0000). */
+export const APP_ROLE = 'parley_app';
+
+/** Rows of a raw `execute()`: both drivers return `{ rows }`, which the shared type does not carry. */
+export function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
+}
+
+/** Both drivers' Drizzle instances share this type, so repositories are written once. */
+export type Orm = PgDatabase<PgQueryResultHKT>;
+/** A transaction handle of either driver. */
+export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
+
+/** An open database: the embedded PGlite or a PostgreSQL pool, with the schema migrated. */
+export interface Database {
+  readonly kind: 'embedded' | 'postgres';
+  /** Runs as APP_ROLE: row-level security applies to every query made through it. */
+  readonly orm: Orm;
+  /** Throws unless a trivial query round-trips. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** PostgreSQL connection string; absent means embedded. */
+  databaseUrl?: string | undefined;
+  /** Embedded only: directory of the database files; absent means in memory (tests). */
+  dataDir?: string | undefined;
+  /** PostgreSQL pool size. */
+  poolSize?: number;
+  /** Called with errors of idle pooled connections, which would otherwise crash the process. */
+  onPoolError?: (error: Error) => void;
+}
+
+/** Opens the configured database and applies pending migrations before returning it. */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  return options.databaseUrl === undefined
+    ? openEmbedded(options.dataDir)
+    : openPostgres(options.databaseUrl, options.poolSize ?? 10, options.onPoolError);
+}
+
+async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+  const client = new PGlite(dataDir);
+  await client.waitReady;
+  try {
+    // PGlite has a single session: migrate as its owner, then drop to the app role for good.
+    await migratePglite(drizzlePglite({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+    await client.exec(`SET ROLE ${APP_ROLE}`);
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  const orm: Orm = drizzlePglite({ client });
+  return {
+    kind: 'embedded',
+    orm,
+    ping: async () => {
+      await client.query('SELECT 1');
+    },
+    close: () => client.close(),
+  };
+}
+
+async function openPostgres(
+  databaseUrl: string,
+  poolSize: number,
+  onPoolError: ((error: Error) => void) | undefined,
+): Promise<Database> {
+  await migratePostgres(databaseUrl);
+  // The role is a startup option, not a SET after connect: a connection that cannot take the role fails
+  // instead of silently running as the owner.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, options: `-c role=${APP_ROLE}` });
+  pool.on('error', (error) => onPoolError?.(error));
+  const orm: Orm = drizzleNodePg({ client: pool });
+  return {
+    kind: 'postgres',
+    orm,
+    ping: async () => {
+      await pool.query('SELECT 1');
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** Migrates under an advisory lock, so several processes starting together apply each migration once. */
+async function migratePostgres(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query("SELECT pg_advisory_lock(hashtext('parley.migrate'))");
+    await migrateNodePg(drizzleNodePg({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+  } finally {
+    await client.end();
+  }
+}

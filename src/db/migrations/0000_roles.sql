@@ -1,0 +1,27 @@
+-- The role the server's queries run as (see src/db/schema/rls.ts). Roles are cluster-wide, so several
+-- databases on one server share it; creating it tolerates another migration creating it concurrently.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'parley_app') THEN
+    CREATE ROLE parley_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+  NULL;
+END
+$$;
+--> statement-breakpoint
+-- The migrating role switches to parley_app with SET ROLE, so it must be a member.
+DO $$
+BEGIN
+  EXECUTE format('GRANT parley_app TO %I', current_user);
+EXCEPTION WHEN duplicate_object OR unique_violation OR invalid_grant_operation THEN
+  NULL;
+END
+$$;
+--> statement-breakpoint
+GRANT USAGE ON SCHEMA public TO parley_app;
+--> statement-breakpoint
+-- Every table and sequence this role creates from here on is usable (never owned) by parley_app.
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO parley_app;
+--> statement-breakpoint
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO parley_app;

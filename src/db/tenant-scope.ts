@@ -1,0 +1,30 @@
+import { sql } from 'drizzle-orm';
+import type { Orm, Tx } from './client.ts';
+
+declare const tenantScopeBrand: unique symbol;
+
+/**
+ * A transaction bound to one tenant. Repository functions take it as their first argument; the only way
+ * to obtain one is `inTenant`, which has already set `app.tenant_id` for row-level security, so a query
+ * on tenant data without a tenant does not compile, and would see no rows if it did.
+ */
+export interface TenantScope {
+  readonly tenantId: string;
+  readonly tx: Tx;
+  readonly [tenantScopeBrand]: true;
+}
+
+/** Runs `work` in one transaction bound to `tenantId`; commits when it resolves, rolls back when it throws. */
+export function inTenant<T>(
+  orm: Orm,
+  tenantId: string,
+  work: (scope: TenantScope) => Promise<T>,
+): Promise<T> {
+  return orm.transaction(async (tx) => {
+    await tx.execute(sql`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
+    return work({ tenantId, tx } as TenantScope);
+  });
+}
+
+/** The tenant id used for operator-scoped rows (idempotency records of /v1/admin requests). */
+export const OPERATOR_SCOPE_ID = '00000000-0000-0000-0000-000000000000';

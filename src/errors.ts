@@ -1,0 +1,142 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+
+/** Every machine-readable error code of the public API, with its HTTP status and title (docs/ERRORS.md). */
+export const ERROR_CODES = {
+  validation_failed: { status: 400, title: 'Validation failed' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  conflict: { status: 409, title: 'Conflict' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
+  rate_limited: { status: 429, title: 'Rate limited' },
+  internal: { status: 500, title: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** One invalid field: a JSON pointer into the request (`/body/name`) and what is wrong with it. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** An expected failure with a stable code; anything else thrown becomes `internal`. */
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+/** A not-found that does not say whether the thing exists elsewhere (other tenant, private conversation). */
+export function notFound(what: string): AppError {
+  return new AppError('not_found', `${what} not found`);
+}
+
+/** The RFC 9457 body, documented once and referenced by every route's error responses. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({
+      description: 'URI naming the problem type',
+      examples: ['urn:parley:error:not_found'],
+    }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.Union(
+      (Object.keys(ERROR_CODES) as ErrorCode[]).map((code) => Type.Literal(code)),
+      { description: 'Stable machine-readable code; see docs/ERRORS.md' },
+    ),
+    errors: Type.Optional(
+      Type.Array(Type.Object({ path: Type.String(), message: Type.String() }), {
+        description: 'Per-field problems, for validation_failed',
+      }),
+    ),
+  },
+  { $id: 'Problem', title: 'Problem' },
+);
+
+interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  errors?: FieldError[];
+}
+
+function problemOf(code: ErrorCode, detail: string, errors?: FieldError[]): ProblemBody {
+  const { status, title } = ERROR_CODES[code];
+  return { type: `urn:parley:error:${code}`, title, status, detail, code, ...(errors ? { errors } : {}) };
+}
+
+/** Sends a problem+json response. */
+export function sendProblem(reply: FastifyReply, code: ErrorCode, detail: string, errors?: FieldError[]) {
+  const body = problemOf(code, detail, errors);
+  return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+interface AjvIssue {
+  instancePath: string;
+  message?: string;
+  keyword: string;
+  params: Record<string, unknown>;
+}
+
+function fieldErrorsOf(error: FastifyError): FieldError[] {
+  const context = error.validationContext ?? 'body';
+  return ((error.validation as AjvIssue[] | undefined) ?? []).map((issue) => {
+    let pointer = `/${context}${issue.instancePath}`;
+    if (issue.keyword === 'required' && typeof issue.params.missingProperty === 'string') {
+      pointer += `/${issue.params.missingProperty}`;
+    }
+    if (issue.keyword === 'additionalProperties' && typeof issue.params.additionalProperty === 'string') {
+      return { path: `${pointer}/${issue.params.additionalProperty}`, message: 'is not an allowed property' };
+    }
+    return { path: pointer, message: issue.message ?? 'is invalid' };
+  });
+}
+
+/** Fastify's own errors that are the client's fault, by code, mapped to ours. */
+const FASTIFY_ERRORS: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
+  FST_ERR_CTP_MALFORMED_JSON: 'validation_failed',
+};
+
+/** The one error handler: every failure leaves as problem+json; unexpected ones are logged, never echoed. */
+export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof AppError) {
+    return sendProblem(reply, error.code, error.message, error.errors);
+  }
+  if (error.validation) {
+    const errors = fieldErrorsOf(error);
+    const first = errors[0];
+    const detail = first ? `${first.path} ${first.message}` : 'the request is invalid';
+    return sendProblem(reply, 'validation_failed', detail, errors);
+  }
+  const mapped =
+    FASTIFY_ERRORS[error.code] ?? (error instanceof SyntaxError ? 'validation_failed' : undefined);
+  if (mapped) {
+    return sendProblem(reply, mapped, error.message);
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    // Any other client error Fastify raises (bad headers, aborted bodies): say so without internals.
+    request.log.info({ err: error }, 'client error');
+    return sendProblem(reply, error.statusCode === 404 ? 'not_found' : 'validation_failed', error.message);
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendProblem(reply, 'internal', `internal error; quote request id ${request.id} when reporting it`);
+}

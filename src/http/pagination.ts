@@ -1,0 +1,49 @@
+import { Type } from 'typebox';
+import type { TSchema } from 'typebox';
+import { AppError } from '../errors.ts';
+
+/** `?limit=`: default 50, at most 200. */
+export const LimitSchema = Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size' });
+/** `?cursor=`: an opaque `next_cursor` from a previous page. */
+export const CursorSchema = Type.String({
+  minLength: 1,
+  maxLength: 512,
+  description: 'Opaque cursor from next_cursor',
+});
+
+/** The `{ data, next_cursor }` envelope of every list. */
+export function PageSchema<T extends TSchema>(item: T) {
+  return Type.Object({
+    data: Type.Array(item),
+    next_cursor: Type.Union([Type.String(), Type.Null()], {
+      description: 'Pass as ?cursor= for the next page',
+    }),
+  });
+}
+
+/** An opaque keyset cursor holding the sort key of the last item returned. */
+export function encodeCursor(key: string[]): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** The sort key inside a cursor; a 400 naming `?cursor` when it was not made by `encodeCursor`. */
+export function decodeCursor(cursor: string, arity: number): string[] {
+  try {
+    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(key) && key.length === arity && key.every((part) => typeof part === 'string')) {
+      return key;
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw new AppError('validation_failed', 'cursor is not valid', [
+    { path: '/querystring/cursor', message: 'is not a cursor returned by this API' },
+  ]);
+}
+
+/** Splits a `limit + 1` fetch into a page and the cursor of the next one. */
+export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => string[]) {
+  const data = rows.slice(0, limit);
+  const last = data.at(-1);
+  return { data, next_cursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null };
+}

@@ -1,0 +1,99 @@
+import { resolveAdminToken } from './admin-token.ts';
+import { buildApp } from './app.ts';
+import { createDemoTenantOnFirstStart } from './bootstrap.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { DataDirLockedError } from './db/data-dir-lock.ts';
+import { createLogger } from './logger.ts';
+import { createTenantsService } from './modules/tenants/tenants.service.ts';
+import { openRuntime } from './runtime.ts';
+
+/** In-flight requests get this long to finish after SIGTERM/SIGINT before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function welcomeText(
+  baseUrl: string,
+  adminToken: string | null,
+  demo: Awaited<ReturnType<typeof createDemoTenantOnFirstStart>>,
+): string {
+  const lines = ['', `Parley is running at ${baseUrl}  (API docs: ${baseUrl}/docs)`, ''];
+  if (adminToken !== null) {
+    lines.push(
+      'Operator token (shown once; set PARLEY_ADMIN_TOKEN to choose your own):',
+      `  ${adminToken}`,
+      '',
+    );
+  }
+  if (demo !== null) {
+    const key = demo.api_key.secret;
+    lines.push(
+      `A "demo" tenant was created (id ${demo.tenant.id}). Its api key (shown once):`,
+      `  ${key}`,
+      '',
+      'Try it: mint a user token for "alice", then call GET /v1/me as alice:',
+      `  TOKEN=$(curl -s -X POST ${baseUrl}/v1/users/alice/tokens -H "Authorization: Bearer ${key}" \\`,
+      `    | node -pe "JSON.parse(require('fs').readFileSync(0, 'utf8')).token")`,
+      `  curl -s ${baseUrl}/v1/me -H "Authorization: Bearer $TOKEN"`,
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+async function start(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const runtime = await openRuntime(config, logger);
+  const adminToken = await resolveAdminToken(runtime.db.orm, config.adminToken);
+  const demo = await createDemoTenantOnFirstStart(
+    runtime.db.orm,
+    createTenantsService({ orm: runtime.db.orm, serverKey: runtime.serverKey }),
+  );
+  const app = await buildApp({
+    db: runtime.db,
+    serverKey: runtime.serverKey,
+    adminTokenHash: adminToken.hash,
+    logger,
+  });
+
+  let isClosing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (isClosing) return;
+    isClosing = true;
+    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    setTimeout(() => {
+      logger.error('in-flight requests did not finish in time; exiting');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
+    app
+      .close()
+      .then(() => runtime.close())
+      .then(() => {
+        logger.info('shut down cleanly');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  process.stdout.write(`${welcomeText(`http://${host}:${port}`, adminToken.generated, demo)}\n`);
+}
+
+try {
+  await start(loadConfig());
+} catch (error) {
+  if (error instanceof ConfigError || error instanceof DataDirLockedError) {
+    process.stderr.write(`parley: ${error.message}\n`);
+  } else {
+    process.stderr.write(
+      `parley: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+  }
+  process.exit(1);
+}

@@ -1,0 +1,51 @@
+import { Type } from 'typebox';
+import type { App } from '../../http/app-types.ts';
+import { tenantContext } from '../../http/auth.ts';
+import { errorResponses, Timestamp } from '../../http/schemas.ts';
+import { UserParams } from '../users/users.schemas.ts';
+import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, type AuthService } from './auth.service.ts';
+
+const MintTokenBody = Type.Object(
+  {
+    ttl_seconds: Type.Optional(
+      Type.Integer({
+        minimum: 60,
+        maximum: MAX_TOKEN_TTL_SECONDS,
+        default: DEFAULT_TOKEN_TTL_SECONDS,
+        description: 'Lifetime of the token, 60 s to 30 days; 1 hour when left out',
+      }),
+    ),
+  },
+  { additionalProperties: false, examples: [{ ttl_seconds: 3600 }] },
+);
+
+const MintedToken = Type.Object({
+  token: Type.String({ description: 'HS256 JWT: header kid = the api key id, claims sub and exp' }),
+  expires_at: Timestamp,
+});
+
+/** Token minting: a convenience for tenant backends that do not sign their own JWTs. */
+export function registerAuthRoutes(app: App, auth: AuthService): void {
+  app.post('/v1/users/:user_id/tokens', {
+    config: { auth: 'backend' },
+    // The body is optional: a bare POST asks for the default lifetime.
+    preValidation: (request, _reply, done) => {
+      (request as { body: unknown }).body ??= {};
+      done();
+    },
+    schema: {
+      tags: ['users'],
+      security: [{ apiKey: [] }],
+      summary: 'Mint a user token signed with the calling api key',
+      params: UserParams,
+      body: MintTokenBody,
+      response: { 201: MintedToken, ...errorResponses('forbidden') },
+    },
+    handler: async (request, reply) => {
+      const ttl = request.body.ttl_seconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+      return reply
+        .code(201)
+        .send(await auth.mintUserToken(tenantContext(request), request.params.user_id, ttl));
+    },
+  });
+}

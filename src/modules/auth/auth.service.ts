@@ -1,0 +1,143 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { Orm } from '../../db/client.ts';
+import type { Principal, TenantContext } from '../../context.ts';
+import { AppError } from '../../errors.ts';
+import { deriveApiKeySecret, isSecretOfHash, keyIdOfSecret } from '../tenants/api-key-secrets.ts';
+import { findApiKey, type ApiKeyRow } from '../tenants/tenants.repository.ts';
+import { isUserId } from '../users/user-id.ts';
+import type { UsersService } from '../users/users.service.ts';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Longest lifetime a minted user token may have: 30 days. */
+export const MAX_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
+/** Lifetime of a minted user token when none is asked for: 1 hour. */
+export const DEFAULT_TOKEN_TTL_SECONDS = 3600;
+/** Clock skew tolerated on `exp`/`nbf`. */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+export interface AuthServiceDeps {
+  orm: Orm;
+  serverKey: string;
+  /** SHA-256 (hex) of the operator token. */
+  adminTokenHash: string;
+  users: UsersService;
+  /** Logs what an operator must act on (a server key that does not match a stored key). */
+  warn: (message: string, details: Record<string, unknown>) => void;
+}
+
+const unauthorized = (detail: string) => new AppError('unauthorized', detail);
+
+/** Checks bearer credentials and mints user tokens. The one place that decides who a caller is. */
+export function createAuthService(deps: AuthServiceDeps) {
+  const adminHash = Buffer.from(deps.adminTokenHash, 'hex');
+
+  const liveKey = async (keyId: string): Promise<ApiKeyRow> => {
+    const key = UUID_PATTERN.test(keyId) ? await findApiKey(deps.orm, keyId.toLowerCase()) : undefined;
+    if (!key) throw unauthorized('unknown api key');
+    if (key.revokedAt !== null) throw unauthorized('api key has been revoked');
+    return key;
+  };
+
+  /** The secret of a live key, re-derived; refuses if it no longer matches the stored hash. */
+  const signingSecretOf = (key: ApiKeyRow): string => {
+    const secret = deriveApiKeySecret(deps.serverKey, key.id);
+    if (!isSecretOfHash(secret, key.secretHash)) {
+      deps.warn('the server key does not match the one api key was created with; check PARLEY_SECRET_KEY', {
+        keyId: key.id,
+      });
+      throw unauthorized('api key cannot verify tokens on this server');
+    }
+    return secret;
+  };
+
+  const userPrincipal = async (
+    tenantId: string,
+    userId: string,
+    keyId: string,
+    via: 'token' | 'api_key',
+  ): Promise<Principal> => {
+    const state = await deps.users.ensureUser(tenantId, userId);
+    if (state === 'erased') throw unauthorized('user has been erased');
+    return { kind: 'user', tenantId, userId, keyId, via };
+  };
+
+  const authenticateApiKey = async (secret: string, actAs: string | undefined): Promise<Principal> => {
+    const keyId = keyIdOfSecret(secret);
+    if (keyId === null) throw unauthorized('malformed api key');
+    const key = await liveKey(keyId);
+    if (!isSecretOfHash(secret, key.secretHash)) throw unauthorized('invalid api key');
+    if (actAs === undefined) return { kind: 'backend', tenantId: key.tenantId, keyId: key.id };
+    if (!isUserId(actAs)) {
+      throw new AppError('validation_failed', 'X-Parley-User must be a user id', [
+        { path: '/headers/x-parley-user', message: 'must match ^[A-Za-z0-9_.@:-]{1,128}$' },
+      ]);
+    }
+    return userPrincipal(key.tenantId, actAs, key.id, 'api_key');
+  };
+
+  const authenticateUserToken = async (token: string): Promise<Principal> => {
+    let kid: unknown;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw unauthorized('malformed token');
+    }
+    if (typeof kid !== 'string') throw unauthorized('token has no kid');
+    const key = await liveKey(kid);
+    const secret = new TextEncoder().encode(signingSecretOf(key));
+    let subject: string | undefined;
+    try {
+      const { payload } = await jwtVerify(token, secret, {
+        algorithms: ['HS256'],
+        requiredClaims: ['sub', 'exp'],
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      });
+      subject = payload.sub;
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw unauthorized('token has expired');
+      if (error instanceof joseErrors.JOSEError) throw unauthorized(`invalid token: ${error.code}`);
+      throw error;
+    }
+    if (subject === undefined || !isUserId(subject)) throw unauthorized('token sub is not a valid user id');
+    return userPrincipal(key.tenantId, subject, key.id, 'token');
+  };
+
+  return {
+    /** True when `token` is the operator token (constant time). */
+    isOperatorToken(token: string): boolean {
+      const presented = createHash('sha256').update(token).digest();
+      return presented.length === adminHash.length && timingSafeEqual(presented, adminHash);
+    },
+
+    /**
+     * A tenant principal from a bearer credential: an api key secret (optionally acting as the user named
+     * by X-Parley-User, created on first sight) or a user token (whose user is created on first sight).
+     */
+    async authenticateTenantCredential(token: string, actAs: string | undefined): Promise<Principal> {
+      if (token.startsWith('psk_')) return authenticateApiKey(token, actAs);
+      if (actAs !== undefined)
+        throw new AppError('forbidden', 'X-Parley-User may be sent only with an api key');
+      return authenticateUserToken(token);
+    },
+
+    /** Signs a user token with the caller's own api key, as a tenant backend would. */
+    async mintUserToken(
+      ctx: TenantContext,
+      userId: string,
+      ttlSeconds: number,
+    ): Promise<{ token: string; expires_at: string }> {
+      const key = await liveKey(ctx.actor.keyId);
+      const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttlSeconds) * 1000);
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.id })
+        .setSubject(userId)
+        .setIssuedAt()
+        .setExpirationTime(expiresAt)
+        .sign(new TextEncoder().encode(signingSecretOf(key)));
+      return { token, expires_at: expiresAt.toISOString() };
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,36 @@
+import { Type } from 'typebox';
+import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
+import { Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+
+const TenantName = Type.String({ minLength: 1, maxLength: 200, examples: ['Acme'] });
+
+export const Tenant = Type.Object({ id: Uuid, name: TenantName, created_at: Timestamp });
+
+export const NewApiKey = Type.Object({
+  id: Uuid,
+  secret: Type.String({
+    description: 'Shown once: store it now. Used as the bearer token and to sign user tokens.',
+  }),
+});
+
+export const ApiKey = Type.Object({ id: Uuid, created_at: Timestamp, revoked_at: Nullable(Timestamp) });
+
+export const CreateTenantBody = Type.Object(
+  { name: TenantName },
+  { additionalProperties: false, examples: [{ name: 'Acme' }] },
+);
+export const RenameTenantBody = Type.Object(
+  { name: TenantName },
+  { additionalProperties: false, examples: [{ name: 'Acme Inc.' }] },
+);
+export const CreatedTenant = Type.Object({ tenant: Tenant, api_key: NewApiKey });
+
+export const TenantParams = Type.Object({ tenant_id: Uuid });
+export const ApiKeyParams = Type.Object({ tenant_id: Uuid, key_id: Uuid });
+
+export const ListTenantsQuery = Type.Object(
+  { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
+  { additionalProperties: false },
+);
+export const TenantPage = PageSchema(Tenant);
+export const ApiKeyList = Type.Object({ data: Type.Array(ApiKey) });

@@ -1,0 +1,110 @@
+import type { Static } from 'typebox';
+import type { Orm } from '../../db/client.ts';
+import { inTenant } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
+import { AppError, notFound } from '../../errors.ts';
+import { decodeCursor, toPage } from '../../http/pagination.ts';
+import {
+  ensureUserRow,
+  eraseUserRow,
+  findUser,
+  searchUsers,
+  upsertUserRow,
+  type UserProfilePatch,
+  type UserRow,
+} from './users.repository.ts';
+import type { UpsertUserBody, User } from './users.schemas.ts';
+
+/** Largest `metadata` object accepted, serialized as JSON. */
+export const MAX_METADATA_BYTES = 8 * 1024;
+
+/** A user as the API shows it. */
+export type UserView = Static<typeof User>;
+
+/** Input of `upsertUser`: each field optional; omitted fields keep their value, null clears. */
+export type UpsertUserInput = Static<typeof UpsertUserBody>;
+
+const toUserView = (row: UserRow): UserView => ({
+  id: row.id,
+  name: row.name,
+  avatar_url: row.avatarUrl,
+  metadata: row.metadata,
+  created_at: row.createdAt.toISOString(),
+  updated_at: row.updatedAt.toISOString(),
+});
+
+const requireBackend = (ctx: TenantContext, action: string) => {
+  if (ctx.actor.kind !== 'backend') throw new AppError('forbidden', `only the tenant backend may ${action}`);
+};
+
+/** Rejects metadata objects over MAX_METADATA_BYTES, naming the field. */
+export function assertMetadataSize(metadata: Record<string, unknown> | undefined, path: string): void {
+  if (metadata === undefined) return;
+  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
+    throw new AppError('validation_failed', `metadata is larger than ${MAX_METADATA_BYTES} bytes`, [
+      { path, message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON` },
+    ]);
+  }
+}
+
+/** User use cases: profiles, lookup, erasure and export. */
+export function createUsersService({ orm }: { orm: Orm }) {
+  return {
+    /** Creates a user the first time a credential names it; tells whether it was erased. */
+    ensureUser(tenantId: string, userId: string): Promise<'active' | 'erased'> {
+      return inTenant(orm, tenantId, (scope) => ensureUserRow(scope, userId));
+    },
+
+    /** Creates or updates a profile (tenant backend only). */
+    async upsertUser(
+      ctx: TenantContext,
+      userId: string,
+      input: UpsertUserInput,
+    ): Promise<{ user: UserView; created: boolean }> {
+      requireBackend(ctx, 'update user profiles');
+      assertMetadataSize(input.metadata, '/body/metadata');
+      const patch: UserProfilePatch = {
+        name: input.name,
+        avatarUrl: input.avatar_url,
+        metadata: input.metadata,
+      };
+      const { row, created } = await inTenant(orm, ctx.tenantId, (scope) =>
+        upsertUserRow(scope, userId, patch),
+      );
+      return { user: toUserView(row), created };
+    },
+
+    /** Any live user of the caller's tenant. */
+    async getUser(ctx: TenantContext, userId: string): Promise<UserView> {
+      const row = await inTenant(orm, ctx.tenantId, (scope) => findUser(scope, userId));
+      if (!row) throw notFound('user');
+      return toUserView(row);
+    },
+
+    /** Users whose id or name starts with `query`, ordered by id, keyset paged. */
+    async listUsers(ctx: TenantContext, input: { query?: string; cursor?: string; limit: number }) {
+      const afterId = input.cursor === undefined ? undefined : decodeCursor(input.cursor, 1)[0];
+      const rows = await inTenant(orm, ctx.tenantId, (scope) =>
+        searchUsers(scope, { prefix: input.query, afterId, limit: input.limit + 1 }),
+      );
+      return toPage(rows.map(toUserView), input.limit, (user) => [user.id]);
+    },
+
+    /** Erases a user (tenant backend only): the profile is gone and the user's credentials stop working. */
+    async eraseUser(ctx: TenantContext, userId: string): Promise<void> {
+      requireBackend(ctx, 'erase users');
+      const erased = await inTenant(orm, ctx.tenantId, (scope) => eraseUserRow(scope, userId));
+      if (!erased) throw notFound('user');
+    },
+
+    /** Everything Parley stores about a user (tenant backend only), for data-subject access requests. */
+    async exportUser(ctx: TenantContext, userId: string): Promise<{ user: UserView; exported_at: string }> {
+      requireBackend(ctx, 'export users');
+      const row = await inTenant(orm, ctx.tenantId, (scope) => findUser(scope, userId));
+      if (!row) throw notFound('user');
+      return { user: toUserView(row), exported_at: new Date().toISOString() };
+    },
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;

@@ -1,0 +1,42 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
+import { pino } from 'pino';
+import { buildApp } from '../../src/app.ts';
+import type { App } from '../../src/http/app-types.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+/** A running app on the file's own database, with the operator token and server key it was built with. */
+export interface TestApp {
+  app: App;
+  database: TestDatabase;
+  adminToken: string;
+  serverKey: string;
+}
+
+/** Builds the real app on a fresh database. */
+export async function startTestApp(): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const adminToken = `padm_${randomBytes(24).toString('base64url')}`;
+  const serverKey = randomBytes(32).toString('base64url');
+  const app = await buildApp({
+    db: database.db,
+    serverKey,
+    adminTokenHash: createHash('sha256').update(adminToken).digest('hex'),
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+  });
+  await app.ready();
+  return { app, database, adminToken, serverKey };
+}
+
+/** fastify/demo's `build(t)`: one app per test file, started before its tests and closed after them. */
+export function useTestApp(): TestApp {
+  const holder = {} as TestApp;
+  beforeAll(async () => {
+    Object.assign(holder, await startTestApp());
+  });
+  afterAll(async () => {
+    await holder.app.close();
+    await holder.database.drop();
+  });
+  return holder;
+}

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'vitest';
+import type { TestApp } from './app.ts';
+
+/** A tenant made through the admin API, with its first api key. */
+export interface TestTenant {
+  id: string;
+  apiKey: { id: string; secret: string };
+}
+
+/** Authorization header for a bearer credential. */
+export const bearer = (credential: string) => ({ authorization: `Bearer ${credential}` });
+
+/** Headers of the tenant backend acting as one of its users. */
+export const actingAs = (tenant: TestTenant, userId: string) => ({
+  ...bearer(tenant.apiKey.secret),
+  'x-parley-user': userId,
+});
+
+/** A unique name, so tests sharing an app never collide. */
+export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+/** Creates a tenant through the admin API. */
+export async function createTenant(t: TestApp, name = uniqueName('tenant')): Promise<TestTenant> {
+  const response = await t.app.inject({
+    method: 'POST',
+    url: '/v1/admin/tenants',
+    headers: bearer(t.adminToken),
+    payload: { name },
+  });
+  expect(response.statusCode, response.body).toBe(201);
+  const body = response.json<{ tenant: { id: string }; api_key: { id: string; secret: string } }>();
+  return { id: body.tenant.id, apiKey: body.api_key };
+}
+
+/** Mints a user token through the API, as a tenant backend would. */
+export async function mintUserToken(t: TestApp, tenant: TestTenant, userId: string): Promise<string> {
+  const response = await t.app.inject({
+    method: 'POST',
+    url: `/v1/users/${encodeURIComponent(userId)}/tokens`,
+    headers: bearer(tenant.apiKey.secret),
+  });
+  expect(response.statusCode, response.body).toBe(201);
+  return response.json<{ token: string }>().token;
+}
+
+/** Creates or updates a user through the API. */
+export async function putUser(
+  t: TestApp,
+  tenant: TestTenant,
+  userId: string,
+  profile: Record<string, unknown> = {},
+) {
+  const response = await t.app.inject({
+    method: 'PUT',
+    url: `/v1/users/${encodeURIComponent(userId)}`,
+    headers: bearer(tenant.apiKey.secret),
+    payload: profile,
+  });
+  expect([200, 201], response.body).toContain(response.statusCode);
+  return response.json<Record<string, unknown>>();
+}
+
+/** Asserts a problem+json response with the given status and code. */
+export function expectProblem(
+  response: { statusCode: number; headers: Record<string, unknown>; body: string; json: () => unknown },
+  status: number,
+  code: string,
+) {
+  expect(response.statusCode, response.body).toBe(status);
+  expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const problem = response.json() as {
+    status: number;
+    code: string;
+    title: string;
+    detail: string;
+    type: string;
+  };
+  expect(problem).toMatchObject({ status, code, type: `urn:parley:error:${code}` });
+  expect(problem.title).toBeTruthy();
+  expect(problem.detail).toBeTruthy();
+  return problem;
+}
