@@ -42,10 +42,7 @@ const parseTtl = (value: string) => {
 /** Opens the runtime, runs `work`, prints its result as JSON and closes everything. */
 async function withRuntime(work: (runtime: Runtime) => Promise<unknown>): Promise<void> {
   const config = loadConfig();
-  const runtime = await openRuntime(
-    config,
-    createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel),
-  );
+  const runtime = await openRuntime(config, createLogger(config.logLevel, 'stderr'));
   try {
     const result = await work(runtime);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { describe } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/client.ts';
 
 /** The PostgreSQL server of this run, when there is one (CI always sets it). */
@@ -59,4 +60,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       await server.drop();
     },
   };
+}
+
+/**
+ * A describe block that needs a PostgreSQL server: it runs when DATABASE_URL is set (always in CI) and is
+ * skipped with a printed reason otherwise (a fresh laptop).
+ */
+export function describeWithPostgres(name: string, body: () => void): void {
+  if (SERVER_DATABASE_URL === undefined) {
+    console.log(`skipped "${name}": it needs a PostgreSQL server; set DATABASE_URL to run it`);
+  }
+  describe.skipIf(SERVER_DATABASE_URL === undefined)(name, body);
 }

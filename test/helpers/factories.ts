@@ -81,3 +81,28 @@ export function expectProblem(
   expect(problem.detail).toBeTruthy();
   return problem;
 }
+
+/** An item of a list: every listed resource has an id. */
+export type Listed = { id: string } & Record<string, unknown>;
+
+/** Follows `next_cursor` from `url` to the last page; returns every item and how many pages it took. */
+export async function collectPages(
+  t: TestApp,
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ items: Listed[]; pages: number }> {
+  const items: Listed[] = [];
+  let pages = 0;
+  let cursor: string | null = null;
+  do {
+    const separator = url.includes('?') ? '&' : '?';
+    const pageUrl: string = cursor === null ? url : `${url}${separator}cursor=${encodeURIComponent(cursor)}`;
+    const response = await t.app.inject({ method: 'GET', url: pageUrl, headers });
+    expect(response.statusCode, response.body).toBe(200);
+    const page = response.json<{ data: Listed[]; next_cursor: string | null }>();
+    items.push(...page.data);
+    cursor = page.next_cursor;
+    pages++;
+  } while (cursor !== null);
+  return { items, pages };
+}

@@ -96,7 +96,14 @@ export function createAuthService(deps: AuthServiceDeps) {
       subject = payload.sub;
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw unauthorized('token has expired');
-      if (error instanceof joseErrors.JOSEError) throw unauthorized(`invalid token: ${error.code}`);
+      if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+        throw unauthorized('token signature is invalid');
+      if (error instanceof joseErrors.JWTClaimValidationFailed) {
+        throw unauthorized(`token claim ${error.claim} is invalid: ${error.reason}`);
+      }
+      if (error instanceof joseErrors.JOSEAlgNotAllowed)
+        throw unauthorized('token must be signed with HS256');
+      if (error instanceof joseErrors.JOSEError) throw unauthorized('token is malformed');
       throw error;
     }
     if (subject === undefined || !isUserId(subject)) throw unauthorized('token sub is not a valid user id');

@@ -1,0 +1,18 @@
+// `npm run openapi`: prints the OpenAPI 3.1 document the server serves at /openapi.json, built from the
+// route schemas on an in-memory database, so it can be committed, diffed or fed to client generators.
+import { createHash, randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { buildApp } from '../src/app.ts';
+import { openDatabase } from '../src/db/client.ts';
+
+const db = await openDatabase({});
+const app = await buildApp({
+  db,
+  serverKey: randomBytes(32).toString('base64url'),
+  adminTokenHash: createHash('sha256').update(randomBytes(32)).digest('hex'),
+  logger: pino({ level: 'silent' }),
+});
+await app.ready();
+process.stdout.write(`${JSON.stringify(app.swagger(), null, 2)}\n`);
+await app.close();
+await db.close();
