@@ -215,6 +215,25 @@ describe('api keys', () => {
       headers: actingAs(tenant, 'carol'),
     });
     expectProblem(mint, 403, 'forbidden');
+    // A refused request changes nothing: the user it would have acted as was not created.
+    const acting = await t.app.inject({
+      method: 'GET',
+      url: '/v1/users/carol-never',
+      headers: bearer(tenant.apiKey.secret),
+    });
+    expectProblem(acting, 404, 'not_found');
+    const refused = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/users/someone',
+      headers: actingAs(tenant, 'carol-never'),
+    });
+    expectProblem(refused, 403, 'forbidden');
+    const stillMissing = await t.app.inject({
+      method: 'GET',
+      url: '/v1/users/carol-never',
+      headers: bearer(tenant.apiKey.secret),
+    });
+    expectProblem(stillMissing, 404, 'not_found');
   });
 
   it('are not operator credentials, and the operator token is not a tenant credential', async () => {

@@ -58,7 +58,15 @@ export function registerAuth(app: App, auth: AuthService): void {
       request.principal = { kind: 'operator' };
       return;
     }
-    const principal = await auth.authenticateTenantCredential(token, actAsOf(request));
+    const actAs = actAsOf(request);
+    // Refuse before authenticating, so a refused request does not create the user it would act as.
+    if (requirement === 'backend' && actAs !== undefined) {
+      throw new AppError(
+        'forbidden',
+        'only the tenant backend (an api key without X-Parley-User) may do this',
+      );
+    }
+    const principal = await auth.authenticateTenantCredential(token, actAs);
     if (requirement === 'backend' && principal.kind !== 'backend') {
       throw new AppError(
         'forbidden',
