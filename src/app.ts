@@ -12,6 +12,8 @@ import { registerIdempotency } from './http/idempotency.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { createValidatorCompiler } from './http/validation.ts';
 import { registerAuthRoutes } from './modules/auth/auth.routes.ts';
+import { registerConversationRoutes } from './modules/conversations/conversations.routes.ts';
+import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { registerSystemRoutes } from './modules/system/system.routes.ts';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes.ts';
@@ -83,7 +85,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     warn: (message, details) => app.log.warn(details, message),
   });
   registerAuth(app, auth);
-  registerIdempotency(app, deps.db.orm);
+  registerIdempotency(app, deps.db.orm, deps.serverKey);
 
   // Plugins registered after the hooks and decorators above, so their routes (/docs) get them too.
   await app.register(swagger, {
@@ -117,5 +119,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerTenantRoutes(app, tenants);
   registerUserRoutes(app, users);
   registerAuthRoutes(app, auth);
+  registerConversationRoutes(app, createConversationsService({ orm: deps.db.orm }));
   return app;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
-import { inTenant } from '../src/db/tenant-scope.ts';
+import { inTenant, OPERATOR_SCOPE_ID } from '../src/db/tenant-scope.ts';
 import { purgeExpiredIdempotencyKeys } from '../src/modules/idempotency/idempotency.repository.ts';
 import { useTestApp } from './helpers/app.ts';
 import { bearer, createTenant, expectProblem, uniqueName } from './helpers/factories.ts';
@@ -28,6 +28,19 @@ describe('Idempotency-Key', () => {
     expect(first.headers['idempotent-replayed']).toBeUndefined();
     expect(second.headers['content-type']).toBe(first.headers['content-type']);
     expect(second.headers['x-request-id']).not.toBe(first.headers['x-request-id']);
+
+    // The stored response carries the new api key's secret, so it is kept sealed, never as sent.
+    const secret = first.json<{ api_key: { secret: string } }>().api_key.secret;
+    const stored = await inTenant(t.database.db.orm, OPERATOR_SCOPE_ID, async (scope) =>
+      rowsOf<{ response_body: string }>(
+        await scope.tx.execute(
+          sql`SELECT response_body FROM idempotency_keys WHERE key = ${`create-${name}`}`,
+        ),
+      ),
+    );
+    expect(stored[0]?.response_body).toMatch(/^v1\./);
+    expect(stored[0]?.response_body).not.toContain(secret);
+    expect(stored[0]?.response_body).not.toContain(name);
 
     const all = await t.app.inject({
       method: 'GET',

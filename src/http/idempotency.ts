@@ -10,6 +10,7 @@ import {
   purgeExpiredIdempotencyKeys,
   releaseIdempotencyKey,
 } from '../modules/idempotency/idempotency.repository.ts';
+import { createSealedBox } from '../sealed-box.ts';
 import type { App } from './app-types.ts';
 
 const MUTATING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -46,8 +47,10 @@ function requestHashOf(request: FastifyRequest): string {
  * `Idempotency-Key` on every mutating route: the first request with a key runs and its response is stored
  * (per tenant and caller, 24 h); a repeat with the same body gets that response again, with
  * `Idempotent-Replayed: true`; the same key with another body is 422; a repeat while the first still runs is 409.
+ * Stored bodies are sealed under the server key: they can carry secrets (a new api key, a minted token).
  */
-export function registerIdempotency(app: App, orm: Orm): void {
+export function registerIdempotency(app: App, orm: Orm, serverKey: string): void {
+  const box = createSealedBox(serverKey, 'idempotent-response');
   app.decorateRequest('idempotencyClaim', null);
 
   app.addHook('preHandler', async (request, reply) => {
@@ -81,7 +84,7 @@ export function registerIdempotency(app: App, orm: Orm): void {
     await reply
       .code(existing.status)
       .headers({ ...existing.responseHeaders, 'idempotent-replayed': 'true' })
-      .send(existing.responseBody ?? '');
+      .send(existing.responseBody === null ? '' : box.open(existing.responseBody));
     return reply;
   });
 
@@ -103,7 +106,11 @@ export function registerIdempotency(app: App, orm: Orm): void {
         }
         const body =
           typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
-        await completeIdempotencyKey(scope, stored, { status: reply.statusCode, headers, body });
+        await completeIdempotencyKey(scope, stored, {
+          status: reply.statusCode,
+          headers,
+          body: box.seal(body),
+        });
       });
     } catch (error) {
       // The response itself succeeded; a retry will see the claim as in progress until it is abandoned.

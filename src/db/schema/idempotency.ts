@@ -15,6 +15,7 @@ export const idempotencyKeys = pgTable(
     /** NULL while the first request is still being handled. */
     status: integer('status'),
     responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
+    /** The response body, sealed under the server key (src/sealed-box.ts). */
     responseBody: text('response_body'),
     createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
