@@ -1,6 +1,7 @@
 import { defineConfig } from 'drizzle-kit';
 
-// drizzle-kit only generates SQL from src/db/schema; the server applies it at start (src/db/migrate.ts).
+// drizzle-kit only generates SQL from src/db/schema; the server applies it whenever it opens a database
+// (openDatabase in src/db/client.ts).
 export default defineConfig({
   dialect: 'postgresql',
   schema: './src/db/schema',

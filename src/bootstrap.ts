@@ -11,13 +11,17 @@ export async function createDemoTenantOnFirstStart(
   orm: Orm,
   tenantsService: TenantsService,
 ): Promise<{ tenant: TenantView; api_key: NewApiKey } | null> {
-  const marked = await orm
-    .insert(settings)
-    .values({ name: 'first_start_done', value: new Date().toISOString() })
-    .onConflictDoNothing()
-    .returning();
-  if (marked.length === 0) return null;
-  const [existing] = await orm.select({ n: count() }).from(tenants);
-  if ((existing?.n ?? 0) > 0) return null;
-  return tenantsService.createTenant({ name: 'demo' });
+  // One transaction: a crash between marking the first start and creating the tenant must not leave a
+  // deployment that never gets its demo tenant.
+  return orm.transaction(async (tx) => {
+    const marked = await tx
+      .insert(settings)
+      .values({ name: 'first_start_done', value: new Date().toISOString() })
+      .onConflictDoNothing()
+      .returning();
+    if (marked.length === 0) return null;
+    const [existing] = await tx.select({ n: count() }).from(tenants);
+    if ((existing?.n ?? 0) > 0) return null;
+    return tenantsService.createTenant({ name: 'demo' }, tx);
+  });
 }

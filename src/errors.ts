@@ -92,18 +92,35 @@ interface AjvIssue {
   params: Record<string, unknown>;
 }
 
+function toFieldError(context: string, issue: AjvIssue): FieldError {
+  const pointer = `/${context}${issue.instancePath}`;
+  if (issue.keyword === 'required' && typeof issue.params.missingProperty === 'string') {
+    return { path: `${pointer}/${issue.params.missingProperty}`, message: issue.message ?? 'is required' };
+  }
+  if (issue.keyword === 'additionalProperties' && typeof issue.params.additionalProperty === 'string') {
+    return { path: `${pointer}/${issue.params.additionalProperty}`, message: 'is not an allowed property' };
+  }
+  return { path: pointer, message: issue.message ?? 'is invalid' };
+}
+
+/** Issues that only restate another at the same path: the null branch of a nullable, the anyOf itself. */
+const isRestatement = (issue: AjvIssue) =>
+  issue.keyword === 'anyOf' ||
+  issue.keyword === 'oneOf' ||
+  (issue.keyword === 'type' && issue.params.type === 'null');
+
+/** One error per field, the most telling: a nullable string that fails its pattern says just that. */
 function fieldErrorsOf(error: FastifyError): FieldError[] {
   const context = error.validationContext ?? 'body';
-  return ((error.validation as AjvIssue[] | undefined) ?? []).map((issue) => {
-    let pointer = `/${context}${issue.instancePath}`;
-    if (issue.keyword === 'required' && typeof issue.params.missingProperty === 'string') {
-      pointer += `/${issue.params.missingProperty}`;
+  const byPath = new Map<string, { fieldError: FieldError; isRestatement: boolean }>();
+  for (const issue of (error.validation as AjvIssue[] | undefined) ?? []) {
+    const fieldError = toFieldError(context, issue);
+    const existing = byPath.get(fieldError.path);
+    if (existing === undefined || (existing.isRestatement && !isRestatement(issue))) {
+      byPath.set(fieldError.path, { fieldError, isRestatement: isRestatement(issue) });
     }
-    if (issue.keyword === 'additionalProperties' && typeof issue.params.additionalProperty === 'string') {
-      return { path: `${pointer}/${issue.params.additionalProperty}`, message: 'is not an allowed property' };
-    }
-    return { path: pointer, message: issue.message ?? 'is invalid' };
-  });
+  }
+  return [...byPath.values()].map((entry) => entry.fieldError);
 }
 
 /** Fastify's own errors that are the client's fault, by code, mapped to ours. */

@@ -236,6 +236,32 @@ describe('api keys', () => {
     expectProblem(stillMissing, 404, 'not_found');
   });
 
+  it('check the credential before the route: an invalid one is 401 even where X-Parley-User is refused', async () => {
+    const tenant = await createTenant(t);
+    const forged = {
+      authorization:
+        'Bearer psk_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    };
+    const response = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/users/someone',
+      headers: { ...forged, 'x-parley-user': 'carol' },
+    });
+    expectProblem(response, 401, 'unauthorized');
+    const garbage = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/users/someone',
+      headers: { ...bearer('junk'), 'x-parley-user': 'carol' },
+    });
+    expectProblem(garbage, 401, 'unauthorized');
+    const lookup = await t.app.inject({
+      method: 'GET',
+      url: '/v1/users/carol',
+      headers: bearer(tenant.apiKey.secret),
+    });
+    expectProblem(lookup, 404, 'not_found');
+  });
+
   it('are not operator credentials, and the operator token is not a tenant credential', async () => {
     const tenant = await createTenant(t);
     const admin = await t.app.inject({

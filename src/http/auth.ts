@@ -58,15 +58,7 @@ export function registerAuth(app: App, auth: AuthService): void {
       request.principal = { kind: 'operator' };
       return;
     }
-    const actAs = actAsOf(request);
-    // Refuse before authenticating, so a refused request does not create the user it would act as.
-    if (requirement === 'backend' && actAs !== undefined) {
-      throw new AppError(
-        'forbidden',
-        'only the tenant backend (an api key without X-Parley-User) may do this',
-      );
-    }
-    const principal = await auth.authenticateTenantCredential(token, actAs);
+    const principal = await auth.authenticateTenantCredential(token, actAsOf(request));
     if (requirement === 'backend' && principal.kind !== 'backend') {
       throw new AppError(
         'forbidden',
@@ -79,6 +71,8 @@ export function registerAuth(app: App, auth: AuthService): void {
         'this acts as a user: send a user token, or an api key with X-Parley-User',
       );
     }
+    // Only now, for a request that will go ahead, is the user created on first sight.
+    if (principal.kind === 'user') await auth.ensureActiveUser(principal);
     request.principal = principal;
   });
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +7,17 @@ import { fileURLToPath } from 'node:url';
 /** The repository root, where `npm start` runs. */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A fresh temporary directory for a server's or CLI's data. */
-export const tempDataDir = () => mkdtempSync(path.join(os.tmpdir(), 'parley-test-'));
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh temporary directory for a server's or CLI's data, removed when the test process exits. */
+export function tempDataDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'parley-test-'));
+  tempDirs.push(dir);
+  return dir;
+}
 
 /** This process's environment without anything that would point a child at another database. */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {

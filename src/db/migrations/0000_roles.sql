@@ -10,12 +10,13 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
 END
 $$;
 --> statement-breakpoint
--- The migrating role switches to parley_app with SET ROLE, so it must be a member.
+-- The connecting role takes on parley_app (a startup option or SET ROLE), so it must be a member. Grant
+-- only when it is not one already: re-granting needs ADMIN OPTION, which a mere member lacks.
 DO $$
 BEGIN
-  EXECUTE format('GRANT parley_app TO %I', current_user);
-EXCEPTION WHEN duplicate_object OR unique_violation OR invalid_grant_operation THEN
-  NULL;
+  IF NOT pg_has_role(current_user, 'parley_app', 'MEMBER') THEN
+    EXECUTE format('GRANT parley_app TO %I', current_user);
+  END IF;
 END
 $$;
 --> statement-breakpoint

@@ -51,17 +51,6 @@ export function createAuthService(deps: AuthServiceDeps) {
     return secret;
   };
 
-  const userPrincipal = async (
-    tenantId: string,
-    userId: string,
-    keyId: string,
-    via: 'token' | 'api_key',
-  ): Promise<Principal> => {
-    const state = await deps.users.ensureUser(tenantId, userId);
-    if (state === 'erased') throw unauthorized('user has been erased');
-    return { kind: 'user', tenantId, userId, keyId, via };
-  };
-
   const authenticateApiKey = async (secret: string, actAs: string | undefined): Promise<Principal> => {
     const keyId = keyIdOfSecret(secret);
     if (keyId === null) throw unauthorized('malformed api key');
@@ -73,7 +62,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         { path: '/headers/x-parley-user', message: 'must match ^[A-Za-z0-9_.@:-]{1,128}$' },
       ]);
     }
-    return userPrincipal(key.tenantId, actAs, key.id, 'api_key');
+    return { kind: 'user', tenantId: key.tenantId, userId: actAs, keyId: key.id, via: 'api_key' };
   };
 
   const authenticateUserToken = async (token: string): Promise<Principal> => {
@@ -107,7 +96,7 @@ export function createAuthService(deps: AuthServiceDeps) {
       throw error;
     }
     if (subject === undefined || !isUserId(subject)) throw unauthorized('token sub is not a valid user id');
-    return userPrincipal(key.tenantId, subject, key.id, 'token');
+    return { kind: 'user', tenantId: key.tenantId, userId: subject, keyId: key.id, via: 'token' };
   };
 
   return {
@@ -119,13 +108,20 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /**
      * A tenant principal from a bearer credential: an api key secret (optionally acting as the user named
-     * by X-Parley-User, created on first sight) or a user token (whose user is created on first sight).
+     * by X-Parley-User) or a user token. Checks the credential only: `ensureActiveUser` comes next.
      */
     async authenticateTenantCredential(token: string, actAs: string | undefined): Promise<Principal> {
       if (token.startsWith('psk_')) return authenticateApiKey(token, actAs);
+      const principal = await authenticateUserToken(token);
       if (actAs !== undefined)
         throw new AppError('forbidden', 'X-Parley-User may be sent only with an api key');
-      return authenticateUserToken(token);
+      return principal;
+    },
+
+    /** Creates the principal's user on first sight (lazy upsert); 401 when that user was erased. */
+    async ensureActiveUser(principal: Extract<Principal, { kind: 'user' }>): Promise<void> {
+      const state = await deps.users.ensureUser(principal.tenantId, principal.userId);
+      if (state === 'erased') throw unauthorized('user has been erased');
     },
 
     /** Signs a user token with the caller's own api key, as a tenant backend would. */

@@ -1,5 +1,5 @@
 import type { Static } from 'typebox';
-import type { Orm } from '../../db/client.ts';
+import type { Orm, Tx } from '../../db/client.ts';
 import { notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { deriveApiKeySecret, hashSecret } from './api-key-secrets.ts';
@@ -56,9 +56,12 @@ export function createTenantsService({ orm, serverKey }: TenantsServiceDeps) {
   };
 
   return {
-    /** Creates a tenant with its first api key, in one transaction. */
-    async createTenant(input: { name: string }): Promise<{ tenant: TenantView; api_key: NewApiKey }> {
-      return orm.transaction(async (tx) => {
+    /** Creates a tenant with its first api key, in one transaction (or inside the caller's `within`). */
+    async createTenant(
+      input: { name: string },
+      within?: Tx,
+    ): Promise<{ tenant: TenantView; api_key: NewApiKey }> {
+      return (within ?? orm).transaction(async (tx) => {
         const tenant = await insertTenant(tx, { id: newId(), name: input.name });
         const key = newApiKey(tenant.id);
         await insertApiKey(tx, tenant.id, key.row);
