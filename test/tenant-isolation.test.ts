@@ -4,7 +4,14 @@ import { rowsOf } from '../src/db/client.ts';
 import { users } from '../src/db/schema/users.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { useTestApp } from './helpers/app.ts';
-import { bearer, createTenant, expectProblem, mintUserToken, putUser } from './helpers/factories.ts';
+import {
+  actingAs,
+  bearer,
+  createTenant,
+  expectProblem,
+  mintUserToken,
+  putUser,
+} from './helpers/factories.ts';
 
 const t = useTestApp();
 const query = async <T>(text: ReturnType<typeof sql>) => rowsOf<T>(await t.database.db.orm.execute(text));
@@ -85,17 +92,48 @@ describe('row-level security', () => {
 });
 
 /**
- * Every tenant route, called by tenant B with tenant A's ids. Reads and deletes answer 404; routes that
- * create in the caller's own namespace may succeed but must leave A's data untouched.
+ * Every tenant route, called by tenant B (as its backend, or as one of its users) with tenant A's ids.
+ * Reads and writes of A's things answer 404; routes that create in the caller's own namespace may succeed,
+ * or refuse A's user ids as unknown (400), but must leave A's data untouched and unseen.
  */
-const CROSS_TENANT_EXPECTATIONS: Record<string, number> = {
-  'GET /v1/users/{user_id}': 404,
-  'DELETE /v1/users/{user_id}': 404,
-  'GET /v1/users/{user_id}/export': 404,
-  'PUT /v1/users/{user_id}': 201,
-  'POST /v1/users/{user_id}/tokens': 201,
-  'GET /v1/users': 200,
-  'GET /v1/me': 200,
+const CROSS_TENANT_EXPECTATIONS: Record<
+  string,
+  { status: number; as: 'backend' | 'user'; payload?: object }
+> = {
+  'GET /v1/users/{user_id}': { status: 404, as: 'backend' },
+  'DELETE /v1/users/{user_id}': { status: 404, as: 'backend' },
+  'GET /v1/users/{user_id}/export': { status: 404, as: 'backend' },
+  'PUT /v1/users/{user_id}': { status: 201, as: 'backend', payload: { name: 'Not Olivia' } },
+  'POST /v1/users/{user_id}/tokens': { status: 201, as: 'backend' },
+  'GET /v1/users': { status: 200, as: 'backend' },
+  'GET /v1/me': { status: 200, as: 'user' },
+  'GET /v1/conversations': { status: 200, as: 'user' },
+  'POST /v1/conversations': { status: 400, as: 'user', payload: { type: 'group', members: ['olivia'] } },
+  'GET /v1/channels': { status: 200, as: 'user' },
+  'GET /v1/conversations/{conversation_id}': { status: 404, as: 'user' },
+  'PATCH /v1/conversations/{conversation_id}': { status: 404, as: 'user', payload: { name: 'taken over' } },
+  'DELETE /v1/conversations/{conversation_id}': { status: 404, as: 'user' },
+  'POST /v1/conversations/{conversation_id}/archive': { status: 404, as: 'user' },
+  'POST /v1/conversations/{conversation_id}/unarchive': { status: 404, as: 'user' },
+  'POST /v1/conversations/{conversation_id}/join': { status: 404, as: 'user' },
+  'POST /v1/conversations/{conversation_id}/leave': { status: 404, as: 'user' },
+  'GET /v1/conversations/{conversation_id}/members': { status: 404, as: 'user' },
+  'POST /v1/conversations/{conversation_id}/members': {
+    status: 404,
+    as: 'user',
+    payload: { user_ids: ['peter'] },
+  },
+  'PATCH /v1/conversations/{conversation_id}/members/{user_id}': {
+    status: 404,
+    as: 'user',
+    payload: { role: 'VIEWER' },
+  },
+  'DELETE /v1/conversations/{conversation_id}/members/{user_id}': { status: 404, as: 'user' },
+  'PATCH /v1/conversations/{conversation_id}/settings': {
+    status: 404,
+    as: 'user',
+    payload: { muted_until: null },
+  },
 };
 
 describe("another tenant's ids", () => {
@@ -113,28 +151,47 @@ describe("another tenant's ids", () => {
     const acme = await createTenant(t);
     const globex = await createTenant(t);
     await putUser(t, acme, 'olivia', { name: 'Olivia of Acme' });
+    await putUser(t, globex, 'peter');
+    const channel = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: actingAs(acme, 'olivia'),
+      payload: { type: 'channel', name: 'Acme secrets' },
+    });
+    const channelId = channel.json<{ id: string }>().id;
     const globexAsUser = await mintUserToken(t, globex, 'peter');
 
     // Reads and deletes first: the creating routes then make a same-named user in the caller's tenant.
     const creatingLast = [...tenantRoutes].sort(
-      (a, b) => Number(CROSS_TENANT_EXPECTATIONS[a] === 201) - Number(CROSS_TENANT_EXPECTATIONS[b] === 201),
+      (a, b) =>
+        Number(CROSS_TENANT_EXPECTATIONS[a]?.status === 201) -
+        Number(CROSS_TENANT_EXPECTATIONS[b]?.status === 201),
     );
     for (const route of creatingLast) {
-      const [method, path] = route.split(' ') as ['GET' | 'PUT' | 'POST' | 'DELETE', string];
-      const url = path.replace('{user_id}', 'olivia');
-      const headers = route === 'GET /v1/me' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
+      const [method, path] = route.split(' ') as ['GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', string];
+      const expected = CROSS_TENANT_EXPECTATIONS[route];
+      if (!expected) throw new Error(`no expectation for ${route}`);
+      const url = path.replace('{user_id}', 'olivia').replace('{conversation_id}', channelId);
+      const headers = expected.as === 'user' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
       const response = await t.app.inject({
         method,
         url,
         headers,
-        ...(method === 'PUT' ? { payload: { name: 'Not Olivia' } } : {}),
+        ...(expected.payload ? { payload: expected.payload } : {}),
       });
-      const expected = CROSS_TENANT_EXPECTATIONS[route];
-      if (expected === 404) expectProblem(response, 404, 'not_found');
-      else expect(response.statusCode, `${route}: ${response.body}`).toBe(expected);
+      if (expected.status === 404) expectProblem(response, 404, 'not_found');
+      else expect(response.statusCode, `${route}: ${response.body}`).toBe(expected.status);
       expect(response.body, route).not.toContain('Olivia of Acme');
+      expect(response.body, route).not.toContain('Acme secrets');
+      expect(response.body, route).not.toContain(channelId);
     }
 
+    const stillThere = await t.app.inject({
+      method: 'GET',
+      url: `/v1/conversations/${channelId}`,
+      headers: actingAs(acme, 'olivia'),
+    });
+    expect(stillThere.json()).toMatchObject({ name: 'Acme secrets', member_count: 1 });
     const original = await t.app.inject({
       method: 'GET',
       url: '/v1/users/olivia',

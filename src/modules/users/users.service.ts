@@ -3,6 +3,8 @@ import type { Orm } from '../../db/client.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { AppError, notFound } from '../../errors.ts';
+import { assertMetadataSize } from '../../metadata.ts';
+import { removeUserFromAllConversations } from '../conversations/conversations.service.ts';
 import { decodeCursor, toPage } from '../../http/pagination.ts';
 import {
   ensureUserRow,
@@ -14,9 +16,6 @@ import {
   type UserRow,
 } from './users.repository.ts';
 import type { UpsertUserBody, User } from './users.schemas.ts';
-
-/** Largest `metadata` object accepted, serialized as JSON. */
-export const MAX_METADATA_BYTES = 8 * 1024;
 
 /** A user as the API shows it. */
 export type UserView = Static<typeof User>;
@@ -36,16 +35,6 @@ const toUserView = (row: UserRow): UserView => ({
 const requireBackend = (ctx: TenantContext, action: string) => {
   if (ctx.actor.kind !== 'backend') throw new AppError('forbidden', `only the tenant backend may ${action}`);
 };
-
-/** Rejects metadata objects over MAX_METADATA_BYTES, naming the field. */
-export function assertMetadataSize(metadata: Record<string, unknown> | undefined, path: string): void {
-  if (metadata === undefined) return;
-  if (Buffer.byteLength(JSON.stringify(metadata)) > MAX_METADATA_BYTES) {
-    throw new AppError('validation_failed', `metadata is larger than ${MAX_METADATA_BYTES} bytes`, [
-      { path, message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON` },
-    ]);
-  }
-}
 
 /** User use cases: profiles, lookup, erasure and export. */
 export function createUsersService({ orm }: { orm: Orm }) {
@@ -90,11 +79,13 @@ export function createUsersService({ orm }: { orm: Orm }) {
       return toPage(rows.map(toUserView), input.limit, (user) => [user.id]);
     },
 
-    /** Erases a user (tenant backend only): the profile is gone and the user's credentials stop working. */
+    /** Erases a user (tenant backend only): profile and memberships go, and the user's credentials stop working. */
     async eraseUser(ctx: TenantContext, userId: string): Promise<void> {
       requireBackend(ctx, 'erase users');
-      const erased = await inTenant(orm, ctx.tenantId, (scope) => eraseUserRow(scope, userId));
-      if (!erased) throw notFound('user');
+      await inTenant(orm, ctx.tenantId, async (scope) => {
+        if (!(await eraseUserRow(scope, userId))) throw notFound('user');
+        await removeUserFromAllConversations(scope, userId);
+      });
     },
 
     /** Everything Parley stores about a user (tenant backend only), for data-subject access requests. */

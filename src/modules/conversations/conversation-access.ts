@@ -1,0 +1,87 @@
+import { AppError } from '../../errors.ts';
+
+/** A member's role in one conversation, highest first. */
+export const ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
+export type Role = (typeof ROLES)[number];
+
+export type ConversationType = 'direct' | 'group' | 'channel';
+
+/** Everything a member may try to do in a conversation (the contract's role table, row by row). */
+export type ConversationAction =
+  | 'read'
+  | 'send'
+  | 'react'
+  | 'edit_own_message'
+  | 'delete_own_message'
+  | 'delete_any_message'
+  | 'pin'
+  | 'manage_members'
+  | 'update'
+  | 'archive'
+  | 'delete'
+  | 'make_owner';
+
+/** The least role each action needs. */
+const LEAST_ROLE: Record<ConversationAction, Role> = {
+  read: 'VIEWER',
+  send: 'MEMBER',
+  react: 'MEMBER',
+  edit_own_message: 'MEMBER',
+  delete_own_message: 'MEMBER',
+  delete_any_message: 'ADMIN',
+  pin: 'ADMIN',
+  manage_members: 'ADMIN',
+  update: 'ADMIN',
+  archive: 'ADMIN',
+  delete: 'OWNER',
+  make_owner: 'OWNER',
+};
+
+const RANK: Record<Role, number> = { OWNER: 3, ADMIN: 2, MEMBER: 1, VIEWER: 0 };
+
+/** True when `role` ranks strictly above `other`. */
+export const outranks = (role: Role, other: Role) => RANK[role] > RANK[other];
+
+/** The one answer to "may a member with this role do this here?". Non-members (null) may do nothing. */
+export function isAllowed(role: Role | null, action: ConversationAction): boolean {
+  return role !== null && RANK[role] >= RANK[LEAST_ROLE[action]];
+}
+
+/** Throws 403 unless `role` allows `action`. Callers have already answered 404 for invisible conversations. */
+export function assertAllowed(role: Role | null, action: ConversationAction): void {
+  if (!isAllowed(role, action)) {
+    throw new AppError('forbidden', `your role in this conversation does not allow this (${action})`);
+  }
+}
+
+/**
+ * The edge rules of changing someone's membership (adding with a role, changing a role, removing):
+ * only ADMIN and above manage members; an ADMIN touches only members below ADMIN and grants only roles
+ * below ADMIN; only an OWNER makes another OWNER. `target` is the member's current role, if any; `next`
+ * the role it would get, or null for a removal.
+ */
+export function assertMayChangeMember(actor: Role | null, target: Role | null, next: Role | null): void {
+  assertAllowed(actor, 'manage_members');
+  if (next === 'OWNER') assertAllowed(actor, 'make_owner');
+  if (actor === 'OWNER') return;
+  if (target !== null && !outranks(actor ?? 'VIEWER', target)) {
+    throw new AppError('forbidden', 'an ADMIN may only change members below ADMIN');
+  }
+  if (next !== null && !outranks(actor ?? 'VIEWER', next)) {
+    throw new AppError('forbidden', 'an ADMIN may only grant roles below ADMIN');
+  }
+}
+
+/** Direct conversations have exactly their two members, for good. */
+export function assertMembershipMutable(type: ConversationType): void {
+  if (type === 'direct') {
+    throw new AppError('forbidden', 'a direct conversation has fixed members');
+  }
+}
+
+/** Archived conversations are read-only until unarchived. */
+export function assertNotArchived(conversation: { archivedAt: Date | null }): void {
+  if (conversation.archivedAt !== null) {
+    throw new AppError('conflict', 'the conversation is archived; unarchive it first');
+  }
+}

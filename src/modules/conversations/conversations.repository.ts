@@ -1,0 +1,380 @@
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, like, lt, or, sql, type SQL } from 'drizzle-orm';
+import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
+import { users } from '../../db/schema/users.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+import type { ConversationType, Role } from './conversation-access.ts';
+
+export type ConversationRow = typeof conversations.$inferSelect;
+export type MemberRow = typeof conversationMembers.$inferSelect;
+
+/** A conversation with the viewing user's membership in it, if any. */
+export interface ConversationWithMembership {
+  conversation: ConversationRow;
+  member: MemberRow | null;
+}
+
+const isLive = isNull(conversations.deletedAt);
+const conversationKey = (scope: TenantScope, conversationId: string) =>
+  and(eq(conversations.tenantId, scope.tenantId), eq(conversations.id, conversationId));
+const memberKey = (scope: TenantScope, conversationId: string, userId: string) =>
+  and(
+    eq(conversationMembers.tenantId, scope.tenantId),
+    eq(conversationMembers.conversationId, conversationId),
+    eq(conversationMembers.userId, userId),
+  );
+
+/**
+ * A live conversation and the user's membership. With `forUpdate` the conversation row is locked first and
+ * the membership read after, in its own statement: a locking read re-checks only the locked row after a
+ * wait, so a membership joined into the same statement could be stale.
+ */
+export async function findConversationForUser(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ConversationWithMembership | undefined> {
+  if (options.forUpdate) {
+    const [conversation] = await scope.tx
+      .select()
+      .from(conversations)
+      .where(and(conversationKey(scope, conversationId), isLive))
+      .for('update');
+    if (!conversation) return undefined;
+    const [member] = await findMembers(scope, conversationId, [userId]);
+    return { conversation, member: member ?? null };
+  }
+  const [row] = await scope.tx
+    .select({ conversation: conversations, member: conversationMembers })
+    .from(conversations)
+    .leftJoin(
+      conversationMembers,
+      and(
+        eq(conversationMembers.tenantId, conversations.tenantId),
+        eq(conversationMembers.conversationId, conversations.id),
+        eq(conversationMembers.userId, userId),
+      ),
+    )
+    .where(and(conversationKey(scope, conversationId), isLive));
+  return row;
+}
+
+/** Inserts a conversation. */
+export async function insertConversation(
+  scope: TenantScope,
+  values: {
+    id: string;
+    type: ConversationType;
+    name: string | null;
+    topic: string | null;
+    metadata: Record<string, unknown>;
+    createdBy: string;
+    memberCount: number;
+  },
+): Promise<ConversationRow> {
+  const [row] = await scope.tx
+    .insert(conversations)
+    .values({ tenantId: scope.tenantId, ...values })
+    .returning();
+  if (!row) throw new Error('insert into conversations returned no row');
+  return row;
+}
+
+/**
+ * Inserts the direct conversation of a pair unless one exists; returns undefined when it did. The partial
+ * unique index on direct_key makes two racing creations converge on one row.
+ */
+export async function insertDirectConversation(
+  scope: TenantScope,
+  values: { id: string; directKey: string; createdBy: string },
+): Promise<ConversationRow | undefined> {
+  const [row] = await scope.tx
+    .insert(conversations)
+    .values({ tenantId: scope.tenantId, type: 'direct', memberCount: 2, ...values })
+    .onConflictDoNothing({
+      target: [conversations.tenantId, conversations.directKey],
+      where: sql`${conversations.directKey} IS NOT NULL AND ${conversations.deletedAt} IS NULL`,
+    })
+    .returning();
+  return row;
+}
+
+/** The live direct conversation of a pair. */
+export async function findDirectConversation(
+  scope: TenantScope,
+  directKey: string,
+): Promise<ConversationRow | undefined> {
+  const [row] = await scope.tx
+    .select()
+    .from(conversations)
+    .where(and(eq(conversations.tenantId, scope.tenantId), eq(conversations.directKey, directKey), isLive));
+  return row;
+}
+
+/** Adds members, skipping users who already are; returns the rows actually inserted. */
+export function insertMembers(
+  scope: TenantScope,
+  conversationId: string,
+  members: { userId: string; role: Role }[],
+): Promise<MemberRow[]> {
+  if (members.length === 0) return Promise.resolve([]);
+  return scope.tx
+    .insert(conversationMembers)
+    .values(members.map((member) => ({ tenantId: scope.tenantId, conversationId, ...member })))
+    .onConflictDoNothing()
+    .returning();
+}
+
+/** Members of a conversation among `userIds`. */
+export function findMembers(
+  scope: TenantScope,
+  conversationId: string,
+  userIds: string[],
+): Promise<MemberRow[]> {
+  return scope.tx
+    .select()
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        inArray(conversationMembers.userId, userIds),
+      ),
+    );
+}
+
+/** Removes a member; false when it was not one. */
+export async function deleteMember(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+): Promise<boolean> {
+  const rows = await scope.tx
+    .delete(conversationMembers)
+    .where(memberKey(scope, conversationId, userId))
+    .returning({ userId: conversationMembers.userId });
+  return rows.length > 0;
+}
+
+/** Sets a member's role. */
+export async function updateMemberRole(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  role: Role,
+): Promise<MemberRow | undefined> {
+  const [row] = await scope.tx
+    .update(conversationMembers)
+    .set({ role })
+    .where(memberKey(scope, conversationId, userId))
+    .returning();
+  return row;
+}
+
+/** Sets a member's personal settings. */
+export async function updateMemberSettings(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  settings: { mutedUntil: Date | null },
+): Promise<MemberRow | undefined> {
+  const [row] = await scope.tx
+    .update(conversationMembers)
+    .set(settings)
+    .where(memberKey(scope, conversationId, userId))
+    .returning();
+  return row;
+}
+
+/** How many OWNERs a conversation has. Call with the conversation row locked. */
+export async function countOwners(scope: TenantScope, conversationId: string): Promise<number> {
+  const [row] = await scope.tx
+    .select({ n: sql<number>`count(*)::int` })
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.role, 'OWNER'),
+      ),
+    );
+  return row?.n ?? 0;
+}
+
+/** Updates a conversation's fields; `memberDelta` adjusts the member count. Call with the row locked. */
+export async function updateConversation(
+  scope: TenantScope,
+  conversationId: string,
+  changes: {
+    name?: string | null;
+    topic?: string | null;
+    metadata?: Record<string, unknown>;
+    archivedAt?: Date | SQL | null;
+    deletedAt?: SQL;
+    memberDelta?: number;
+  },
+): Promise<ConversationRow> {
+  const { memberDelta, ...fields } = changes;
+  const [row] = await scope.tx
+    .update(conversations)
+    .set({
+      ...fields,
+      ...(memberDelta === undefined
+        ? {}
+        : { memberCount: sql`${conversations.memberCount} + ${memberDelta}` }),
+      ...(memberDelta === undefined ? { updatedAt: sql`now()` } : {}),
+    })
+    .where(conversationKey(scope, conversationId))
+    .returning();
+  if (!row) throw new Error('conversation vanished under its own lock');
+  return row;
+}
+
+/** A page of members ordered by user id, after `afterUserId`. */
+export function listMembers(
+  scope: TenantScope,
+  conversationId: string,
+  page: { afterUserId: string | undefined; limit: number },
+): Promise<MemberRow[]> {
+  return scope.tx
+    .select()
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        page.afterUserId === undefined ? undefined : gt(conversationMembers.userId, page.afterUserId),
+      ),
+    )
+    .orderBy(asc(conversationMembers.userId))
+    .limit(page.limit);
+}
+
+/** A page of a user's live conversations, most recent activity first, after the (activity, id) key. */
+export function listUserConversations(
+  scope: TenantScope,
+  userId: string,
+  query: {
+    type: ConversationType | undefined;
+    archived: boolean | undefined;
+    after: { activityAt: string; id: string } | undefined;
+    limit: number;
+  },
+): Promise<{ conversation: ConversationRow; member: MemberRow }[]> {
+  return scope.tx
+    .select({ conversation: conversations, member: conversationMembers })
+    .from(conversationMembers)
+    .innerJoin(
+      conversations,
+      and(
+        eq(conversations.tenantId, conversationMembers.tenantId),
+        eq(conversations.id, conversationMembers.conversationId),
+      ),
+    )
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.userId, userId),
+        isLive,
+        query.type === undefined ? undefined : eq(conversations.type, query.type),
+        query.archived === undefined
+          ? undefined
+          : query.archived
+            ? isNotNull(conversations.archivedAt)
+            : isNull(conversations.archivedAt),
+        query.after === undefined
+          ? undefined
+          : sql`(${conversations.lastActivityAt}, ${conversations.id}) < (${query.after.activityAt}::timestamptz, ${query.after.id}::uuid)`,
+      ),
+    )
+    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+    .limit(query.limit);
+}
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+/** A page of the tenant's live channels (newest first) with the user's membership, optionally by name prefix. */
+export function listChannels(
+  scope: TenantScope,
+  userId: string,
+  query: { prefix: string | undefined; beforeId: string | undefined; limit: number },
+): Promise<ConversationWithMembership[]> {
+  return scope.tx
+    .select({ conversation: conversations, member: conversationMembers })
+    .from(conversations)
+    .leftJoin(
+      conversationMembers,
+      and(
+        eq(conversationMembers.tenantId, conversations.tenantId),
+        eq(conversationMembers.conversationId, conversations.id),
+        eq(conversationMembers.userId, userId),
+      ),
+    )
+    .where(
+      and(
+        eq(conversations.tenantId, scope.tenantId),
+        eq(conversations.type, 'channel'),
+        isLive,
+        query.beforeId === undefined ? undefined : lt(conversations.id, query.beforeId),
+        query.prefix === undefined
+          ? undefined
+          : like(sql`lower(${conversations.name})`, `${escapeLike(query.prefix.toLowerCase())}%`),
+      ),
+    )
+    .orderBy(desc(conversations.id))
+    .limit(query.limit);
+}
+
+/** Which of `userIds` are live users of the tenant. */
+export async function findLiveUserIds(scope: TenantScope, userIds: string[]): Promise<Set<string>> {
+  if (userIds.length === 0) return new Set();
+  const rows = await scope.tx
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.tenantId, scope.tenantId), inArray(users.id, userIds), isNull(users.deletedAt)));
+  return new Set(rows.map((row) => row.id));
+}
+
+/** Every membership of a user, by conversation id; used when the user is erased. */
+export function listMembershipsOfUser(scope: TenantScope, userId: string): Promise<MemberRow[]> {
+  return scope.tx
+    .select()
+    .from(conversationMembers)
+    .where(and(eq(conversationMembers.tenantId, scope.tenantId), eq(conversationMembers.userId, userId)))
+    .orderBy(asc(conversationMembers.conversationId));
+}
+
+/** Locks a conversation row, deleted or not, for a change to its membership. */
+export async function lockConversation(scope: TenantScope, conversationId: string): Promise<void> {
+  await scope.tx
+    .select({ id: conversations.id })
+    .from(conversations)
+    .where(conversationKey(scope, conversationId))
+    .for('update');
+}
+
+/** Who inherits OWNER: the longest-standing ADMIN, else MEMBER, other than `exceptUserId`. */
+export async function findSuccessor(
+  scope: TenantScope,
+  conversationId: string,
+  exceptUserId: string,
+): Promise<MemberRow | undefined> {
+  const [row] = await scope.tx
+    .select()
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        sql`${conversationMembers.userId} <> ${exceptUserId}`,
+        or(eq(conversationMembers.role, 'ADMIN'), eq(conversationMembers.role, 'MEMBER')),
+      ),
+    )
+    .orderBy(
+      sql`CASE ${conversationMembers.role} WHEN 'ADMIN' THEN 0 ELSE 1 END`,
+      asc(conversationMembers.joinedAt),
+      asc(conversationMembers.userId),
+    )
+    .limit(1);
+  return row;
+}

@@ -1,0 +1,411 @@
+import { sql } from 'drizzle-orm';
+import type { Orm } from '../../db/client.ts';
+import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
+import { AppError, notFound, type FieldError } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import { decodeCursor, toPage } from '../../http/pagination.ts';
+import { assertMetadataSize } from '../../metadata.ts';
+import {
+  assertAllowed,
+  assertMayChangeMember,
+  assertMembershipMutable,
+  assertNotArchived,
+  type Role,
+} from './conversation-access.ts';
+import {
+  countOwners,
+  deleteMember,
+  findConversationForUser,
+  findDirectConversation,
+  findLiveUserIds,
+  findMembers,
+  findSuccessor,
+  insertConversation,
+  insertDirectConversation,
+  insertMembers,
+  listChannels as listChannelRows,
+  listMembers as listMemberRows,
+  listMembershipsOfUser,
+  lockConversation,
+  listUserConversations,
+  updateConversation as updateConversationRow,
+  updateMemberRole,
+  updateMemberSettings,
+  type ConversationRow,
+  type ConversationWithMembership,
+  type MemberRow,
+} from './conversations.repository.ts';
+import type {
+  AddMembersInput,
+  ConversationView,
+  CreateConversationInput,
+  ListConversationsQuery,
+  MemberView,
+  UpdateConversationInput,
+} from './conversations.schemas.ts';
+
+/** The user a conversation request acts for; conversation routes require one. */
+function actingUserId(ctx: TenantContext): string {
+  if (ctx.actor.kind !== 'user') {
+    throw new AppError('forbidden', 'conversations are used as a user: send a user token or X-Parley-User');
+  }
+  return ctx.actor.userId;
+}
+
+/** A conversation as its viewer sees it. Counts and the last message are the messaging core's. */
+export function toConversationView(
+  conversation: ConversationRow,
+  member: MemberRow | null,
+): ConversationView {
+  const mutedUntil = member?.mutedUntil ?? null;
+  return {
+    id: conversation.id,
+    type: conversation.type,
+    name: conversation.name,
+    topic: conversation.topic,
+    metadata: conversation.metadata,
+    created_by: conversation.createdBy,
+    member_count: conversation.memberCount,
+    created_at: conversation.createdAt.toISOString(),
+    updated_at: conversation.updatedAt.toISOString(),
+    archived_at: conversation.archivedAt?.toISOString() ?? null,
+    role: member?.role ?? null,
+    muted: mutedUntil !== null && mutedUntil.getTime() > Date.now(),
+    muted_until: mutedUntil?.toISOString() ?? null,
+    unread_count: 0,
+    mention_count: 0,
+    last_message: null,
+  };
+}
+
+const toMemberView = (member: MemberRow): MemberView => ({
+  user_id: member.userId,
+  role: member.role,
+  joined_at: member.joinedAt.toISOString(),
+});
+
+/** The direct_key of a pair: both ids sorted, joined by a space, which no user id contains. */
+const directKeyOf = (a: string, b: string) => [a, b].sort().join(' ');
+
+/** A conversation the user may see (a member, or any channel) with the user's role, else 404. */
+async function loadVisible(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ConversationWithMembership & { role: Role | null }> {
+  const found = await findConversationForUser(scope, conversationId, userId, options);
+  if (!found || (found.member === null && found.conversation.type !== 'channel'))
+    throw notFound('conversation');
+  return { ...found, role: found.member?.role ?? null };
+}
+
+/** Fails with the paths of user ids that are not live users of the tenant. */
+async function assertUsersExist(scope: TenantScope, userIds: string[], path: string): Promise<void> {
+  const live = await findLiveUserIds(scope, userIds);
+  const errors: FieldError[] = userIds.flatMap((id, index) =>
+    live.has(id) ? [] : [{ path: `${path}/${index}`, message: `user ${id} does not exist` }],
+  );
+  if (errors.length > 0) throw new AppError('validation_failed', 'some users do not exist', errors);
+}
+
+/** Refuses a change that would leave a group or channel without an OWNER. */
+async function assertKeepsAnOwner(
+  scope: TenantScope,
+  conversationId: string,
+  losing: MemberRow,
+): Promise<void> {
+  if (losing.role === 'OWNER' && (await countOwners(scope, conversationId)) <= 1) {
+    throw new AppError(
+      'conflict',
+      'the last OWNER cannot leave or be demoted; make another member OWNER first',
+    );
+  }
+}
+
+async function createDirect(scope: TenantScope, userId: string, input: CreateConversationInput) {
+  const others = (input.members ?? []).filter((id) => id !== userId);
+  if (others.length !== 1 || (input.members?.length ?? 0) > 2) {
+    throw new AppError('validation_failed', 'a direct conversation is with exactly one other user', [
+      { path: '/body/members', message: 'must name exactly one other user' },
+    ]);
+  }
+  for (const field of ['name', 'topic'] as const) {
+    if (input[field] !== undefined) {
+      throw new AppError('validation_failed', `a direct conversation has no ${field}`, [
+        { path: `/body/${field}`, message: 'is not allowed for a direct conversation' },
+      ]);
+    }
+  }
+  const other = others[0] ?? '';
+  await assertUsersExist(scope, [other], '/body/members');
+  const directKey = directKeyOf(userId, other);
+  const created = await insertDirectConversation(scope, { id: newId(), directKey, createdBy: userId });
+  if (created) {
+    const members = await insertMembers(scope, created.id, [
+      { userId, role: 'MEMBER' },
+      { userId: other, role: 'MEMBER' },
+    ]);
+    return { conversation: toConversationView(created, members[0] ?? null), created: true };
+  }
+  // Another request created it first (perhaps this very moment, from the other side): return that one.
+  const existing = await findDirectConversation(scope, directKey);
+  if (!existing) throw new Error('direct conversation neither inserted nor found');
+  const [member] = await findMembers(scope, existing.id, [userId]);
+  return { conversation: toConversationView(existing, member ?? null), created: false };
+}
+
+/** Conversations and their members: creation, discovery, settings and the role rules of the contract. */
+export function createConversationsService({ orm }: { orm: Orm }) {
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
+    const userId = actingUserId(ctx);
+    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
+  };
+
+  return {
+    /** Creates a conversation (the creator is OWNER), or returns the pair's existing direct one. */
+    createConversation(ctx: TenantContext, input: CreateConversationInput) {
+      return run(ctx, async (scope, userId) => {
+        assertMetadataSize(input.metadata, '/body/metadata');
+        if (input.type === 'direct') return createDirect(scope, userId, input);
+        if (input.type === 'channel' && input.name === undefined) {
+          throw new AppError('validation_failed', 'a channel needs a name', [
+            { path: '/body/name', message: 'is required for a channel' },
+          ]);
+        }
+        const others = (input.members ?? []).filter((id) => id !== userId);
+        await assertUsersExist(scope, input.members ?? [], '/body/members');
+        const conversation = await insertConversation(scope, {
+          id: newId(),
+          type: input.type,
+          name: input.name ?? null,
+          topic: input.topic ?? null,
+          metadata: input.metadata ?? {},
+          createdBy: userId,
+          memberCount: 1 + others.length,
+        });
+        const [owner] = await insertMembers(scope, conversation.id, [
+          { userId, role: 'OWNER' },
+          ...others.map((id) => ({ userId: id, role: 'MEMBER' as const })),
+        ]);
+        return { conversation: toConversationView(conversation, owner ?? null), created: true };
+      });
+    },
+
+    /** The caller's conversations, most recent activity first. */
+    listConversations(ctx: TenantContext, query: ListConversationsQuery & { limit: number }) {
+      return run(ctx, async (scope, userId) => {
+        const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
+        const rows = await listUserConversations(scope, userId, {
+          type: query.type,
+          archived: query.archived,
+          after: after && { activityAt: after[0] ?? '', id: after[1] ?? '' },
+          limit: query.limit + 1,
+        });
+        const page = toPage(rows, query.limit, (row) => [
+          row.conversation.lastActivityAt.toISOString(),
+          row.conversation.id,
+        ]);
+        return { ...page, data: page.data.map((row) => toConversationView(row.conversation, row.member)) };
+      });
+    },
+
+    /** The tenant's channels, newest first, with the caller's role in each (null when not a member). */
+    listChannels(ctx: TenantContext, query: { query?: string; cursor?: string; limit: number }) {
+      return run(ctx, async (scope, userId) => {
+        const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 1)[0];
+        const rows = await listChannelRows(scope, userId, {
+          prefix: query.query,
+          beforeId,
+          limit: query.limit + 1,
+        });
+        const page = toPage(rows, query.limit, (row) => [row.conversation.id]);
+        return { ...page, data: page.data.map((row) => toConversationView(row.conversation, row.member)) };
+      });
+    },
+
+    getConversation(ctx: TenantContext, conversationId: string) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, member } = await loadVisible(scope, conversationId, userId);
+        return toConversationView(conversation, member);
+      });
+    },
+
+    /** Renames, changes the topic or metadata (ADMIN and above). */
+    updateConversation(ctx: TenantContext, conversationId: string, input: UpdateConversationInput) {
+      return run(ctx, async (scope, userId) => {
+        assertMetadataSize(input.metadata, '/body/metadata');
+        const { conversation, member, role } = await loadVisible(scope, conversationId, userId, {
+          forUpdate: true,
+        });
+        assertAllowed(role, 'update');
+        assertNotArchived(conversation);
+        if (conversation.type === 'channel' && input.name === null) {
+          throw new AppError('validation_failed', 'a channel needs a name', [
+            { path: '/body/name', message: 'cannot be null for a channel' },
+          ]);
+        }
+        const updated = await updateConversationRow(scope, conversationId, input);
+        return toConversationView(updated, member);
+      });
+    },
+
+    /** Soft-deletes a conversation (OWNER): it leaves every list and its id answers 404 from now on. */
+    deleteConversation(ctx: TenantContext, conversationId: string) {
+      return run(ctx, async (scope, userId) => {
+        const { role } = await loadVisible(scope, conversationId, userId, { forUpdate: true });
+        assertAllowed(role, 'delete');
+        await updateConversationRow(scope, conversationId, { deletedAt: sql`now()` });
+      });
+    },
+
+    /** Archives (read-only) or unarchives a conversation (ADMIN and above); idempotent. */
+    setArchived(ctx: TenantContext, conversationId: string, isArchived: boolean) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, member, role } = await loadVisible(scope, conversationId, userId, {
+          forUpdate: true,
+        });
+        assertAllowed(role, 'archive');
+        if ((conversation.archivedAt !== null) === isArchived)
+          return toConversationView(conversation, member);
+        const updated = await updateConversationRow(scope, conversationId, {
+          archivedAt: isArchived ? sql`now()` : null,
+        });
+        return toConversationView(updated, member);
+      });
+    },
+
+    /** Joins a channel as MEMBER; joining one already joined changes nothing. */
+    joinChannel(ctx: TenantContext, conversationId: string) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, member } = await loadVisible(scope, conversationId, userId, {
+          forUpdate: true,
+        });
+        if (member !== null) return toConversationView(conversation, member);
+        assertNotArchived(conversation);
+        const [joined] = await insertMembers(scope, conversationId, [{ userId, role: 'MEMBER' }]);
+        if (!joined) throw new Error('membership appeared under the conversation lock');
+        const updated = await updateConversationRow(scope, conversationId, { memberDelta: 1 });
+        return toConversationView(updated, joined);
+      });
+    },
+
+    /** Leaves a group or channel; the last OWNER must hand over first. */
+    leaveConversation(ctx: TenantContext, conversationId: string) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, member } = await loadVisible(scope, conversationId, userId, {
+          forUpdate: true,
+        });
+        if (member === null) throw notFound('membership');
+        assertMembershipMutable(conversation.type);
+        await assertKeepsAnOwner(scope, conversationId, member);
+        if (await deleteMember(scope, conversationId, userId)) {
+          await updateConversationRow(scope, conversationId, { memberDelta: -1 });
+        }
+      });
+    },
+
+    /** Members of a conversation the caller can see, ordered by user id. */
+    listMembers(ctx: TenantContext, conversationId: string, query: { cursor?: string; limit: number }) {
+      return run(ctx, async (scope, userId) => {
+        await loadVisible(scope, conversationId, userId);
+        const afterUserId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 1)[0];
+        const rows = await listMemberRows(scope, conversationId, { afterUserId, limit: query.limit + 1 });
+        const page = toPage(rows, query.limit, (row) => [row.userId]);
+        return { ...page, data: page.data.map(toMemberView) };
+      });
+    },
+
+    /** Adds users (existing members are left as they are); returns the membership of each named user. */
+    addMembers(ctx: TenantContext, conversationId: string, input: AddMembersInput) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, role } = await loadVisible(scope, conversationId, userId, { forUpdate: true });
+        const newRole: Role = input.role ?? 'MEMBER';
+        assertMayChangeMember(role, null, newRole);
+        assertMembershipMutable(conversation.type);
+        assertNotArchived(conversation);
+        await assertUsersExist(scope, input.user_ids, '/body/user_ids');
+        const added = await insertMembers(
+          scope,
+          conversationId,
+          input.user_ids.map((id) => ({ userId: id, role: newRole })),
+        );
+        if (added.length > 0)
+          await updateConversationRow(scope, conversationId, { memberDelta: added.length });
+        const members = await findMembers(scope, conversationId, input.user_ids);
+        return { data: members.map(toMemberView) };
+      });
+    },
+
+    /** Changes a member's role within the role rules; never leaves the conversation without an OWNER. */
+    updateMember(ctx: TenantContext, conversationId: string, targetUserId: string, input: { role: Role }) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, role } = await loadVisible(scope, conversationId, userId, { forUpdate: true });
+        assertAllowed(role, 'manage_members');
+        assertMembershipMutable(conversation.type);
+        const [target] = await findMembers(scope, conversationId, [targetUserId]);
+        if (!target) throw notFound('member');
+        assertMayChangeMember(role, target.role, input.role);
+        assertNotArchived(conversation);
+        if (input.role !== 'OWNER') await assertKeepsAnOwner(scope, conversationId, target);
+        const updated = await updateMemberRole(scope, conversationId, targetUserId, input.role);
+        if (!updated) throw notFound('member');
+        return toMemberView(updated);
+      });
+    },
+
+    /** Removes a member (ADMIN and above, within the role rules); removing oneself is leaving. */
+    removeMember(ctx: TenantContext, conversationId: string, targetUserId: string) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, role } = await loadVisible(scope, conversationId, userId, { forUpdate: true });
+        assertMembershipMutable(conversation.type);
+        const [target] = await findMembers(scope, conversationId, [targetUserId]);
+        if (targetUserId !== userId) {
+          assertAllowed(role, 'manage_members');
+          if (!target) throw notFound('member');
+          assertMayChangeMember(role, target.role, null);
+          assertNotArchived(conversation);
+        } else if (!target) {
+          throw notFound('membership');
+        }
+        await assertKeepsAnOwner(scope, conversationId, target);
+        if (await deleteMember(scope, conversationId, targetUserId)) {
+          await updateConversationRow(scope, conversationId, { memberDelta: -1 });
+        }
+      });
+    },
+
+    /** The caller's own settings in a conversation it belongs to. */
+    updateSettings(ctx: TenantContext, conversationId: string, input: { muted_until: string | null }) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, member } = await loadVisible(scope, conversationId, userId);
+        if (member === null) throw notFound('membership');
+        const mutedUntil = input.muted_until === null ? null : new Date(input.muted_until);
+        const updated = await updateMemberSettings(scope, conversationId, userId, { mutedUntil });
+        return toConversationView(conversation, updated ?? member);
+      });
+    },
+  };
+}
+
+export type ConversationsService = ReturnType<typeof createConversationsService>;
+
+/**
+ * Removes an erased user from every conversation, in the eraser's transaction. Where the user was the last
+ * OWNER, the longest-standing ADMIN (else MEMBER) becomes OWNER, so no group is left without one.
+ */
+export async function removeUserFromAllConversations(scope: TenantScope, userId: string): Promise<void> {
+  // Ordered by conversation id, so concurrent erasures lock conversations in one order and cannot deadlock.
+  for (const membership of await listMembershipsOfUser(scope, userId)) {
+    const conversationId = membership.conversationId;
+    await lockConversation(scope, conversationId);
+    const wasLastOwner = membership.role === 'OWNER' && (await countOwners(scope, conversationId)) === 1;
+    if (!(await deleteMember(scope, conversationId, userId))) continue;
+    await updateConversationRow(scope, conversationId, { memberDelta: -1 });
+    if (wasLastOwner) {
+      const successor = await findSuccessor(scope, conversationId, userId);
+      if (successor) await updateMemberRole(scope, conversationId, successor.userId, 'OWNER');
+    }
+  }
+}
