@@ -1,3 +1,5 @@
+import { AppError } from './errors.ts';
+
 /** Who is calling, once their credential has been checked. */
 export type Principal =
   | { kind: 'operator' }
@@ -21,4 +23,15 @@ export function tenantContextOf(principal: Exclude<Principal, { kind: 'operator'
         tenantId: principal.tenantId,
         actor: { kind: 'user', userId: principal.userId, keyId: principal.keyId },
       };
+}
+
+/** The user a request acts for; user-facing use cases (conversations, messages) require one. */
+export function actingUserId(ctx: TenantContext): string {
+  if (ctx.actor.kind !== 'user') {
+    throw new AppError(
+      'forbidden',
+      'this is done as a user: send a user token, or an api key with X-Parley-User',
+    );
+  }
+  return ctx.actor.userId;
 }

@@ -430,3 +430,37 @@ describe('erasing a user', () => {
     ).toBe(1);
   });
 });
+
+describe('erasure edge cases', () => {
+  it('lets a re-created user open a new direct conversation with the same partner', async () => {
+    const tenant = await tenantWithUsers('alice', 'bob_1', 'bobX1');
+    const old = await create(tenant, 'alice', { type: 'direct', members: ['bob_1'] });
+    const unrelated = await create(tenant, 'alice', { type: 'direct', members: ['bobX1'] });
+    const backend = { authorization: `Bearer ${tenant.apiKey.secret}` };
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: '/v1/users/bob_1', headers: backend })).statusCode,
+    ).toBe(204);
+    await putUser(t, tenant, 'bob_1');
+    const fresh = await as(tenant, 'bob_1').post('/v1/conversations', { type: 'direct', members: ['alice'] });
+    expect(fresh.statusCode, fresh.body).toBe(201);
+    expect(fresh.json<ConversationBody>().id).not.toBe(old.id);
+    expect(fresh.json<ConversationBody>().role).toBe('MEMBER');
+    // A user id that matches only as a LIKE pattern (bob_1 ~ bobX1) is not released.
+    const again = await as(tenant, 'alice').post('/v1/conversations', { type: 'direct', members: ['bobX1'] });
+    expect(again.statusCode).toBe(200);
+    expect(again.json<ConversationBody>().id).toBe(unrelated.id);
+  });
+
+  it('hands OWNER to a VIEWER when no one else is left', async () => {
+    const tenant = await tenantWithUsers('alice', 'vera');
+    const group = await create(tenant, 'alice', { type: 'group', members: ['vera'] });
+    await as(tenant, 'alice').patch(`/v1/conversations/${group.id}/members/vera`, { role: 'VIEWER' });
+    const backend = { authorization: `Bearer ${tenant.apiKey.secret}` };
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: '/v1/users/alice', headers: backend })).statusCode,
+    ).toBe(204);
+    expect(
+      (await as(tenant, 'vera').get(`/v1/conversations/${group.id}`)).json<ConversationBody>().role,
+    ).toBe('OWNER');
+  });
+});

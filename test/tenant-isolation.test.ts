@@ -98,7 +98,7 @@ describe('row-level security', () => {
  */
 const CROSS_TENANT_EXPECTATIONS: Record<
   string,
-  { status: number; as: 'backend' | 'user'; payload?: object }
+  { status: number; as: 'backend' | 'user'; payload?: object; query?: string }
 > = {
   'GET /v1/users/{user_id}': { status: 404, as: 'backend' },
   'DELETE /v1/users/{user_id}': { status: 404, as: 'backend' },
@@ -134,6 +134,24 @@ const CROSS_TENANT_EXPECTATIONS: Record<
     as: 'user',
     payload: { muted_until: null },
   },
+  'POST /v1/conversations/{conversation_id}/messages': { status: 404, as: 'user', payload: { text: 'hi' } },
+  'GET /v1/conversations/{conversation_id}/messages': { status: 404, as: 'user' },
+  'GET /v1/conversations/{conversation_id}/pins': { status: 404, as: 'user' },
+  'POST /v1/conversations/{conversation_id}/read': { status: 404, as: 'user' },
+  'POST /v1/direct-messages': { status: 400, as: 'user', payload: { to: 'olivia', text: 'hi' } },
+  'GET /v1/messages/{message_id}': { status: 404, as: 'user' },
+  'PATCH /v1/messages/{message_id}': { status: 404, as: 'user', payload: { text: 'mine now' } },
+  'DELETE /v1/messages/{message_id}': { status: 404, as: 'user' },
+  'GET /v1/messages/{message_id}/replies': { status: 404, as: 'user' },
+  'GET /v1/messages/{message_id}/edits': { status: 404, as: 'user' },
+  'PUT /v1/messages/{message_id}/reactions/{emoji}': { status: 404, as: 'user' },
+  'DELETE /v1/messages/{message_id}/reactions/{emoji}': { status: 404, as: 'user' },
+  'GET /v1/messages/{message_id}/reactions': { status: 404, as: 'user' },
+  'POST /v1/messages/{message_id}/pin': { status: 404, as: 'user' },
+  'DELETE /v1/messages/{message_id}/pin': { status: 404, as: 'user' },
+  'GET /v1/messages/{message_id}/receipts': { status: 404, as: 'user' },
+  'GET /v1/unread': { status: 200, as: 'user' },
+  'GET /v1/search/messages': { status: 200, as: 'user', query: 'q=secrets' },
 };
 
 describe("another tenant's ids", () => {
@@ -159,6 +177,14 @@ describe("another tenant's ids", () => {
       payload: { type: 'channel', name: 'Acme secrets' },
     });
     const channelId = channel.json<{ id: string }>().id;
+    const sent = await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${channelId}/messages`,
+      headers: actingAs(acme, 'olivia'),
+      payload: { text: 'Acme secrets: the launch plan' },
+    });
+    expect(sent.statusCode, sent.body).toBe(201);
+    const messageId = sent.json<{ id: string }>().id;
     const globexAsUser = await mintUserToken(t, globex, 'peter');
 
     // Reads and deletes first: the creating routes then make a same-named user in the caller's tenant.
@@ -171,7 +197,13 @@ describe("another tenant's ids", () => {
       const [method, path] = route.split(' ') as ['GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', string];
       const expected = CROSS_TENANT_EXPECTATIONS[route];
       if (!expected) throw new Error(`no expectation for ${route}`);
-      const url = path.replace('{user_id}', 'olivia').replace('{conversation_id}', channelId);
+      const url =
+        path
+          .replace('{user_id}', 'olivia')
+          .replace('{conversation_id}', channelId)
+          .replace('{message_id}', messageId)
+          .replace('{emoji}', encodeURIComponent('👍')) +
+        (expected.query === undefined ? '' : `?${expected.query}`);
       const headers = expected.as === 'user' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
       const response = await t.app.inject({
         method,
@@ -184,6 +216,7 @@ describe("another tenant's ids", () => {
       expect(response.body, route).not.toContain('Olivia of Acme');
       expect(response.body, route).not.toContain('Acme secrets');
       expect(response.body, route).not.toContain(channelId);
+      expect(response.body, route).not.toContain(messageId);
     }
 
     const stillThere = await t.app.inject({

@@ -1,4 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
+import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
 import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -52,7 +54,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 async function openEmbedded(dataDir: string | undefined): Promise<Database> {
-  const client = new PGlite(dataDir);
+  // The extensions message search needs (migration 0004) are compiled into PGlite's contrib, loaded here.
+  const client = new PGlite({ dataDir, extensions: { pg_trgm, btree_gin } });
   await client.waitReady;
   try {
     // PGlite has a single session: migrate as its owner, then drop to the app role for good.

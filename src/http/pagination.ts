@@ -26,6 +26,46 @@ export function encodeCursor(key: string[]): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
+const invalidCursor = () =>
+  new AppError('validation_failed', 'cursor is not valid', [
+    { path: '/querystring/cursor', message: 'is not a cursor returned by this API' },
+  ]);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A cursor part that must be a UUID (it is compared with a uuid column). */
+export function cursorUuid(part: string | undefined): string {
+  if (part === undefined || !UUID.test(part)) throw invalidCursor();
+  return part;
+}
+
+/** A cursor part that must be an RFC 3339 timestamp. */
+export function cursorTimestamp(part: string | undefined): string {
+  if (part === undefined || !/^\d{4}-\d{2}-\d{2}T/.test(part) || Number.isNaN(Date.parse(part)))
+    throw invalidCursor();
+  return part;
+}
+
+/** A cursor part that must be a non-negative integer. */
+export function cursorInteger(part: string | undefined): number {
+  const value = Number(part);
+  if (part === undefined || !/^\d{1,15}$/.test(part) || !Number.isSafeInteger(value)) throw invalidCursor();
+  return value;
+}
+
+/** A cursor part that must be a finite number (a search rank). */
+export function cursorNumber(part: string | undefined): number {
+  const value = Number(part);
+  if (part === undefined || part.trim() === '' || !Number.isFinite(value)) throw invalidCursor();
+  return value;
+}
+
+/** A cursor part that must be a string (user ids, emoji). */
+export function cursorText(part: string | undefined): string {
+  if (part === undefined) throw invalidCursor();
+  return part;
+}
+
 /** The sort key inside a cursor; a 400 naming `?cursor` when it was not made by `encodeCursor`. */
 export function decodeCursor(cursor: string, arity: number): string[] {
   try {
@@ -36,9 +76,7 @@ export function decodeCursor(cursor: string, arity: number): string[] {
   } catch {
     // fall through to the validation error
   }
-  throw new AppError('validation_failed', 'cursor is not valid', [
-    { path: '/querystring/cursor', message: 'is not a cursor returned by this API' },
-  ]);
+  throw invalidCursor();
 }
 
 /** Splits a `limit + 1` fetch into a page and the cursor of the next one. */

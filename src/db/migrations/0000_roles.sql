@@ -12,9 +12,12 @@ $$;
 --> statement-breakpoint
 -- The connecting role takes on parley_app (a startup option or SET ROLE), so it must be a member. Grant
 -- only when it is not one already: re-granting needs ADMIN OPTION, which a mere member lacks.
+-- On PostgreSQL 16+ membership and the right to SET ROLE are separate: a CREATEROLE creator is an ADMIN-only
+-- member, so check for SET there.
 DO $$
 BEGIN
-  IF NOT pg_has_role(current_user, 'parley_app', 'MEMBER') THEN
+  IF NOT pg_has_role(current_user, 'parley_app',
+                     CASE WHEN current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) THEN
     EXECUTE format('GRANT parley_app TO %I', current_user);
   END IF;
 END

@@ -36,6 +36,9 @@ export const conversations = pgTable(
     memberCount: integer('member_count').notNull().default(0),
     /** Highest message seq allocated so far (messages allocate seq under this row's lock). */
     lastMessageSeq: bigint('last_message_seq', { mode: 'number' }).notNull().default(0),
+    /** Lowest and highest seq of the main timeline (thread replies excluded), for has_more_* and unread. */
+    firstMainSeq: bigint('first_main_seq', { mode: 'number' }),
+    lastMainSeq: bigint('last_main_seq', { mode: 'number' }).notNull().default(0),
     /** Orders a user's conversation list: creation, then each message. */
     lastActivityAt: timestamp('last_activity_at', { withTimezone: true, precision: 3 })
       .notNull()

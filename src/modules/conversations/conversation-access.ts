@@ -1,4 +1,6 @@
-import { AppError } from '../../errors.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+import { AppError, notFound } from '../../errors.ts';
+import { findConversationForUser, type ConversationWithMembership } from './conversations.repository.ts';
 
 /** A member's role in one conversation, highest first. */
 export const ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
@@ -84,4 +86,17 @@ export function assertNotArchived(conversation: { archivedAt: Date | null }): vo
   if (conversation.archivedAt !== null) {
     throw new AppError('conflict', 'the conversation is archived; unarchive it first');
   }
+}
+
+/** A conversation the user may see (a member, or any channel) with the user's role, else 404. */
+export async function loadVisible(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ConversationWithMembership & { role: Role | null }> {
+  const found = await findConversationForUser(scope, conversationId, userId, options);
+  if (!found || (found.member === null && found.conversation.type !== 'channel'))
+    throw notFound('conversation');
+  return { ...found, role: found.member?.role ?? null };
 }

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, like, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, like, lt, sql, type SQL } from 'drizzle-orm';
 import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
 import { users } from '../../db/schema/users.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
@@ -353,7 +353,7 @@ export async function lockConversation(scope: TenantScope, conversationId: strin
     .for('update');
 }
 
-/** Who inherits OWNER: the longest-standing ADMIN, else MEMBER, other than `exceptUserId`. */
+/** Who inherits OWNER: the longest-standing ADMIN, else MEMBER, else VIEWER, other than `exceptUserId`. */
 export async function findSuccessor(
   scope: TenantScope,
   conversationId: string,
@@ -367,14 +367,25 @@ export async function findSuccessor(
         eq(conversationMembers.tenantId, scope.tenantId),
         eq(conversationMembers.conversationId, conversationId),
         sql`${conversationMembers.userId} <> ${exceptUserId}`,
-        or(eq(conversationMembers.role, 'ADMIN'), eq(conversationMembers.role, 'MEMBER')),
       ),
     )
     .orderBy(
-      sql`CASE ${conversationMembers.role} WHEN 'ADMIN' THEN 0 ELSE 1 END`,
+      sql`CASE ${conversationMembers.role} WHEN 'OWNER' THEN 0 WHEN 'ADMIN' THEN 1 WHEN 'MEMBER' THEN 2 ELSE 3 END`,
       asc(conversationMembers.joinedAt),
       asc(conversationMembers.userId),
     )
     .limit(1);
   return row;
+}
+
+/**
+ * Frees the direct-pair slots of a user's direct conversations (erasure): each keeps a key unique to
+ * itself, so the pair's unique index no longer finds it and a new direct conversation can be opened.
+ */
+export async function releaseDirectPairsOf(scope: TenantScope, userId: string): Promise<void> {
+  await scope.tx.execute(sql`
+    UPDATE conversations SET direct_key = 'released:' || id::text
+    WHERE tenant_id = ${scope.tenantId} AND type = 'direct'
+      AND direct_key NOT LIKE 'released:%'
+      AND ${userId} IN (split_part(direct_key, ' ', 1), split_part(direct_key, ' ', 2))`);
 }

@@ -1,14 +1,15 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
 import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
-import type { TenantContext } from '../../context.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
 import { AppError, notFound, type FieldError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import { decodeCursor, toPage } from '../../http/pagination.ts';
+import { cursorTimestamp, cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertMetadataSize } from '../../metadata.ts';
 import {
   assertAllowed,
   assertMayChangeMember,
+  loadVisible,
   assertMembershipMutable,
   assertNotArchived,
   type Role,
@@ -16,7 +17,6 @@ import {
 import {
   countOwners,
   deleteMember,
-  findConversationForUser,
   findDirectConversation,
   findLiveUserIds,
   findMembers,
@@ -28,14 +28,17 @@ import {
   listMembers as listMemberRows,
   listMembershipsOfUser,
   lockConversation,
+  releaseDirectPairsOf,
   listUserConversations,
   updateConversation as updateConversationRow,
   updateMemberRole,
   updateMemberSettings,
   type ConversationRow,
-  type ConversationWithMembership,
   type MemberRow,
 } from './conversations.repository.ts';
+import { presentMessages } from '../messages/messages.presenter.ts';
+import { countUnread, findMessagesAt } from '../messages/messages.repository.ts';
+import type { MessageView } from '../messages/messages.schemas.ts';
 import type {
   AddMembersInput,
   ConversationView,
@@ -45,18 +48,11 @@ import type {
   UpdateConversationInput,
 } from './conversations.schemas.ts';
 
-/** The user a conversation request acts for; conversation routes require one. */
-function actingUserId(ctx: TenantContext): string {
-  if (ctx.actor.kind !== 'user') {
-    throw new AppError('forbidden', 'conversations are used as a user: send a user token or X-Parley-User');
-  }
-  return ctx.actor.userId;
-}
-
-/** A conversation as its viewer sees it. Counts and the last message are the messaging core's. */
-export function toConversationView(
+/** A conversation as its viewer sees it; counts and the last message come from `presentConversations`. */
+function toConversationView(
   conversation: ConversationRow,
   member: MemberRow | null,
+  activity: Activity = NO_ACTIVITY,
 ): ConversationView {
   const mutedUntil = member?.mutedUntil ?? null;
   return {
@@ -73,10 +69,63 @@ export function toConversationView(
     role: member?.role ?? null,
     muted: mutedUntil !== null && mutedUntil.getTime() > Date.now(),
     muted_until: mutedUntil?.toISOString() ?? null,
-    unread_count: 0,
-    mention_count: 0,
-    last_message: null,
+    unread_count: activity.unreadCount,
+    mention_count: activity.mentionCount,
+    last_message: activity.lastMessage,
   };
+}
+
+/** What the messaging core adds to a conversation as its viewer sees it. */
+interface Activity {
+  unreadCount: number;
+  mentionCount: number;
+  lastMessage: MessageView | null;
+}
+const NO_ACTIVITY: Activity = { unreadCount: 0, mentionCount: 0, lastMessage: null };
+
+/**
+ * Conversations as `userId` sees them, with unread and mention counts (for those the user belongs to) and
+ * the latest main-timeline message: two queries for the whole batch.
+ */
+async function presentConversations(
+  scope: TenantScope,
+  userId: string,
+  rows: { conversation: ConversationRow; member: MemberRow | null }[],
+): Promise<ConversationView[]> {
+  const memberOf = rows.flatMap((row) => (row.member === null ? [] : [row.conversation.id]));
+  const counts = new Map(
+    (await countUnread(scope, userId, memberOf)).map((row) => [row.conversationId, row]),
+  );
+  const latest = await findMessagesAt(
+    scope,
+    rows.flatMap(({ conversation }) =>
+      conversation.lastMainSeq > 0
+        ? [{ conversationId: conversation.id, seq: conversation.lastMainSeq }]
+        : [],
+    ),
+  );
+  const lastMessages = new Map(
+    (await presentMessages(scope, userId, latest)).map((message) => [message.conversation_id, message]),
+  );
+  return rows.map(({ conversation, member }) =>
+    toConversationView(conversation, member, {
+      unreadCount: counts.get(conversation.id)?.unreadCount ?? 0,
+      mentionCount: counts.get(conversation.id)?.mentionCount ?? 0,
+      lastMessage: lastMessages.get(conversation.id) ?? null,
+    }),
+  );
+}
+
+/** One conversation as `userId` sees it. */
+async function presentConversation(
+  scope: TenantScope,
+  userId: string,
+  conversation: ConversationRow,
+  member: MemberRow | null,
+): Promise<ConversationView> {
+  const [view] = await presentConversations(scope, userId, [{ conversation, member }]);
+  if (!view) throw new Error('presenting one conversation gave none');
+  return view;
 }
 
 const toMemberView = (member: MemberRow): MemberView => ({
@@ -87,19 +136,6 @@ const toMemberView = (member: MemberRow): MemberView => ({
 
 /** The direct_key of a pair: both ids sorted, joined by a space, which no user id contains. */
 const directKeyOf = (a: string, b: string) => [a, b].sort().join(' ');
-
-/** A conversation the user may see (a member, or any channel) with the user's role, else 404. */
-async function loadVisible(
-  scope: TenantScope,
-  conversationId: string,
-  userId: string,
-  options: { forUpdate?: boolean } = {},
-): Promise<ConversationWithMembership & { role: Role | null }> {
-  const found = await findConversationForUser(scope, conversationId, userId, options);
-  if (!found || (found.member === null && found.conversation.type !== 'channel'))
-    throw notFound('conversation');
-  return { ...found, role: found.member?.role ?? null };
-}
 
 /** Fails with the paths of user ids that are not live users of the tenant. */
 async function assertUsersExist(scope: TenantScope, userIds: string[], path: string): Promise<void> {
@@ -124,7 +160,7 @@ async function assertKeepsAnOwner(
   }
 }
 
-async function createDirect(scope: TenantScope, userId: string, input: CreateConversationInput) {
+function assertDirectInput(userId: string, input: CreateConversationInput): string {
   const others = (input.members ?? []).filter((id) => id !== userId);
   if (others.length !== 1 || (input.members?.length ?? 0) > 2) {
     throw new AppError('validation_failed', 'a direct conversation is with exactly one other user', [
@@ -138,22 +174,48 @@ async function createDirect(scope: TenantScope, userId: string, input: CreateCon
       ]);
     }
   }
-  const other = others[0] ?? '';
-  await assertUsersExist(scope, [other], '/body/members');
-  const directKey = directKeyOf(userId, other);
+  return others[0] ?? '';
+}
+
+/**
+ * The direct conversation of two users, created if it does not exist (both MEMBERs). Two racing creations,
+ * from either side, converge on one row through the partial unique index on direct_key. `path` names the
+ * request field holding the other user, for the error when that user does not exist.
+ */
+export async function openDirectConversation(
+  scope: TenantScope,
+  userId: string,
+  otherUserId: string,
+  path: string,
+): Promise<{ conversation: ConversationRow; member: MemberRow | null; created: boolean }> {
+  if (otherUserId === userId) {
+    throw new AppError('validation_failed', 'a direct conversation is with another user', [
+      { path, message: 'must be another user than the caller' },
+    ]);
+  }
+  if (!(await findLiveUserIds(scope, [otherUserId])).has(otherUserId)) {
+    throw new AppError('validation_failed', 'some users do not exist', [
+      { path, message: `user ${otherUserId} does not exist` },
+    ]);
+  }
+  const directKey = directKeyOf(userId, otherUserId);
   const created = await insertDirectConversation(scope, { id: newId(), directKey, createdBy: userId });
   if (created) {
     const members = await insertMembers(scope, created.id, [
       { userId, role: 'MEMBER' },
-      { userId: other, role: 'MEMBER' },
+      { userId: otherUserId, role: 'MEMBER' },
     ]);
-    return { conversation: toConversationView(created, members[0] ?? null), created: true };
+    return {
+      conversation: created,
+      member: members.find((member) => member.userId === userId) ?? null,
+      created: true,
+    };
   }
-  // Another request created it first (perhaps this very moment, from the other side): return that one.
+  // Another request created it first (perhaps this very moment, from the other side): use that one.
   const existing = await findDirectConversation(scope, directKey);
   if (!existing) throw new Error('direct conversation neither inserted nor found');
   const [member] = await findMembers(scope, existing.id, [userId]);
-  return { conversation: toConversationView(existing, member ?? null), created: false };
+  return { conversation: existing, member: member ?? null, created: false };
 }
 
 /** Conversations and their members: creation, discovery, settings and the role rules of the contract. */
@@ -168,7 +230,14 @@ export function createConversationsService({ orm }: { orm: Orm }) {
     createConversation(ctx: TenantContext, input: CreateConversationInput) {
       return run(ctx, async (scope, userId) => {
         assertMetadataSize(input.metadata, '/body/metadata');
-        if (input.type === 'direct') return createDirect(scope, userId, input);
+        if (input.type === 'direct') {
+          const other = assertDirectInput(userId, input);
+          const opened = await openDirectConversation(scope, userId, other, '/body/members/0');
+          return {
+            conversation: await presentConversation(scope, userId, opened.conversation, opened.member),
+            created: opened.created,
+          };
+        }
         if (input.type === 'channel' && input.name === undefined) {
           throw new AppError('validation_failed', 'a channel needs a name', [
             { path: '/body/name', message: 'is required for a channel' },
@@ -200,35 +269,36 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         const rows = await listUserConversations(scope, userId, {
           type: query.type,
           archived: query.archived,
-          after: after && { activityAt: after[0] ?? '', id: after[1] ?? '' },
+          after: after && { activityAt: cursorTimestamp(after[0]), id: cursorUuid(after[1]) },
           limit: query.limit + 1,
         });
         const page = toPage(rows, query.limit, (row) => [
           row.conversation.lastActivityAt.toISOString(),
           row.conversation.id,
         ]);
-        return { ...page, data: page.data.map((row) => toConversationView(row.conversation, row.member)) };
+        return { ...page, data: await presentConversations(scope, userId, page.data) };
       });
     },
 
     /** The tenant's channels, newest first, with the caller's role in each (null when not a member). */
     listChannels(ctx: TenantContext, query: { query?: string; cursor?: string; limit: number }) {
       return run(ctx, async (scope, userId) => {
-        const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 1)[0];
+        const beforeId =
+          query.cursor === undefined ? undefined : cursorUuid(decodeCursor(query.cursor, 1)[0]);
         const rows = await listChannelRows(scope, userId, {
           prefix: query.query,
           beforeId,
           limit: query.limit + 1,
         });
         const page = toPage(rows, query.limit, (row) => [row.conversation.id]);
-        return { ...page, data: page.data.map((row) => toConversationView(row.conversation, row.member)) };
+        return { ...page, data: await presentConversations(scope, userId, page.data) };
       });
     },
 
     getConversation(ctx: TenantContext, conversationId: string) {
       return run(ctx, async (scope, userId) => {
         const { conversation, member } = await loadVisible(scope, conversationId, userId);
-        return toConversationView(conversation, member);
+        return presentConversation(scope, userId, conversation, member);
       });
     },
 
@@ -247,7 +317,7 @@ export function createConversationsService({ orm }: { orm: Orm }) {
           ]);
         }
         const updated = await updateConversationRow(scope, conversationId, input);
-        return toConversationView(updated, member);
+        return presentConversation(scope, userId, updated, member);
       });
     },
 
@@ -268,11 +338,11 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         });
         assertAllowed(role, 'archive');
         if ((conversation.archivedAt !== null) === isArchived)
-          return toConversationView(conversation, member);
+          return presentConversation(scope, userId, conversation, member);
         const updated = await updateConversationRow(scope, conversationId, {
           archivedAt: isArchived ? sql`now()` : null,
         });
-        return toConversationView(updated, member);
+        return presentConversation(scope, userId, updated, member);
       });
     },
 
@@ -282,12 +352,12 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         const { conversation, member } = await loadVisible(scope, conversationId, userId, {
           forUpdate: true,
         });
-        if (member !== null) return toConversationView(conversation, member);
+        if (member !== null) return presentConversation(scope, userId, conversation, member);
         assertNotArchived(conversation);
         const [joined] = await insertMembers(scope, conversationId, [{ userId, role: 'MEMBER' }]);
         if (!joined) throw new Error('membership appeared under the conversation lock');
         const updated = await updateConversationRow(scope, conversationId, { memberDelta: 1 });
-        return toConversationView(updated, joined);
+        return presentConversation(scope, userId, updated, joined);
       });
     },
 
@@ -383,7 +453,7 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         if (member === null) throw notFound('membership');
         const mutedUntil = input.muted_until === null ? null : new Date(input.muted_until);
         const updated = await updateMemberSettings(scope, conversationId, userId, { mutedUntil });
-        return toConversationView(conversation, updated ?? member);
+        return presentConversation(scope, userId, conversation, updated ?? member);
       });
     },
   };
@@ -397,15 +467,20 @@ export type ConversationsService = ReturnType<typeof createConversationsService>
  */
 export async function removeUserFromAllConversations(scope: TenantScope, userId: string): Promise<void> {
   // Ordered by conversation id, so concurrent erasures lock conversations in one order and cannot deadlock.
-  for (const membership of await listMembershipsOfUser(scope, userId)) {
-    const conversationId = membership.conversationId;
+  for (const { conversationId } of await listMembershipsOfUser(scope, userId)) {
     await lockConversation(scope, conversationId);
+    // Re-read under the lock: the role may have changed since the list was read.
+    const [membership] = await findMembers(scope, conversationId, [userId]);
+    if (!membership) continue;
     const wasLastOwner = membership.role === 'OWNER' && (await countOwners(scope, conversationId)) === 1;
-    if (!(await deleteMember(scope, conversationId, userId))) continue;
+    await deleteMember(scope, conversationId, userId);
     await updateConversationRow(scope, conversationId, { memberDelta: -1 });
     if (wasLastOwner) {
       const successor = await findSuccessor(scope, conversationId, userId);
       if (successor) await updateMemberRole(scope, conversationId, successor.userId, 'OWNER');
     }
   }
+  // The pair's direct conversations stay with the other member, but no longer hold the pair's slot: a user
+  // re-created with the same id starts a new direct conversation.
+  await releaseDirectPairsOf(scope, userId);
 }

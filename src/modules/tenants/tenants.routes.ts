@@ -1,5 +1,5 @@
 import type { App } from '../../http/app-types.ts';
-import { decodeCursor, toPage } from '../../http/pagination.ts';
+import { cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
 import { errorResponses, NoContent } from '../../http/schemas.ts';
 import {
   ApiKey,
@@ -43,7 +43,7 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
     handler: async (request) => {
       const limit = request.query.limit ?? 50;
       const afterId =
-        request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 1)[0];
+        request.query.cursor === undefined ? undefined : cursorUuid(decodeCursor(request.query.cursor, 1)[0]);
       const rows = await tenants.listTenants({ afterId, limit: limit + 1 });
       return toPage(rows, limit, (tenant) => [tenant.id]);
     },

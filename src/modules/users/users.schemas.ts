@@ -55,5 +55,31 @@ export const UserPage = PageSchema(User);
 
 export const UserExport = Type.Object({
   user: User,
+  memberships: Type.Array(
+    Type.Object({
+      conversation_id: Type.String({ format: 'uuid' }),
+      role: Type.String(),
+      joined_at: Timestamp,
+      last_read_seq: Type.Integer(),
+      muted_until: Nullable(Timestamp),
+    }),
+  ),
+  messages: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      conversation_id: Type.String({ format: 'uuid' }),
+      seq: Type.Integer(),
+      text: Nullable(Type.String()),
+      thread_root_id: Nullable(Type.String({ format: 'uuid' })),
+      metadata: Metadata,
+      created_at: Timestamp,
+      edited_at: Nullable(Timestamp),
+      deleted_at: Nullable(Timestamp),
+    }),
+    { description: 'Every message the user sent, oldest first; deleted ones as tombstones' },
+  ),
+  reactions: Type.Array(
+    Type.Object({ message_id: Type.String({ format: 'uuid' }), emoji: Type.String(), created_at: Timestamp }),
+  ),
   exported_at: Timestamp,
 });

@@ -4,7 +4,9 @@ import { inTenant } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { assertMetadataSize } from '../../metadata.ts';
+import { listMembershipsOfUser } from '../conversations/conversations.repository.ts';
 import { removeUserFromAllConversations } from '../conversations/conversations.service.ts';
+import { listMessagesOf, listReactionsOf, redactMessagesOf } from '../messages/messages.repository.ts';
 import { decodeCursor, toPage } from '../../http/pagination.ts';
 import {
   ensureUserRow,
@@ -15,7 +17,7 @@ import {
   type UserProfilePatch,
   type UserRow,
 } from './users.repository.ts';
-import type { UpsertUserBody, User } from './users.schemas.ts';
+import type { UpsertUserBody, User, UserExport } from './users.schemas.ts';
 
 /** A user as the API shows it. */
 export type UserView = Static<typeof User>;
@@ -79,21 +81,56 @@ export function createUsersService({ orm }: { orm: Orm }) {
       return toPage(rows.map(toUserView), input.limit, (user) => [user.id]);
     },
 
-    /** Erases a user (tenant backend only): profile and memberships go, and the user's credentials stop working. */
+    /**
+     * Erases a user (tenant backend only): profile, memberships and reactions go, messages become tombstones
+     * (seq kept), and the user's credentials stop working.
+     */
     async eraseUser(ctx: TenantContext, userId: string): Promise<void> {
       requireBackend(ctx, 'erase users');
       await inTenant(orm, ctx.tenantId, async (scope) => {
         if (!(await eraseUserRow(scope, userId))) throw notFound('user');
         await removeUserFromAllConversations(scope, userId);
+        await redactMessagesOf(scope, userId);
       });
     },
 
     /** Everything Parley stores about a user (tenant backend only), for data-subject access requests. */
-    async exportUser(ctx: TenantContext, userId: string): Promise<{ user: UserView; exported_at: string }> {
+    async exportUser(ctx: TenantContext, userId: string): Promise<Static<typeof UserExport>> {
       requireBackend(ctx, 'export users');
-      const row = await inTenant(orm, ctx.tenantId, (scope) => findUser(scope, userId));
-      if (!row) throw notFound('user');
-      return { user: toUserView(row), exported_at: new Date().toISOString() };
+      return inTenant(orm, ctx.tenantId, async (scope) => {
+        const row = await findUser(scope, userId);
+        if (!row) throw notFound('user');
+        const memberships = await listMembershipsOfUser(scope, userId);
+        const sent = await listMessagesOf(scope, userId);
+        const reactions = await listReactionsOf(scope, userId);
+        return {
+          user: toUserView(row),
+          memberships: memberships.map((member) => ({
+            conversation_id: member.conversationId,
+            role: member.role,
+            joined_at: member.joinedAt.toISOString(),
+            last_read_seq: member.lastReadSeq,
+            muted_until: member.mutedUntil?.toISOString() ?? null,
+          })),
+          messages: sent.map((message) => ({
+            id: message.id,
+            conversation_id: message.conversationId,
+            seq: message.seq,
+            text: message.text,
+            thread_root_id: message.threadRootId,
+            metadata: message.metadata,
+            created_at: message.createdAt.toISOString(),
+            edited_at: message.editedAt?.toISOString() ?? null,
+            deleted_at: message.deletedAt?.toISOString() ?? null,
+          })),
+          reactions: reactions.map((reaction) => ({
+            message_id: reaction.messageId,
+            emoji: reaction.emoji,
+            created_at: reaction.createdAt.toISOString(),
+          })),
+          exported_at: new Date().toISOString(),
+        };
+      });
     },
   };
 }

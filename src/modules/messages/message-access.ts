@@ -1,0 +1,23 @@
+import type { TenantScope } from '../../db/tenant-scope.ts';
+import { AppError, notFound } from '../../errors.ts';
+import { loadVisible, type Role } from '../conversations/conversation-access.ts';
+import type { ConversationRow } from '../conversations/conversations.repository.ts';
+import { findMessage, type StoredMessage } from './messages.repository.ts';
+
+/** A message the user may see, its conversation and the user's role there; 404 otherwise. */
+export async function loadVisibleMessage(
+  scope: TenantScope,
+  messageId: string,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<{ message: StoredMessage; conversation: ConversationRow; role: Role | null }> {
+  const message = await findMessage(scope, messageId, options);
+  if (!message) throw notFound('message');
+  const { conversation, role } = await loadVisible(scope, message.conversationId, userId);
+  return { message, conversation, role };
+}
+
+/** A deleted message is a tombstone: nothing can be done to it but read it. */
+export function assertNotDeleted(message: StoredMessage): void {
+  if (message.deletedAt !== null) throw new AppError('conflict', 'the message has been deleted');
+}

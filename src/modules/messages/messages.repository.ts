@@ -1,0 +1,512 @@
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { rowsOf } from '../../db/client.ts';
+import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
+import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+
+export type MessageRow = typeof messages.$inferSelect;
+export type EditRow = typeof messageEdits.$inferSelect;
+export type ReactionRow = typeof messageReactions.$inferSelect;
+
+/** Every column but the search vector, which no reader needs. */
+const messageColumns = {
+  tenantId: messages.tenantId,
+  conversationId: messages.conversationId,
+  seq: messages.seq,
+  id: messages.id,
+  senderId: messages.senderId,
+  text: messages.text,
+  mentions: messages.mentions,
+  threadRootId: messages.threadRootId,
+  replyCount: messages.replyCount,
+  lastReplyAt: messages.lastReplyAt,
+  metadata: messages.metadata,
+  clientMsgId: messages.clientMsgId,
+  pinnedAt: messages.pinnedAt,
+  pinnedBy: messages.pinnedBy,
+  createdAt: messages.createdAt,
+  editedAt: messages.editedAt,
+  deletedAt: messages.deletedAt,
+};
+export type StoredMessage = Omit<MessageRow, 'searchVector'>;
+
+const byId = (scope: TenantScope, messageId: string) =>
+  and(eq(messages.tenantId, scope.tenantId), eq(messages.id, messageId));
+const inConversation = (scope: TenantScope, conversationId: string) =>
+  and(eq(messages.tenantId, scope.tenantId), eq(messages.conversationId, conversationId));
+
+/** A message by id; `forUpdate` locks it against concurrent edits. */
+export async function findMessage(
+  scope: TenantScope,
+  messageId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<StoredMessage | undefined> {
+  const query = scope.tx.select(messageColumns).from(messages).where(byId(scope, messageId));
+  const [row] = options.forUpdate ? await query.for('update') : await query;
+  return row;
+}
+
+/** Messages by id, in no particular order. */
+export function findMessagesByIds(scope: TenantScope, messageIds: string[]): Promise<StoredMessage[]> {
+  if (messageIds.length === 0) return Promise.resolve([]);
+  return scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(and(eq(messages.tenantId, scope.tenantId), inArray(messages.id, messageIds)));
+}
+
+/** The message a sender sent with `clientMsgId`, in any conversation. */
+export async function findMessageByClientMsgId(
+  scope: TenantScope,
+  senderId: string,
+  clientMsgId: string,
+): Promise<StoredMessage | undefined> {
+  const [row] = await scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(
+      and(
+        eq(messages.tenantId, scope.tenantId),
+        eq(messages.senderId, senderId),
+        eq(messages.clientMsgId, clientMsgId),
+      ),
+    );
+  return row;
+}
+
+/**
+ * Allocates the next seq of a conversation by incrementing its counter. The UPDATE takes the row lock and
+ * holds it to commit, so messages of one conversation commit in seq order and seq stays dense (a rolled
+ * back send gives its seq back). Returns undefined for a deleted conversation.
+ */
+export async function allocateSeq(
+  scope: TenantScope,
+  conversationId: string,
+  isMainTimeline: boolean,
+): Promise<{ seq: number; archivedAt: Date | null } | undefined> {
+  const next = sql`${conversations.lastMessageSeq} + 1`;
+  const [row] = await scope.tx
+    .update(conversations)
+    .set({
+      lastMessageSeq: next,
+      lastActivityAt: sql`now()`,
+      ...(isMainTimeline
+        ? { lastMainSeq: next, firstMainSeq: sql`coalesce(${conversations.firstMainSeq}, ${next})` }
+        : {}),
+    })
+    .where(
+      and(
+        eq(conversations.tenantId, scope.tenantId),
+        eq(conversations.id, conversationId),
+        isNull(conversations.deletedAt),
+      ),
+    )
+    .returning({ seq: conversations.lastMessageSeq, archivedAt: conversations.archivedAt });
+  return row;
+}
+
+/** Inserts a message; undefined when its client_msg_id was taken meanwhile by a concurrent send. */
+export async function insertMessage(
+  scope: TenantScope,
+  values: {
+    conversationId: string;
+    seq: number;
+    id: string;
+    senderId: string;
+    text: string;
+    mentions: string[];
+    threadRootId: string | null;
+    metadata: Record<string, unknown>;
+    clientMsgId: string | null;
+  },
+): Promise<StoredMessage | undefined> {
+  const [row] = await scope.tx
+    .insert(messages)
+    .values({ tenantId: scope.tenantId, ...values })
+    .onConflictDoNothing({
+      target: [messages.tenantId, messages.senderId, messages.clientMsgId],
+      where: sql`${messages.clientMsgId} IS NOT NULL`,
+    })
+    .returning(messageColumns);
+  return row;
+}
+
+/** Counts a reply on its thread root (delta 1) or takes a deleted one off (-1). */
+export async function adjustReplyCount(scope: TenantScope, rootId: string, delta: 1 | -1): Promise<void> {
+  await scope.tx
+    .update(messages)
+    .set({
+      replyCount: sql`greatest(${messages.replyCount} + ${delta}, 0)`,
+      ...(delta > 0 ? { lastReplyAt: sql`now()` } : {}),
+    })
+    .where(byId(scope, rootId));
+}
+
+/** Updates a message's stored fields. */
+export async function updateMessage(
+  scope: TenantScope,
+  messageId: string,
+  changes: {
+    text?: string | null;
+    mentions?: string[];
+    metadata?: Record<string, unknown>;
+    editedAt?: SQL;
+    deletedAt?: SQL;
+    pinnedAt?: SQL | null;
+    pinnedBy?: string | null;
+  },
+): Promise<StoredMessage> {
+  const [row] = await scope.tx
+    .update(messages)
+    .set(changes)
+    .where(byId(scope, messageId))
+    .returning(messageColumns);
+  if (!row) throw new Error('message vanished under its own lock');
+  return row;
+}
+
+/** A page of the main timeline (thread replies excluded) in the given direction from a seq bound. */
+export function listTimeline(
+  scope: TenantScope,
+  conversationId: string,
+  page: { beforeSeq?: number; fromSeq?: number; afterSeq?: number; limit: number },
+): Promise<StoredMessage[]> {
+  const isDescending = page.afterSeq === undefined && page.fromSeq === undefined;
+  return scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(
+      and(
+        inConversation(scope, conversationId),
+        isNull(messages.threadRootId),
+        page.beforeSeq === undefined ? undefined : lt(messages.seq, page.beforeSeq),
+        page.afterSeq === undefined ? undefined : gt(messages.seq, page.afterSeq),
+        page.fromSeq === undefined ? undefined : sql`${messages.seq} >= ${page.fromSeq}`,
+      ),
+    )
+    .orderBy(isDescending ? desc(messages.seq) : asc(messages.seq))
+    .limit(page.limit);
+}
+
+/** Replies of a thread, oldest first, after `afterSeq`. */
+export function listReplies(
+  scope: TenantScope,
+  rootId: string,
+  page: { afterSeq: number; limit: number },
+): Promise<StoredMessage[]> {
+  return scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(
+      and(
+        eq(messages.tenantId, scope.tenantId),
+        eq(messages.threadRootId, rootId),
+        gt(messages.seq, page.afterSeq),
+      ),
+    )
+    .orderBy(asc(messages.seq))
+    .limit(page.limit);
+}
+
+/** Messages by (conversation, seq), for the last-message previews of a conversation list. */
+export function findMessagesAt(
+  scope: TenantScope,
+  positions: { conversationId: string; seq: number }[],
+): Promise<StoredMessage[]> {
+  if (positions.length === 0) return Promise.resolve([]);
+  const pairs = sql.join(
+    positions.map((position) => sql`(${position.conversationId}::uuid, ${position.seq}::bigint)`),
+    sql`, `,
+  );
+  return scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(
+      and(
+        eq(messages.tenantId, scope.tenantId),
+        sql`(${messages.conversationId}, ${messages.seq}) IN (${pairs})`,
+      ),
+    );
+}
+
+/** Pinned messages of a conversation, most recently pinned first, after the (pinned_at, seq) key. */
+export function listPinned(
+  scope: TenantScope,
+  conversationId: string,
+  page: { after: { pinnedAt: string; seq: number } | undefined; limit: number },
+): Promise<StoredMessage[]> {
+  return scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(
+      and(
+        inConversation(scope, conversationId),
+        isNotNull(messages.pinnedAt),
+        page.after === undefined
+          ? undefined
+          : sql`(${messages.pinnedAt}, ${messages.seq}) < (${page.after.pinnedAt}::timestamptz, ${page.after.seq}::bigint)`,
+      ),
+    )
+    .orderBy(desc(messages.pinnedAt), desc(messages.seq))
+    .limit(page.limit);
+}
+
+/** Keeps the version a message had before an edit. Call with the message locked. */
+export async function insertEdit(
+  scope: TenantScope,
+  edit: { messageId: string; text: string; writtenAt: Date },
+): Promise<void> {
+  await scope.tx.execute(sql`
+    INSERT INTO message_edits (tenant_id, message_id, version, text, written_at, replaced_at)
+    SELECT ${scope.tenantId}, ${edit.messageId}, coalesce(max(version), 0) + 1, ${edit.text}, ${edit.writtenAt}, now()
+    FROM message_edits WHERE tenant_id = ${scope.tenantId} AND message_id = ${edit.messageId}`);
+}
+
+/** Earlier versions of a message, oldest first. */
+export function listEdits(scope: TenantScope, messageId: string): Promise<EditRow[]> {
+  return scope.tx
+    .select()
+    .from(messageEdits)
+    .where(and(eq(messageEdits.tenantId, scope.tenantId), eq(messageEdits.messageId, messageId)))
+    .orderBy(asc(messageEdits.version));
+}
+
+/** Purges what a deleted message must not keep: its edit history and its reactions. */
+export async function purgeMessageHistory(scope: TenantScope, messageId: string): Promise<void> {
+  await scope.tx
+    .delete(messageEdits)
+    .where(and(eq(messageEdits.tenantId, scope.tenantId), eq(messageEdits.messageId, messageId)));
+  await scope.tx
+    .delete(messageReactions)
+    .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.messageId, messageId)));
+}
+
+/** Adds a reaction; false when the user had already reacted with that emoji. */
+export async function insertReaction(
+  scope: TenantScope,
+  reaction: { messageId: string; emoji: string; userId: string },
+): Promise<boolean> {
+  const rows = await scope.tx
+    .insert(messageReactions)
+    .values({ tenantId: scope.tenantId, ...reaction })
+    .onConflictDoNothing()
+    .returning({ emoji: messageReactions.emoji });
+  return rows.length > 0;
+}
+
+/** Removes a reaction; false when there was none. */
+export async function deleteReaction(
+  scope: TenantScope,
+  reaction: { messageId: string; emoji: string; userId: string },
+): Promise<boolean> {
+  const rows = await scope.tx
+    .delete(messageReactions)
+    .where(
+      and(
+        eq(messageReactions.tenantId, scope.tenantId),
+        eq(messageReactions.messageId, reaction.messageId),
+        eq(messageReactions.emoji, reaction.emoji),
+        eq(messageReactions.userId, reaction.userId),
+      ),
+    )
+    .returning({ emoji: messageReactions.emoji });
+  return rows.length > 0;
+}
+
+/** Per message: each emoji, how many reacted with it and whether `userId` did, in order of first use. */
+export async function summarizeReactions(
+  scope: TenantScope,
+  messageIds: string[],
+  userId: string,
+): Promise<Map<string, { emoji: string; count: number; me: boolean }[]>> {
+  const summary = new Map<string, { emoji: string; count: number; me: boolean }[]>();
+  if (messageIds.length === 0) return summary;
+  const rows = await scope.tx
+    .select({
+      messageId: messageReactions.messageId,
+      emoji: messageReactions.emoji,
+      count: sql<number>`count(*)::int`,
+      me: sql<boolean>`bool_or(${messageReactions.userId} = ${userId})`,
+    })
+    .from(messageReactions)
+    .where(
+      and(eq(messageReactions.tenantId, scope.tenantId), inArray(messageReactions.messageId, messageIds)),
+    )
+    .groupBy(messageReactions.messageId, messageReactions.emoji)
+    .orderBy(sql`min(${messageReactions.createdAt})`, messageReactions.emoji);
+  for (const row of rows) {
+    const list = summary.get(row.messageId) ?? [];
+    list.push({ emoji: row.emoji, count: row.count, me: row.me });
+    summary.set(row.messageId, list);
+  }
+  return summary;
+}
+
+/** Who reacted to a message with what, by (emoji, user id), after a key. */
+export function listReactions(
+  scope: TenantScope,
+  messageId: string,
+  page: { after: { emoji: string; userId: string } | undefined; limit: number },
+): Promise<ReactionRow[]> {
+  return scope.tx
+    .select()
+    .from(messageReactions)
+    .where(
+      and(
+        eq(messageReactions.tenantId, scope.tenantId),
+        eq(messageReactions.messageId, messageId),
+        page.after === undefined
+          ? undefined
+          : sql`(${messageReactions.emoji}, ${messageReactions.userId}) > (${page.after.emoji}, ${page.after.userId})`,
+      ),
+    )
+    .orderBy(asc(messageReactions.emoji), asc(messageReactions.userId))
+    .limit(page.limit);
+}
+
+/** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
+export async function advanceReadWatermark(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  seq: number,
+): Promise<number | undefined> {
+  const [row] = await scope.tx
+    .update(conversationMembers)
+    .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${seq})` })
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.userId, userId),
+      ),
+    )
+    .returning({ lastReadSeq: conversationMembers.lastReadSeq });
+  return row?.lastReadSeq;
+}
+
+/** Unread and mention counts of one member's conversations. */
+export interface UnreadRow {
+  conversationId: string;
+  lastReadSeq: number;
+  unreadCount: number;
+  mentionCount: number;
+}
+
+/**
+ * Exact unread counts by the contract's rule: other people's non-deleted main-timeline messages after the
+ * watermark (and, of those, the ones mentioning the member). Each count is an index range scan from the
+ * watermark; conversations with nothing after the watermark are not scanned at all.
+ */
+export async function countUnread(
+  scope: TenantScope,
+  userId: string,
+  conversationIds?: string[],
+): Promise<UnreadRow[]> {
+  if (conversationIds?.length === 0) return [];
+  const only =
+    conversationIds === undefined
+      ? sql``
+      : sql`AND m.conversation_id IN (${sql.join(
+          conversationIds.map((id) => sql`${id}::uuid`),
+          sql`, `,
+        )})`;
+  const result = await scope.tx.execute(sql`
+    SELECT m.conversation_id AS "conversationId", m.last_read_seq::int AS "lastReadSeq",
+           coalesce(u.unread, 0)::int AS "unreadCount", coalesce(u.mentions, 0)::int AS "mentionCount"
+    FROM conversation_members m
+    JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
+    LEFT JOIN LATERAL (
+      SELECT count(*) AS unread, count(*) FILTER (WHERE m.user_id = ANY (x.mentions)) AS mentions
+      FROM messages x
+      WHERE x.tenant_id = m.tenant_id AND x.conversation_id = m.conversation_id
+        AND x.seq > m.last_read_seq AND x.thread_root_id IS NULL
+        AND x.deleted_at IS NULL AND x.sender_id <> m.user_id
+    ) u ON c.last_main_seq > m.last_read_seq
+    WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId} ${only}`);
+  return rowsOf<UnreadRow>(result);
+}
+
+/** Members whose watermark has reached `seq`, by user id, after `afterUserId`. */
+export function listReaders(
+  scope: TenantScope,
+  conversationId: string,
+  seq: number,
+  page: { afterUserId: string | undefined; limit: number },
+) {
+  return scope.tx
+    .select({ userId: conversationMembers.userId, lastReadSeq: conversationMembers.lastReadSeq })
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        sql`${conversationMembers.lastReadSeq} >= ${seq}`,
+        page.afterUserId === undefined ? undefined : gt(conversationMembers.userId, page.afterUserId),
+      ),
+    )
+    .orderBy(asc(conversationMembers.userId))
+    .limit(page.limit);
+}
+
+/** Every message a user sent, oldest first (for export). */
+export function listMessagesOf(scope: TenantScope, userId: string): Promise<StoredMessage[]> {
+  return scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(and(eq(messages.tenantId, scope.tenantId), eq(messages.senderId, userId)))
+    .orderBy(asc(messages.createdAt), asc(messages.id));
+}
+
+/** Every reaction a user made (for export). */
+export function listReactionsOf(scope: TenantScope, userId: string): Promise<ReactionRow[]> {
+  return scope.tx
+    .select()
+    .from(messageReactions)
+    .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.userId, userId)))
+    .orderBy(asc(messageReactions.createdAt));
+}
+
+/**
+ * Erasure: redacts every message a user sent to a tombstone (seq kept, content, mentions, metadata, pins and
+ * history purged), removes their reactions, and recounts the replies of threads that lost some.
+ */
+export async function redactMessagesOf(scope: TenantScope, userId: string): Promise<void> {
+  await scope.tx.execute(sql`
+    DELETE FROM message_edits e USING messages m
+    WHERE e.tenant_id = ${scope.tenantId} AND m.tenant_id = e.tenant_id AND m.id = e.message_id
+      AND m.sender_id = ${userId}`);
+  await scope.tx.execute(sql`
+    DELETE FROM message_reactions r USING messages m
+    WHERE r.tenant_id = ${scope.tenantId} AND m.tenant_id = r.tenant_id AND m.id = r.message_id
+      AND m.sender_id = ${userId}`);
+  await scope.tx
+    .delete(messageReactions)
+    .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.userId, userId)));
+  const redacted = await scope.tx
+    .update(messages)
+    .set({
+      text: null,
+      mentions: sql`'{}'::text[]`,
+      metadata: {},
+      pinnedAt: null,
+      pinnedBy: null,
+      deletedAt: sql`coalesce(${messages.deletedAt}, now())`,
+    })
+    .where(and(eq(messages.tenantId, scope.tenantId), eq(messages.senderId, userId)))
+    .returning({ threadRootId: messages.threadRootId });
+  const roots = [
+    ...new Set(redacted.flatMap((row) => (row.threadRootId === null ? [] : [row.threadRootId]))),
+  ];
+  if (roots.length > 0) {
+    await scope.tx.execute(sql`
+      UPDATE messages root SET reply_count = (
+        SELECT count(*) FROM messages r
+        WHERE r.tenant_id = root.tenant_id AND r.thread_root_id = root.id AND r.deleted_at IS NULL)
+      WHERE root.tenant_id = ${scope.tenantId}
+        AND root.id IN (${sql.join(
+          roots.map((id) => sql`${id}::uuid`),
+          sql`, `,
+        )})`);
+  }
+}

@@ -1,0 +1,158 @@
+import { Type, type Static } from 'typebox';
+import { CursorSchema, LimitSchema } from '../../http/pagination.ts';
+import { Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { UserIdSchema } from '../users/user-id.ts';
+
+const EXAMPLE_TIME = '2026-11-22T10:00:00.000Z';
+const EXAMPLE_ID = '019a9b70-1c2d-7e3f-8a4b-5c6d7e8f9a0b';
+const Seq = Type.Integer({ minimum: 1, description: 'Position in the conversation: dense, from 1' });
+
+/** Message text: 1–10,000 Unicode code points, no NUL. */
+export const MessageText = Type.String({
+  minLength: 1,
+  maxLength: 10_000,
+  pattern: '^[^\\u0000]*$',
+  description: '1–10,000 characters; @user_id mentions of members are parsed',
+  examples: ['Ship it @bob?'],
+});
+
+export const Reaction = Type.Object({
+  emoji: Type.String(),
+  count: Type.Integer(),
+  me: Type.Boolean({ description: 'Whether the caller reacted with this emoji' }),
+});
+
+export const Message = Type.Object(
+  {
+    id: Uuid,
+    conversation_id: Uuid,
+    seq: Seq,
+    sender_id: UserIdSchema,
+    text: Nullable(Type.String({ description: 'null once deleted' })),
+    mentions: Type.Array(UserIdSchema),
+    thread_root_id: Nullable(Uuid),
+    reply_count: Type.Integer(),
+    last_reply_at: Nullable(Timestamp),
+    reactions: Type.Array(Reaction),
+    attachments: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      description: 'Always empty until attachments are supported',
+    }),
+    metadata: Metadata,
+    client_msg_id: Nullable(Type.String()),
+    pinned_at: Nullable(Timestamp),
+    created_at: Timestamp,
+    edited_at: Nullable(Timestamp),
+    deleted_at: Nullable(Timestamp),
+  },
+  {
+    examples: [
+      {
+        id: EXAMPLE_ID,
+        conversation_id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
+        seq: 42,
+        sender_id: 'alice',
+        text: 'Ship it @bob?',
+        mentions: ['bob'],
+        thread_root_id: null,
+        reply_count: 0,
+        last_reply_at: null,
+        reactions: [{ emoji: '👍', count: 2, me: true }],
+        attachments: [],
+        metadata: {},
+        client_msg_id: 'c-7f3a',
+        pinned_at: null,
+        created_at: EXAMPLE_TIME,
+        edited_at: null,
+        deleted_at: null,
+      },
+    ],
+  },
+);
+export type MessageView = Static<typeof Message>;
+
+export const MessageParams = Type.Object({ message_id: Uuid });
+export const ConversationMessagesParams = Type.Object({ conversation_id: Uuid });
+export const ReactionParams = Type.Object({
+  message_id: Uuid,
+  emoji: Type.String({ minLength: 1, maxLength: 66, description: 'One emoji grapheme or a :short_name:' }),
+});
+
+const ClientMsgId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  description: "The sender's own id for the message: a retry with the same one returns the original",
+  examples: ['c-7f3a'],
+});
+
+export const SendMessageBody = Type.Object(
+  {
+    text: MessageText,
+    client_msg_id: Type.Optional(ClientMsgId),
+    thread_root_id: Type.Optional(Uuid),
+    attachment_ids: Type.Optional(Type.Array(Uuid, { maxItems: 10, uniqueItems: true })),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false, examples: [{ text: 'Ship it @bob?', client_msg_id: 'c-7f3a' }] },
+);
+export type SendMessageInput = Static<typeof SendMessageBody>;
+
+export const DirectMessageBody = Type.Object(
+  {
+    to: UserIdSchema,
+    text: MessageText,
+    client_msg_id: Type.Optional(ClientMsgId),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false, examples: [{ to: 'bob', text: 'Lunch?' }] },
+);
+
+export const EditMessageBody = Type.Object(
+  { text: MessageText },
+  { additionalProperties: false, examples: [{ text: 'Ship it, @bob!' }] },
+);
+
+export const HistoryQuery = Type.Object(
+  {
+    before_seq: Type.Optional(Seq),
+    after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
+    around: Type.Optional(Uuid),
+    limit: Type.Optional(LimitSchema),
+  },
+  { additionalProperties: false },
+);
+export type HistoryQuery = Static<typeof HistoryQuery>;
+
+export const HistoryPage = Type.Object({
+  data: Type.Array(Message, { description: 'Ascending seq' }),
+  has_more_before: Type.Boolean(),
+  has_more_after: Type.Boolean(),
+});
+
+export const RepliesQuery = Type.Object(
+  { after_seq: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(LimitSchema) },
+  { additionalProperties: false },
+);
+export const RepliesPage = Type.Object({ data: Type.Array(Message), has_more_after: Type.Boolean() });
+
+export const Edit = Type.Object({
+  version: Type.Integer({ description: '1 for the original text' }),
+  text: Type.String(),
+  created_at: Timestamp,
+  edited_at: Timestamp,
+});
+export const EditList = Type.Object({ data: Type.Array(Edit, { description: 'Oldest first' }) });
+
+export const PageQuery = Type.Object(
+  { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
+  { additionalProperties: false },
+);
+export const ReactionDetail = Type.Object({
+  emoji: Type.String(),
+  user_id: UserIdSchema,
+  created_at: Timestamp,
+});
+export const ReactionPage = Type.Object({
+  data: Type.Array(ReactionDetail),
+  next_cursor: Nullable(Type.String()),
+});
+export const MessagePage = Type.Object({ data: Type.Array(Message), next_cursor: Nullable(Type.String()) });

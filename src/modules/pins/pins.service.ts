@@ -1,0 +1,57 @@
+import { sql } from 'drizzle-orm';
+import type { Orm } from '../../db/client.ts';
+import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
+import { cursorInteger, cursorTimestamp, decodeCursor, toPage } from '../../http/pagination.ts';
+import { assertAllowed, assertNotArchived, loadVisible } from '../conversations/conversation-access.ts';
+import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
+import { presentMessage, presentMessages } from '../messages/messages.presenter.ts';
+import { listPinned, updateMessage } from '../messages/messages.repository.ts';
+
+/** Pins (ADMIN and above): pinning a pinned message or unpinning an unpinned one changes nothing. */
+export function createPinsService({ orm }: { orm: Orm }) {
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
+    const userId = actingUserId(ctx);
+    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
+  };
+
+  const setPinned = (ctx: TenantContext, messageId: string, isPinned: boolean) =>
+    run(ctx, async (scope, userId) => {
+      const { message, conversation, role } = await loadVisibleMessage(scope, messageId, userId, {
+        forUpdate: true,
+      });
+      assertAllowed(role, 'read');
+      assertAllowed(role, 'pin');
+      assertNotDeleted(message);
+      assertNotArchived(conversation);
+      if ((message.pinnedAt !== null) === isPinned) return presentMessage(scope, userId, message);
+      const updated = await updateMessage(scope, messageId, {
+        pinnedAt: isPinned ? sql`now()` : null,
+        pinnedBy: isPinned ? userId : null,
+      });
+      return presentMessage(scope, userId, updated);
+    });
+
+  return {
+    pinMessage: (ctx: TenantContext, messageId: string) => setPinned(ctx, messageId, true),
+    unpinMessage: (ctx: TenantContext, messageId: string) => setPinned(ctx, messageId, false),
+
+    /** Pinned messages of a conversation, most recently pinned first. */
+    listPins(ctx: TenantContext, conversationId: string, query: { cursor?: string; limit?: number }) {
+      return run(ctx, async (scope, userId) => {
+        const { role } = await loadVisible(scope, conversationId, userId);
+        assertAllowed(role, 'read');
+        const limit = query.limit ?? 50;
+        const key = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
+        const rows = await listPinned(scope, conversationId, {
+          after: key && { pinnedAt: cursorTimestamp(key[0]), seq: cursorInteger(key[1]) },
+          limit: limit + 1,
+        });
+        const page = toPage(rows, limit, (row) => [row.pinnedAt?.toISOString() ?? '', String(row.seq)]);
+        return { ...page, data: await presentMessages(scope, userId, page.data) };
+      });
+    },
+  };
+}
+
+export type PinsService = ReturnType<typeof createPinsService>;

@@ -1,0 +1,73 @@
+import type { Orm } from '../../db/client.ts';
+import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
+import { AppError } from '../../errors.ts';
+import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
+import { assertAllowed, assertNotArchived } from '../conversations/conversation-access.ts';
+import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
+import { isReactionEmoji } from '../messages/message-text.ts';
+import { presentMessage } from '../messages/messages.presenter.ts';
+import { deleteReaction, insertReaction, listReactions } from '../messages/messages.repository.ts';
+
+function assertEmoji(emoji: string): void {
+  if (!isReactionEmoji(emoji)) {
+    throw new AppError('validation_failed', 'emoji must be one emoji or a :short_name:', [
+      { path: '/params/emoji', message: 'must be one emoji grapheme or a :short_name: of 1–64 characters' },
+    ]);
+  }
+}
+
+/** Reactions: one per user, emoji and message; setting and removing are idempotent. */
+export function createReactionsService({ orm }: { orm: Orm }) {
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
+    const userId = actingUserId(ctx);
+    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
+  };
+
+  const change = (ctx: TenantContext, messageId: string, emoji: string, isAdding: boolean) =>
+    run(ctx, async (scope, userId) => {
+      assertEmoji(emoji);
+      const { message, conversation, role } = await loadVisibleMessage(scope, messageId, userId);
+      assertAllowed(role, 'read');
+      assertAllowed(role, 'react');
+      assertNotDeleted(message);
+      assertNotArchived(conversation);
+      const reaction = { messageId, emoji, userId };
+      await (isAdding ? insertReaction(scope, reaction) : deleteReaction(scope, reaction));
+      return presentMessage(scope, userId, message);
+    });
+
+  return {
+    /** Adds the caller's reaction (again adding it changes nothing); returns the message. */
+    addReaction: (ctx: TenantContext, messageId: string, emoji: string) =>
+      change(ctx, messageId, emoji, true),
+    /** Removes the caller's reaction (removing a missing one changes nothing); returns the message. */
+    removeReaction: (ctx: TenantContext, messageId: string, emoji: string) =>
+      change(ctx, messageId, emoji, false),
+
+    /** Who reacted with what, by emoji then user id. */
+    listReactions(ctx: TenantContext, messageId: string, query: { cursor?: string; limit?: number }) {
+      return run(ctx, async (scope, userId) => {
+        const { role } = await loadVisibleMessage(scope, messageId, userId);
+        assertAllowed(role, 'read');
+        const limit = query.limit ?? 50;
+        const key = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
+        const rows = await listReactions(scope, messageId, {
+          after: key && { emoji: cursorText(key[0]), userId: cursorText(key[1]) },
+          limit: limit + 1,
+        });
+        const page = toPage(rows, limit, (row) => [row.emoji, row.userId]);
+        return {
+          ...page,
+          data: page.data.map((row) => ({
+            emoji: row.emoji,
+            user_id: row.userId,
+            created_at: row.createdAt.toISOString(),
+          })),
+        };
+      });
+    },
+  };
+}
+
+export type ReactionsService = ReturnType<typeof createReactionsService>;

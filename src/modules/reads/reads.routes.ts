@@ -1,0 +1,84 @@
+import { Type } from 'typebox';
+import type { App } from '../../http/app-types.ts';
+import { tenantContext } from '../../http/auth.ts';
+import { errorResponses } from '../../http/schemas.ts';
+import { ConversationMessagesParams, MessageParams, PageQuery } from '../messages/messages.schemas.ts';
+import { UserIdSchema } from '../users/user-id.ts';
+import type { ReadsService } from './reads.service.ts';
+
+const asUser = { auth: 'user' } as const;
+const doc = {
+  tags: ['read state'],
+  security: [{ userToken: [] }, { apiKey: [] }] as Array<Record<string, string[]>>,
+};
+
+const ReadBody = Type.Object(
+  {
+    seq: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Read up to this seq; the latest when left out' }),
+    ),
+  },
+  { additionalProperties: false, examples: [{ seq: 42 }, {}] },
+);
+const ReadState = Type.Object({
+  conversation_id: Type.String({ format: 'uuid' }),
+  last_read_seq: Type.Integer(),
+  unread_count: Type.Integer(),
+  mention_count: Type.Integer(),
+});
+const Unread = Type.Object({
+  total_unread: Type.Integer(),
+  total_mentions: Type.Integer(),
+  conversations: Type.Array(ReadState, {
+    description: 'Conversations with unread messages, most unread first',
+  }),
+});
+const Receipts = Type.Object({
+  data: Type.Array(Type.Object({ user_id: UserIdSchema, last_read_seq: Type.Integer() })),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** Read watermarks, unread counts and receipts. */
+export function registerReadRoutes(app: App, reads: ReadsService): void {
+  app.post('/v1/conversations/:conversation_id/read', {
+    config: asUser,
+    // The body is optional: a bare POST marks everything read.
+    preValidation: (request, _reply, done) => {
+      (request as { body: unknown }).body ??= {};
+      done();
+    },
+    schema: {
+      ...doc,
+      summary: "Move the caller's read watermark forward (never back); default: the latest message",
+      params: ConversationMessagesParams,
+      body: ReadBody,
+      response: { 200: ReadState, ...errorResponses('forbidden', 'not_found') },
+    },
+    handler: (request) =>
+      reads.markRead(tenantContext(request), request.params.conversation_id, request.body),
+  });
+
+  app.get('/v1/unread', {
+    config: asUser,
+    schema: {
+      ...doc,
+      summary: "The caller's unread and mention counts",
+      description: "Counts other people's non-deleted main-timeline messages after the watermark.",
+      response: { 200: Unread, ...errorResponses('forbidden') },
+    },
+    handler: (request) => reads.getUnread(tenantContext(request)),
+  });
+
+  app.get('/v1/messages/:message_id/receipts', {
+    config: asUser,
+    schema: {
+      ...doc,
+      summary: 'The members whose read watermark has reached this message',
+      params: MessageParams,
+      querystring: PageQuery,
+      response: { 200: Receipts, ...errorResponses('forbidden', 'not_found') },
+    },
+    handler: (request) =>
+      reads.listReceipts(tenantContext(request), request.params.message_id, request.query),
+  });
+}

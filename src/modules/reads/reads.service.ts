@@ -1,0 +1,79 @@
+import type { Orm } from '../../db/client.ts';
+import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
+import { notFound } from '../../errors.ts';
+import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
+import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
+import { loadVisibleMessage } from '../messages/message-access.ts';
+import { advanceReadWatermark, countUnread, listReaders } from '../messages/messages.repository.ts';
+
+/** Read state: a watermark per member (last_read_seq), moved only forward; unread counts derive from it. */
+export function createReadsService({ orm }: { orm: Orm }) {
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
+    const userId = actingUserId(ctx);
+    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
+  };
+
+  return {
+    /** Moves the caller's watermark to `seq` (default: the latest message), never back, never past the end. */
+    markRead(ctx: TenantContext, conversationId: string, input: { seq?: number }) {
+      return run(ctx, async (scope, userId) => {
+        const { conversation, member } = await loadVisible(scope, conversationId, userId);
+        if (member === null) throw notFound('membership');
+        const target = Math.min(input.seq ?? conversation.lastMessageSeq, conversation.lastMessageSeq);
+        await advanceReadWatermark(scope, conversationId, userId, target);
+        const [counts] = await countUnread(scope, userId, [conversationId]);
+        return {
+          conversation_id: conversationId,
+          last_read_seq: counts?.lastReadSeq ?? target,
+          unread_count: counts?.unreadCount ?? 0,
+          mention_count: counts?.mentionCount ?? 0,
+        };
+      });
+    },
+
+    /** Totals and the conversations with something unread, most unread first. */
+    getUnread(ctx: TenantContext) {
+      return run(ctx, async (scope, userId) => {
+        const rows = (await countUnread(scope, userId)).filter(
+          (row) => row.unreadCount > 0 || row.mentionCount > 0,
+        );
+        rows.sort(
+          (a, b) => b.unreadCount - a.unreadCount || a.conversationId.localeCompare(b.conversationId),
+        );
+        return {
+          total_unread: rows.reduce((sum, row) => sum + row.unreadCount, 0),
+          total_mentions: rows.reduce((sum, row) => sum + row.mentionCount, 0),
+          conversations: rows.map((row) => ({
+            conversation_id: row.conversationId,
+            unread_count: row.unreadCount,
+            mention_count: row.mentionCount,
+            last_read_seq: row.lastReadSeq,
+          })),
+        };
+      });
+    },
+
+    /** Members whose watermark has reached a message, by user id. */
+    listReceipts(ctx: TenantContext, messageId: string, query: { cursor?: string; limit?: number }) {
+      return run(ctx, async (scope, userId) => {
+        const { message, role } = await loadVisibleMessage(scope, messageId, userId);
+        assertAllowed(role, 'read');
+        const limit = query.limit ?? 50;
+        const afterUserId =
+          query.cursor === undefined ? undefined : cursorText(decodeCursor(query.cursor, 1)[0]);
+        const rows = await listReaders(scope, message.conversationId, message.seq, {
+          afterUserId,
+          limit: limit + 1,
+        });
+        const page = toPage(rows, limit, (row) => [row.userId]);
+        return {
+          ...page,
+          data: page.data.map((row) => ({ user_id: row.userId, last_read_seq: row.lastReadSeq })),
+        };
+      });
+    },
+  };
+}
+
+export type ReadsService = ReturnType<typeof createReadsService>;

@@ -1,0 +1,88 @@
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '../../db/client.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+
+/** A search hit: the message id and its rank (a float4, carried exactly through cursors). */
+export interface SearchHit {
+  id: string;
+  rank: number;
+}
+
+/** What to search for and where; every filter optional but the query. */
+export interface SearchQuery {
+  /** websearch_to_tsquery syntax: words, "phrases", -exclusions. */
+  text: string;
+  /** A LIKE pattern for substring search in scripts without spaces, or null. */
+  substringPattern: string | null;
+  conversationId?: string | undefined;
+  senderId?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  after: SearchHit | undefined;
+  limit: number;
+}
+
+/**
+ * Full-text search over the messages of the conversations a user is a member of, best match first: the
+ * english text-search configuration (stemming) through the GIN index on (tenant_id, search_vector), plus,
+ * for scripts written without spaces, a substring match through the trigram index. Deleted messages never
+ * match (their text is gone), nor do messages of deleted conversations.
+ */
+export async function searchMessages(
+  scope: TenantScope,
+  userId: string,
+  query: SearchQuery,
+): Promise<SearchHit[]> {
+  const substring =
+    query.substringPattern === null ? sql`false` : sql`m.text ILIKE ${query.substringPattern}`;
+  const filters = [
+    query.conversationId === undefined ? sql`` : sql`AND m.conversation_id = ${query.conversationId}::uuid`,
+    query.senderId === undefined ? sql`` : sql`AND m.sender_id = ${query.senderId}`,
+    query.since === undefined ? sql`` : sql`AND m.created_at >= ${query.since}::timestamptz`,
+    query.until === undefined ? sql`` : sql`AND m.created_at < ${query.until}::timestamptz`,
+  ];
+  const result = await scope.tx.execute(sql`
+    SELECT id, rank FROM (
+      SELECT m.id,
+             (ts_rank(m.search_vector, q.query) + CASE WHEN ${substring} THEN 0.05 ELSE 0 END)::real AS rank
+      FROM messages m
+      CROSS JOIN (SELECT websearch_to_tsquery('english', ${query.text}) AS query) q
+      JOIN conversation_members cm
+        ON cm.tenant_id = m.tenant_id AND cm.conversation_id = m.conversation_id AND cm.user_id = ${userId}
+      JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
+      WHERE m.tenant_id = ${scope.tenantId}
+        AND m.deleted_at IS NULL
+        AND (m.search_vector @@ q.query OR ${substring})
+        ${sql.join(filters, sql` `)}
+    ) hits
+    ${query.after === undefined ? sql`` : sql`WHERE (rank, id) < (${query.after.rank}::real, ${query.after.id}::uuid)`}
+    ORDER BY rank DESC, id DESC
+    LIMIT ${query.limit}`);
+  return rowsOf<{ id: string; rank: number | string }>(result).map((row) => ({
+    id: row.id,
+    rank: Number(row.rank),
+  }));
+}
+
+/** Start and stop markers of ts_headline: private-use characters, stripped from the text beforehand. */
+export const MARK_START = '\uE000';
+export const MARK_STOP = '\uE001';
+
+/** ts_headline fragments of the given messages for the query, with matches between MARK_START and MARK_STOP. */
+export async function headlines(
+  scope: TenantScope,
+  messageIds: string[],
+  text: string,
+): Promise<Map<string, string>> {
+  if (messageIds.length === 0) return new Map();
+  const result = await scope.tx.execute(sql`
+    SELECT id, ts_headline('english', translate(coalesce(text, ''), ${MARK_START + MARK_STOP}, ''),
+                           websearch_to_tsquery('english', ${text}),
+                           ${`StartSel=${MARK_START}, StopSel=${MARK_STOP}, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "`}) AS headline
+    FROM messages
+    WHERE tenant_id = ${scope.tenantId} AND id IN (${sql.join(
+      messageIds.map((id) => sql`${id}::uuid`),
+      sql`, `,
+    )})`);
+  return new Map(rowsOf<{ id: string; headline: string }>(result).map((row) => [row.id, row.headline]));
+}

@@ -1,0 +1,52 @@
+import { Type } from 'typebox';
+import type { App } from '../../http/app-types.ts';
+import { tenantContext } from '../../http/auth.ts';
+import { CursorSchema } from '../../http/pagination.ts';
+import { errorResponses, Nullable } from '../../http/schemas.ts';
+import { Message } from '../messages/messages.schemas.ts';
+import { UserIdSchema } from '../users/user-id.ts';
+import type { SearchService } from './search.service.ts';
+
+const SearchQuery = Type.Object(
+  {
+    q: Type.String({
+      minLength: 1,
+      maxLength: 500,
+      description:
+        'Words (stemmed), "exact phrases", -excluded words; substrings in Chinese, Japanese and similar',
+      examples: ['deploy "release notes" -draft'],
+    }),
+    conversation_id: Type.Optional(Type.String({ format: 'uuid' })),
+    sender_id: Type.Optional(UserIdSchema),
+    since: Type.Optional(Type.String({ format: 'date-time' })),
+    until: Type.Optional(Type.String({ format: 'date-time' })),
+    has_attachments: Type.Optional(Type.Boolean()),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 20 })),
+    cursor: Type.Optional(CursorSchema),
+  },
+  { additionalProperties: false },
+);
+const SearchResults = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      message: Message,
+      highlight: Type.String({ description: 'HTML-escaped snippet with the matches in <mark>' }),
+    }),
+  ),
+  next_cursor: Nullable(Type.String()),
+});
+
+/** Message search. */
+export function registerSearchRoutes(app: App, search: SearchService): void {
+  app.get('/v1/search/messages', {
+    config: { auth: 'user' },
+    schema: {
+      tags: ['search'],
+      security: [{ userToken: [] }, { apiKey: [] }],
+      summary: 'Search the messages of the conversations the caller is a member of, best match first',
+      querystring: SearchQuery,
+      response: { 200: SearchResults, ...errorResponses('forbidden') },
+    },
+    handler: (request) => search.searchMessages(tenantContext(request), request.query),
+  });
+}

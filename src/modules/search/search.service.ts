@@ -1,0 +1,99 @@
+import type { Orm } from '../../db/client.ts';
+import { inTenant } from '../../db/tenant-scope.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
+import { cursorNumber, cursorUuid, decodeCursor, encodeCursor } from '../../http/pagination.ts';
+import { presentMessages } from '../messages/messages.presenter.ts';
+import { findMessagesByIds } from '../messages/messages.repository.ts';
+import { headlines, MARK_START, MARK_STOP, searchMessages, type SearchHit } from './search.repository.ts';
+
+/** Scripts written without spaces between words, where words cannot be told apart: search substrings. */
+const UNSPACED_SCRIPT =
+  /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}]/u;
+const CONTEXT_CHARS = 40;
+
+const escapeHtml = (text: string) =>
+  text.replace(
+    /[&<>"']/g,
+    (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char] ?? char,
+  );
+
+/** The term to find as a substring, when the query is in a script without spaces; else null. */
+function substringTermOf(query: string): string | null {
+  const term = query.replace(/"/g, '').trim();
+  // At least two characters (code points): a single one would match far too much.
+  return UNSPACED_SCRIPT.test(term) && Array.from(term).length >= 2 ? term : null;
+}
+
+/** An HTML-safe snippet with the match in <mark>: ts_headline's for words, a window around a substring. */
+function highlightOf(text: string, headline: string | undefined, substring: string | null): string {
+  if (headline?.includes(MARK_START)) {
+    return escapeHtml(headline).replaceAll(MARK_START, '<mark>').replaceAll(MARK_STOP, '</mark>');
+  }
+  const at = substring === null ? -1 : text.toLowerCase().indexOf(substring.toLowerCase());
+  if (substring === null || at < 0) return escapeHtml(headline ?? text.slice(0, CONTEXT_CHARS * 2));
+  const start = Math.max(0, at - CONTEXT_CHARS);
+  const end = Math.min(text.length, at + substring.length + CONTEXT_CHARS);
+  return [
+    start > 0 ? '…' : '',
+    escapeHtml(text.slice(start, at)),
+    `<mark>${escapeHtml(text.slice(at, at + substring.length))}</mark>`,
+    escapeHtml(text.slice(at + substring.length, end)),
+    end < text.length ? '…' : '',
+  ].join('');
+}
+
+/** Message search, across the conversations the caller is a member of. */
+export function createSearchService({ orm }: { orm: Orm }) {
+  return {
+    searchMessages(
+      ctx: TenantContext,
+      query: {
+        q: string;
+        conversation_id?: string;
+        sender_id?: string;
+        since?: string;
+        until?: string;
+        has_attachments?: boolean;
+        cursor?: string;
+        limit?: number;
+      },
+    ) {
+      const userId = actingUserId(ctx);
+      return inTenant(orm, ctx.tenantId, async (scope) => {
+        const limit = query.limit ?? 20;
+        // No message has attachments yet, so asking for ones with attachments finds nothing.
+        if (query.has_attachments === true) return { data: [], next_cursor: null };
+        const key = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
+        const after: SearchHit | undefined = key && { rank: cursorNumber(key[0]), id: cursorUuid(key[1]) };
+        const substring = substringTermOf(query.q);
+        const hits = await searchMessages(scope, userId, {
+          text: query.q,
+          substringPattern:
+            substring === null ? null : `%${substring.replace(/[\\%_]/g, (char) => `\\${char}`)}%`,
+          conversationId: query.conversation_id,
+          senderId: query.sender_id,
+          since: query.since,
+          until: query.until,
+          after,
+          limit: limit + 1,
+        });
+        const page = hits.slice(0, limit);
+        const ids = page.map((hit) => hit.id);
+        const byId = new Map((await findMessagesByIds(scope, ids)).map((row) => [row.id, row]));
+        const ordered = ids.flatMap((id) => byId.get(id) ?? []);
+        const views = await presentMessages(scope, userId, ordered);
+        const snippets = await headlines(scope, ids, query.q);
+        const last = page.at(-1);
+        return {
+          data: views.map((message, index) => ({
+            message,
+            highlight: highlightOf(ordered[index]?.text ?? '', snippets.get(message.id), substring),
+          })),
+          next_cursor: hits.length > limit && last ? encodeCursor([String(last.rank), last.id]) : null,
+        };
+      });
+    },
+  };
+}
+
+export type SearchService = ReturnType<typeof createSearchService>;
