@@ -41,7 +41,9 @@ export function cursorUuid(part: string | undefined): string {
 
 /** A cursor part that must be an RFC 3339 timestamp. */
 export function cursorTimestamp(part: string | undefined): string {
-  if (part === undefined || !/^\d{4}-\d{2}-\d{2}T/.test(part) || Number.isNaN(Date.parse(part)))
+  // Only what this API writes: an ISO timestamp that survives a round trip (no 2026-02-30).
+  const parsed = part === undefined ? Number.NaN : Date.parse(part);
+  if (part === undefined || Number.isNaN(parsed) || new Date(parsed).toISOString() !== part)
     throw invalidCursor();
   return part;
 }
@@ -56,13 +58,18 @@ export function cursorInteger(part: string | undefined): number {
 /** A cursor part that must be a finite number (a search rank). */
 export function cursorNumber(part: string | undefined): number {
   const value = Number(part);
-  if (part === undefined || part.trim() === '' || !Number.isFinite(value)) throw invalidCursor();
+  // Ranks are float4: a value it cannot hold (too large, or too small but not zero) cannot be one.
+  const magnitude = Math.abs(value);
+  const isFloat4 = magnitude === 0 || (magnitude >= 1.2e-38 && magnitude <= 3.4e38);
+  if (part === undefined || part.trim() === '' || !Number.isFinite(value) || !isFloat4) {
+    throw invalidCursor();
+  }
   return value;
 }
 
 /** A cursor part that must be a string (user ids, emoji). */
 export function cursorText(part: string | undefined): string {
-  if (part === undefined) throw invalidCursor();
+  if (part === undefined || part.includes('\u0000')) throw invalidCursor();
   return part;
 }
 

@@ -67,22 +67,35 @@ export async function searchMessages(
 /** Start and stop markers of ts_headline: private-use characters, stripped from the text beforehand. */
 export const MARK_START = '\uE000';
 export const MARK_STOP = '\uE001';
+/**
+ * ts_headline's parser drops what looks like an HTML tag (`<b>`), so `<` and `>` stand in as these for the
+ * call and are put back after: the snippet keeps exactly what the user wrote.
+ */
+export const LESS_THAN = '\uE002';
+export const GREATER_THAN = '\uE003';
 
-/** ts_headline fragments of the given messages for the query, with matches between MARK_START and MARK_STOP. */
+/** ts_headline snippets of the given messages for the query, with matches between MARK_START and MARK_STOP. */
 export async function headlines(
   scope: TenantScope,
   messageIds: string[],
   text: string,
 ): Promise<Map<string, string>> {
   if (messageIds.length === 0) return new Map();
+  const privateUse = MARK_START + MARK_STOP + LESS_THAN + GREATER_THAN;
   const result = await scope.tx.execute(sql`
-    SELECT id, ts_headline('english', translate(coalesce(text, ''), ${MARK_START + MARK_STOP}, ''),
+    SELECT id, ts_headline('english',
+                           translate(translate(coalesce(text, ''), ${privateUse}, ''), '<>', ${LESS_THAN + GREATER_THAN}),
                            websearch_to_tsquery('english', ${text}),
-                           ${`StartSel=${MARK_START}, StopSel=${MARK_STOP}, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "`}) AS headline
+                           ${`StartSel=${MARK_START}, StopSel=${MARK_STOP}, MaxWords=35, MinWords=15`}) AS headline
     FROM messages
     WHERE tenant_id = ${scope.tenantId} AND id IN (${sql.join(
       messageIds.map((id) => sql`${id}::uuid`),
       sql`, `,
     )})`);
-  return new Map(rowsOf<{ id: string; headline: string }>(result).map((row) => [row.id, row.headline]));
+  return new Map(
+    rowsOf<{ id: string; headline: string }>(result).map((row) => [
+      row.id,
+      row.headline.replaceAll(LESS_THAN, '<').replaceAll(GREATER_THAN, '>'),
+    ]),
+  );
 }

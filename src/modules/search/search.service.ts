@@ -11,6 +11,8 @@ const UNSPACED_SCRIPT =
   /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}\p{Script=Thai}]/u;
 const CONTEXT_CHARS = 40;
 
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const escapeHtml = (text: string) =>
   text.replace(
     /[&<>"']/g,
@@ -29,15 +31,19 @@ function highlightOf(text: string, headline: string | undefined, substring: stri
   if (headline?.includes(MARK_START)) {
     return escapeHtml(headline).replaceAll(MARK_START, '<mark>').replaceAll(MARK_STOP, '</mark>');
   }
-  const at = substring === null ? -1 : text.toLowerCase().indexOf(substring.toLowerCase());
-  if (substring === null || at < 0) return escapeHtml(headline ?? text.slice(0, CONTEXT_CHARS * 2));
+  // Found in the text itself, ignoring case: lower-casing can change lengths ('İ'), so indexes into a
+  // lower-cased copy would mark the wrong characters.
+  const match = substring === null ? null : new RegExp(escapeRegExp(substring), 'iu').exec(text);
+  if (match === null) return escapeHtml(headline ?? text.slice(0, CONTEXT_CHARS * 2));
+  const at = match.index;
+  const found = match[0];
   const start = Math.max(0, at - CONTEXT_CHARS);
-  const end = Math.min(text.length, at + substring.length + CONTEXT_CHARS);
+  const end = Math.min(text.length, at + found.length + CONTEXT_CHARS);
   return [
     start > 0 ? '…' : '',
     escapeHtml(text.slice(start, at)),
-    `<mark>${escapeHtml(text.slice(at, at + substring.length))}</mark>`,
-    escapeHtml(text.slice(at + substring.length, end)),
+    `<mark>${escapeHtml(found)}</mark>`,
+    escapeHtml(text.slice(at + found.length, end)),
     end < text.length ? '…' : '',
   ].join('');
 }
