@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { buildApp } from '../src/app.ts';
 import { openDatabase } from '../src/db/client.ts';
+import { createLocalBus } from '../src/realtime/bus.ts';
 
 const db = await openDatabase({});
 const app = await buildApp({
@@ -11,6 +12,8 @@ const app = await buildApp({
   serverKey: randomBytes(32).toString('base64url'),
   adminTokenHash: createHash('sha256').update(randomBytes(32)).digest('hex'),
   logger: pino({ level: 'silent' }),
+  bus: createLocalBus(),
+  eventRetentionDays: 30,
 });
 await app.ready();
 process.stdout.write(`${JSON.stringify(app.swagger(), null, 2)}\n`);

@@ -23,6 +23,12 @@ import { registerReadRoutes } from './modules/reads/reads.routes.ts';
 import { createReadsService } from './modules/reads/reads.service.ts';
 import { registerSearchRoutes } from './modules/search/search.routes.ts';
 import { createSearchService } from './modules/search/search.service.ts';
+import { registerSyncRoutes } from './modules/sync/sync.routes.ts';
+import { createSyncService } from './modules/sync/sync.service.ts';
+import { createEventLog } from './modules/events/event-log.ts';
+import type { Bus } from './realtime/bus.ts';
+import { registerGateway, type GatewayLimits } from './realtime/gateway.ts';
+import { Hub } from './realtime/hub.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { registerSystemRoutes } from './modules/system/system.routes.ts';
@@ -40,7 +46,19 @@ export interface AppDeps {
   adminTokenHash: string;
   /** pino logger; requests log with their request id. */
   logger: Logger;
+  /** Cross-process fan-out: in-process by default, Redis with REDIS_URL. */
+  bus: Bus;
+  /** Days events are kept for /v1/sync; older cursors answer 410. */
+  eventRetentionDays: number;
+  /** WebSocket limits; defaults suit tests and a single user. */
+  realtime?: GatewayLimits;
 }
+
+const DEFAULT_LIMITS: GatewayLimits = {
+  allowedOrigins: [],
+  wsMaxConnectionsPerUser: 20,
+  wsMaxFramesPerSecond: 20,
+};
 
 /** Largest request body accepted; larger ones answer 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -85,7 +103,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addSchema(ProblemSchema);
 
   const metrics = registerMetrics(app);
-  const users = createUsersService({ orm: deps.db.orm });
+  const events = createEventLog(deps.bus);
+  const users = createUsersService({ orm: deps.db.orm, events });
   const tenants = createTenantsService({ orm: deps.db.orm, serverKey: deps.serverKey });
   const auth = createAuthService({
     orm: deps.db.orm,
@@ -125,16 +144,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  registerSystemRoutes(app, { db: deps.db, metrics });
+  registerSystemRoutes(app, { db: deps.db, bus: deps.bus, metrics });
   registerTenantRoutes(app, tenants);
   registerUserRoutes(app, users);
   registerAuthRoutes(app, auth);
   const orm = deps.db.orm;
-  registerConversationRoutes(app, createConversationsService({ orm }));
-  registerMessageRoutes(app, createMessagesService({ orm }));
-  registerReactionRoutes(app, createReactionsService({ orm }));
-  registerPinRoutes(app, createPinsService({ orm }));
-  registerReadRoutes(app, createReadsService({ orm }));
+  const messages = createMessagesService({ orm, events });
+  const reads = createReadsService({ orm, events });
+  registerConversationRoutes(app, createConversationsService({ orm, events }));
+  registerMessageRoutes(app, messages);
+  registerReactionRoutes(app, createReactionsService({ orm, events }));
+  registerPinRoutes(app, createPinsService({ orm, events }));
+  registerReadRoutes(app, reads);
   registerSearchRoutes(app, createSearchService({ orm }));
+  registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
+
+  const hub = new Hub(orm, deps.bus, app.log);
+  app.addHook('onClose', () => hub.close());
+  await registerGateway(app, { hub, auth, messages, reads, limits: deps.realtime ?? DEFAULT_LIMITS });
   return app;
 }

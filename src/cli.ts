@@ -10,6 +10,8 @@ import { findNewestLiveApiKey } from './modules/tenants/tenants.repository.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { isUserId } from './modules/users/user-id.ts';
 import { createUsersService } from './modules/users/users.service.ts';
+import { createEventLog } from './modules/events/event-log.ts';
+import { createLocalBus } from './realtime/bus.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
 // `parley`: the operator's command-line tool. It works on the configured database directly (the same
@@ -114,7 +116,8 @@ program
         orm: runtime.db.orm,
         serverKey: runtime.serverKey,
         adminTokenHash: '',
-        users: createUsersService({ orm: runtime.db.orm }),
+        // Minting needs no events; a local bus that nothing listens to records nothing extra.
+        users: createUsersService({ orm: runtime.db.orm, events: createEventLog(createLocalBus()) }),
         warn: (message) => process.stderr.write(`parley: ${message}\n`),
       });
       const ctx = { tenantId, actor: { kind: 'backend' as const, keyId: apiKey.id } };

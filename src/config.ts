@@ -16,6 +16,16 @@ export interface Config {
   adminToken: string | undefined;
   /** Master key that API key secrets are derived from; when absent one is generated into dataDir. */
   secretKey: string | undefined;
+  /** Redis for cross-process fan-out; when absent one process serves alone with an in-process bus. */
+  redisUrl: string | undefined;
+  /** Days events are kept for /v1/sync; older cursors answer 410. */
+  eventRetentionDays: number;
+  /** Browser origins allowed to open a WebSocket; empty means any (clients without Origin always may). */
+  allowedOrigins: string[];
+  /** Open sockets one user may have at once; the next is closed with 4429. */
+  wsMaxConnectionsPerUser: number;
+  /** Frames a socket may send per second, sustained (bursts up to twice that); more get rate_limited. */
+  wsMaxFramesPerSecond: number;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -66,6 +76,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (!isValid) problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
 
+  const redisUrl = readOptional('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\/./.test(redisUrl))
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  const eventRetentionDays = readInt('PARLEY_EVENT_RETENTION_DAYS', 30, 1, 3650);
+  const wsMaxConnectionsPerUser = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_USER', 20, 1, 10_000);
+  const wsMaxFramesPerSecond = readInt('PARLEY_WS_MAX_FRAMES_PER_SECOND', 20, 1, 10_000);
+  const allowedOrigins = (readOptional('PARLEY_ALLOWED_ORIGINS') ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin.length > 0);
+  for (const origin of allowedOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin))
+      problems.push(`PARLEY_ALLOWED_ORIGINS: "${origin}" is not an origin like https://app.example.com`);
+  }
+
   const adminToken = readOptional('PARLEY_ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 24) {
     problems.push('PARLEY_ADMIN_TOKEN must be at least 24 characters');
@@ -89,6 +114,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize,
     adminToken,
     secretKey,
+    redisUrl,
+    eventRetentionDays,
+    allowedOrigins,
+    wsMaxConnectionsPerUser,
+    wsMaxFramesPerSecond,
     logLevel: logLevel ?? 'info',
   };
 }

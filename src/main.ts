@@ -6,6 +6,7 @@ import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { createLogger } from './logger.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { openRuntime } from './runtime.ts';
+import { createLocalBus, createRedisBus } from './realtime/bus.ts';
 
 /** In-flight requests get this long to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -47,11 +48,18 @@ async function start(config: Config): Promise<void> {
     runtime.db.orm,
     createTenantsService({ orm: runtime.db.orm, serverKey: runtime.serverKey }),
   );
+  const bus =
+    config.redisUrl === undefined
+      ? createLocalBus()
+      : createRedisBus(config.redisUrl, (error) => logger.warn({ err: error }, 'redis bus error'));
   const app = await buildApp({
     db: runtime.db,
     serverKey: runtime.serverKey,
     adminTokenHash: adminToken.hash,
     logger,
+    bus,
+    eventRetentionDays: config.eventRetentionDays,
+    realtime: config,
   });
 
   let isClosing = false;
@@ -65,6 +73,7 @@ async function start(config: Config): Promise<void> {
     }, SHUTDOWN_GRACE_MS).unref();
     app
       .close()
+      .then(() => bus.close())
       .then(() => runtime.close())
       .then(() => {
         logger.info('shut down cleanly');

@@ -12,6 +12,11 @@ describe('loadConfig', () => {
       databasePoolSize: 10,
       adminToken: undefined,
       secretKey: undefined,
+      redisUrl: undefined,
+      eventRetentionDays: 30,
+      allowedOrigins: [],
+      wsMaxConnectionsPerUser: 20,
+      wsMaxFramesPerSecond: 20,
       logLevel: 'info',
     });
   });

@@ -91,6 +91,8 @@ describe('row-level security', () => {
   });
 });
 
+const FULL_HISTORY = Buffer.from(JSON.stringify({ prev: '1:1:', at: Date.now() })).toString('base64url');
+
 /**
  * Every tenant route, called by tenant B (as its backend, or as one of its users) with tenant A's ids.
  * Reads and writes of A's things answer 404; routes that create in the caller's own namespace may succeed,
@@ -151,6 +153,8 @@ const CROSS_TENANT_EXPECTATIONS: Record<
   'DELETE /v1/messages/{message_id}/pin': { status: 404, as: 'user' },
   'GET /v1/messages/{message_id}/receipts': { status: 404, as: 'user' },
   'GET /v1/unread': { status: 200, as: 'user' },
+  // A cursor from before anything happened: the whole history the caller may see, none of it A's.
+  'GET /v1/sync': { status: 200, as: 'user', query: `since=${FULL_HISTORY}` },
   'GET /v1/search/messages': { status: 200, as: 'user', query: 'q=secrets' },
 };
 

@@ -11,19 +11,25 @@ declare const tenantScopeBrand: unique symbol;
 export interface TenantScope {
   readonly tenantId: string;
   readonly tx: Tx;
+  /** Runs `effect` once the transaction has committed (never if it rolls back): how events are announced. */
+  afterCommit(effect: () => void): void;
   readonly [tenantScopeBrand]: true;
 }
 
 /** Runs `work` in one transaction bound to `tenantId`; commits when it resolves, rolls back when it throws. */
-export function inTenant<T>(
+export async function inTenant<T>(
   orm: Orm,
   tenantId: string,
   work: (scope: TenantScope) => Promise<T>,
 ): Promise<T> {
-  return orm.transaction(async (tx) => {
+  const effects: (() => void)[] = [];
+  const result = await orm.transaction(async (tx) => {
     await tx.execute(sql`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
-    return work({ tenantId, tx } as TenantScope);
+    const scope = { tenantId, tx, afterCommit: (effect: () => void) => effects.push(effect) };
+    return work(scope as unknown as TenantScope);
   });
+  for (const effect of effects) effect();
+  return result;
 }
 
 /** The tenant id used for operator-scoped rows (idempotency records of /v1/admin requests). */

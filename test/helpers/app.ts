@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { pino } from 'pino';
 import { buildApp } from '../../src/app.ts';
+import { createLocalBus } from '../../src/realtime/bus.ts';
 import type { App } from '../../src/http/app-types.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -23,6 +24,8 @@ export async function startTestApp(): Promise<TestApp> {
     serverKey,
     adminTokenHash: createHash('sha256').update(adminToken).digest('hex'),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    bus: createLocalBus(),
+    eventRetentionDays: 30,
   });
   await app.ready();
   return { app, database, adminToken, serverKey };

@@ -384,8 +384,8 @@ export async function findSuccessor(
  */
 export async function releaseDirectPairsOf(scope: TenantScope, userId: string): Promise<void> {
   await scope.tx.execute(sql`
-    UPDATE conversations SET direct_key = 'released:' || id::text
+    UPDATE conversations SET direct_key = '#released:' || id::text
     WHERE tenant_id = ${scope.tenantId} AND type = 'direct'
-      AND direct_key NOT LIKE 'released:%'
+      AND direct_key NOT LIKE '#released:%'
       AND ${userId} IN (split_part(direct_key, ' ', 1), split_part(direct_key, ' ', 2))`);
 }

@@ -4,7 +4,7 @@ import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
 import { actingUserId, type TenantContext } from '../../context.ts';
 import { AppError, notFound, type FieldError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
-import { cursorTimestamp, cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
+import { cursorText, cursorTimestamp, cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertMetadataSize } from '../../metadata.ts';
 import {
   assertAllowed,
@@ -36,6 +36,7 @@ import {
   type ConversationRow,
   type MemberRow,
 } from './conversations.repository.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { presentMessages } from '../messages/messages.presenter.ts';
 import { countUnread, findMessagesAt } from '../messages/messages.repository.ts';
 import type { MessageView } from '../messages/messages.schemas.ts';
@@ -74,6 +75,27 @@ function toConversationView(
     last_message: activity.lastMessage,
   };
 }
+
+/** A conversation as events carry it: the shared fields, nothing about any one viewer. */
+function conversationEventData(conversation: ConversationRow): Record<string, unknown> {
+  return {
+    id: conversation.id,
+    type: conversation.type,
+    name: conversation.name,
+    topic: conversation.topic,
+    metadata: conversation.metadata,
+    created_by: conversation.createdBy,
+    member_count: conversation.memberCount,
+    archived_at: conversation.archivedAt?.toISOString() ?? null,
+    updated_at: conversation.updatedAt.toISOString(),
+  };
+}
+
+const memberEvent = (type: string, member: { userId: string; role?: string }) => ({
+  type,
+  subjectUserId: member.userId,
+  data: { user_id: member.userId, ...(member.role === undefined ? {} : { role: member.role }) },
+});
 
 /** What the messaging core adds to a conversation as its viewer sees it. */
 interface Activity {
@@ -184,6 +206,7 @@ function assertDirectInput(userId: string, input: CreateConversationInput): stri
  */
 export async function openDirectConversation(
   scope: TenantScope,
+  events: EventLog,
   userId: string,
   otherUserId: string,
   path: string,
@@ -205,6 +228,12 @@ export async function openDirectConversation(
       { userId, role: 'MEMBER' },
       { userId: otherUserId, role: 'MEMBER' },
     ]);
+    await events.record(scope, created.id, [
+      {
+        type: 'conversation.created',
+        data: { ...conversationEventData(created), member_ids: [userId, otherUserId] },
+      },
+    ]);
     return {
       conversation: created,
       member: members.find((member) => member.userId === userId) ?? null,
@@ -219,7 +248,7 @@ export async function openDirectConversation(
 }
 
 /** Conversations and their members: creation, discovery, settings and the role rules of the contract. */
-export function createConversationsService({ orm }: { orm: Orm }) {
+export function createConversationsService({ orm, events }: { orm: Orm; events: EventLog }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
     const userId = actingUserId(ctx);
     return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
@@ -232,7 +261,7 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         assertMetadataSize(input.metadata, '/body/metadata');
         if (input.type === 'direct') {
           const other = assertDirectInput(userId, input);
-          const opened = await openDirectConversation(scope, userId, other, '/body/members/0');
+          const opened = await openDirectConversation(scope, events, userId, other, '/body/members/0');
           return {
             conversation: await presentConversation(scope, userId, opened.conversation, opened.member),
             created: opened.created,
@@ -257,6 +286,12 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         const [owner] = await insertMembers(scope, conversation.id, [
           { userId, role: 'OWNER' },
           ...others.map((id) => ({ userId: id, role: 'MEMBER' as const })),
+        ]);
+        await events.record(scope, conversation.id, [
+          {
+            type: 'conversation.created',
+            data: { ...conversationEventData(conversation), member_ids: [userId, ...others] },
+          },
         ]);
         return { conversation: toConversationView(conversation, owner ?? null), created: true };
       });
@@ -317,6 +352,9 @@ export function createConversationsService({ orm }: { orm: Orm }) {
           ]);
         }
         const updated = await updateConversationRow(scope, conversationId, input);
+        await events.record(scope, conversationId, [
+          { type: 'conversation.updated', data: conversationEventData(updated) },
+        ]);
         return presentConversation(scope, userId, updated, member);
       });
     },
@@ -327,6 +365,9 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         const { role } = await loadVisible(scope, conversationId, userId, { forUpdate: true });
         assertAllowed(role, 'delete');
         await updateConversationRow(scope, conversationId, { deletedAt: sql`now()` });
+        await events.record(scope, conversationId, [
+          { type: 'conversation.deleted', data: { id: conversationId } },
+        ]);
       });
     },
 
@@ -380,7 +421,8 @@ export function createConversationsService({ orm }: { orm: Orm }) {
     listMembers(ctx: TenantContext, conversationId: string, query: { cursor?: string; limit: number }) {
       return run(ctx, async (scope, userId) => {
         await loadVisible(scope, conversationId, userId);
-        const afterUserId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 1)[0];
+        const afterUserId =
+          query.cursor === undefined ? undefined : cursorText(decodeCursor(query.cursor, 1)[0]);
         const rows = await listMemberRows(scope, conversationId, { afterUserId, limit: query.limit + 1 });
         const page = toPage(rows, query.limit, (row) => [row.userId]);
         return { ...page, data: page.data.map(toMemberView) };
@@ -401,8 +443,14 @@ export function createConversationsService({ orm }: { orm: Orm }) {
           conversationId,
           input.user_ids.map((id) => ({ userId: id, role: newRole })),
         );
-        if (added.length > 0)
+        if (added.length > 0) {
           await updateConversationRow(scope, conversationId, { memberDelta: added.length });
+          await events.record(
+            scope,
+            conversationId,
+            added.map((member) => memberEvent('member.added', member)),
+          );
+        }
         const members = await findMembers(scope, conversationId, input.user_ids);
         return { data: members.map(toMemberView) };
       });
@@ -421,6 +469,9 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         if (input.role !== 'OWNER') await assertKeepsAnOwner(scope, conversationId, target);
         const updated = await updateMemberRole(scope, conversationId, targetUserId, input.role);
         if (!updated) throw notFound('member');
+        if (updated.role !== target.role) {
+          await events.record(scope, conversationId, [memberEvent('member.updated', updated)]);
+        }
         return toMemberView(updated);
       });
     },
@@ -442,6 +493,9 @@ export function createConversationsService({ orm }: { orm: Orm }) {
         await assertKeepsAnOwner(scope, conversationId, target);
         if (await deleteMember(scope, conversationId, targetUserId)) {
           await updateConversationRow(scope, conversationId, { memberDelta: -1 });
+          await events.record(scope, conversationId, [
+            memberEvent('member.removed', { userId: targetUserId }),
+          ]);
         }
       });
     },
@@ -465,7 +519,11 @@ export type ConversationsService = ReturnType<typeof createConversationsService>
  * Removes an erased user from every conversation, in the eraser's transaction. Where the user was the last
  * OWNER, the longest-standing ADMIN (else MEMBER) becomes OWNER, so no group is left without one.
  */
-export async function removeUserFromAllConversations(scope: TenantScope, userId: string): Promise<void> {
+export async function removeUserFromAllConversations(
+  scope: TenantScope,
+  events: EventLog,
+  userId: string,
+): Promise<void> {
   // Ordered by conversation id, so concurrent erasures lock conversations in one order and cannot deadlock.
   for (const { conversationId } of await listMembershipsOfUser(scope, userId)) {
     await lockConversation(scope, conversationId);
@@ -475,10 +533,15 @@ export async function removeUserFromAllConversations(scope: TenantScope, userId:
     const wasLastOwner = membership.role === 'OWNER' && (await countOwners(scope, conversationId)) === 1;
     await deleteMember(scope, conversationId, userId);
     await updateConversationRow(scope, conversationId, { memberDelta: -1 });
+    const changes = [memberEvent('member.removed', { userId })];
     if (wasLastOwner) {
       const successor = await findSuccessor(scope, conversationId, userId);
-      if (successor) await updateMemberRole(scope, conversationId, successor.userId, 'OWNER');
+      if (successor) {
+        await updateMemberRole(scope, conversationId, successor.userId, 'OWNER');
+        changes.push(memberEvent('member.updated', { userId: successor.userId, role: 'OWNER' }));
+      }
     }
+    await events.record(scope, conversationId, changes);
   }
   // The pair's direct conversations stay with the other member, but no longer hold the pair's slot: a user
   // re-created with the same id starts a new direct conversation.

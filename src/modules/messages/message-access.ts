@@ -11,9 +11,13 @@ export async function loadVisibleMessage(
   userId: string,
   options: { forUpdate?: boolean } = {},
 ): Promise<{ message: StoredMessage; conversation: ConversationRow; role: Role | null }> {
-  const message = await findMessage(scope, messageId, options);
+  const found = await findMessage(scope, messageId);
+  if (!found) throw notFound('message');
+  // Writers lock the conversation before the message, as every event-writing transaction does: one lock
+  // order, so an edit and a reply to the same message cannot deadlock.
+  const { conversation, role } = await loadVisible(scope, found.conversationId, userId, options);
+  const message = options.forUpdate ? await findMessage(scope, messageId, options) : found;
   if (!message) throw notFound('message');
-  const { conversation, role } = await loadVisible(scope, message.conversationId, userId);
   return { message, conversation, role };
 }
 

@@ -51,3 +51,8 @@ export async function presentMessage(
   if (!view) throw new Error('presenting one message gave none');
   return view;
 }
+
+/** A message as events carry it to every member: reactions without any one viewer's `me`. */
+export function toEventData(view: MessageView): Record<string, unknown> {
+  return { ...view, reactions: view.reactions.map((reaction) => ({ ...reaction, me: false })) };
+}

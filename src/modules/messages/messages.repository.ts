@@ -412,7 +412,7 @@ export async function countUnread(
           sql`, `,
         )})`;
   const result = await scope.tx.execute(sql`
-    SELECT m.conversation_id AS "conversationId", m.last_read_seq::int AS "lastReadSeq",
+    SELECT m.conversation_id AS "conversationId", m.last_read_seq AS "lastReadSeq",
            coalesce(u.unread, 0)::int AS "unreadCount", coalesce(u.mentions, 0)::int AS "mentionCount"
     FROM conversation_members m
     JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
@@ -422,9 +422,13 @@ export async function countUnread(
       WHERE x.tenant_id = m.tenant_id AND x.conversation_id = m.conversation_id
         AND x.seq > m.last_read_seq AND x.thread_root_id IS NULL
         AND x.deleted_at IS NULL AND x.sender_id <> m.user_id
-    ) u ON c.last_main_seq > m.last_read_seq
+        AND c.last_main_seq > m.last_read_seq
+    ) u ON true
     WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId} ${only}`);
-  return rowsOf<UnreadRow>(result);
+  return rowsOf<Omit<UnreadRow, 'lastReadSeq'> & { lastReadSeq: string | number }>(result).map((row) => ({
+    ...row,
+    lastReadSeq: Number(row.lastReadSeq),
+  }));
 }
 
 /** Members whose watermark has reached `seq`, by user id, after `afterUserId`. */
@@ -489,6 +493,7 @@ export async function redactMessagesOf(scope: TenantScope, userId: string): Prom
       text: null,
       mentions: sql`'{}'::text[]`,
       metadata: {},
+      clientMsgId: null,
       pinnedAt: null,
       pinnedBy: null,
       deletedAt: sql`coalesce(${messages.deletedAt}, now())`,

@@ -25,7 +25,8 @@ import {
   updateMessage,
   type StoredMessage,
 } from './messages.repository.ts';
-import { presentMessage, presentMessages } from './messages.presenter.ts';
+import { presentMessage, presentMessages, toEventData, toMessageView } from './messages.presenter.ts';
+import type { EventLog } from '../events/event-log.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 
 /** Thrown inside a send to roll it back (and give its seq back) when a concurrent send took its client_msg_id. */
@@ -56,6 +57,7 @@ function originalOfRetry(existing: StoredMessage, conversationId: string): Store
  */
 async function sendInScope(
   scope: TenantScope,
+  events: EventLog,
   userId: string,
   conversationId: string,
   input: SendMessageInput,
@@ -108,12 +110,21 @@ async function sendInScope(
   if (!message) throw new ClientMsgIdTaken();
   if (threadRootId !== null) await adjustReplyCount(scope, threadRootId, 1);
   // Sending marks the conversation read for the sender.
-  await advanceReadWatermark(scope, conversationId, userId, allocated.seq);
+  const lastReadSeq = await advanceReadWatermark(scope, conversationId, userId, allocated.seq);
+  await events.record(scope, conversationId, [
+    { type: 'message.created', seq: message.seq, data: toEventData(toMessageView(message, [])) },
+    {
+      type: 'read.updated',
+      subjectUserId: userId,
+      isPrivate: true,
+      data: { user_id: userId, last_read_seq: lastReadSeq ?? allocated.seq },
+    },
+  ]);
   return { message, created: true };
 }
 
 /** Messages: sending (with exactly-once retries), history, threads, edits and deletion. */
-export function createMessagesService({ orm }: { orm: Orm }) {
+export function createMessagesService({ orm, events }: { orm: Orm; events: EventLog }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
     const userId = actingUserId(ctx);
     return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
@@ -149,7 +160,7 @@ export function createMessagesService({ orm }: { orm: Orm }) {
         ctx,
         input.client_msg_id,
         () => conversationId,
-        (scope, userId) => sendInScope(scope, userId, conversationId, input),
+        (scope, userId) => sendInScope(scope, events, userId, conversationId, input),
       );
     },
 
@@ -158,17 +169,17 @@ export function createMessagesService({ orm }: { orm: Orm }) {
       ctx: TenantContext,
       input: { to: string; text: string; client_msg_id?: string; metadata?: Record<string, unknown> },
     ) {
+      // The direct conversation's id, once known: a retry is checked against it like any send (409 if the
+      // client_msg_id belongs to a message elsewhere).
+      let directId = '';
       return sendOnce(
         ctx,
         input.client_msg_id,
-        (original) => original.conversationId,
+        () => directId,
         async (scope, userId) => {
-          if (input.client_msg_id !== undefined) {
-            const existing = await findMessageByClientMsgId(scope, userId, input.client_msg_id);
-            if (existing) return { message: existing, created: false };
-          }
-          const { conversation } = await openDirectConversation(scope, userId, input.to, '/body/to');
-          return sendInScope(scope, userId, conversation.id, {
+          const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
+          directId = conversation.id;
+          return sendInScope(scope, events, userId, conversation.id, {
             text: input.text,
             ...(input.client_msg_id === undefined ? {} : { client_msg_id: input.client_msg_id }),
             ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
@@ -293,7 +304,11 @@ export function createMessagesService({ orm }: { orm: Orm }) {
           mentions: await resolveMentions(scope, message.conversationId, input.text),
           editedAt: sql`now()`,
         });
-        return presentMessage(scope, userId, updated);
+        const view = await presentMessage(scope, userId, updated);
+        await events.record(scope, updated.conversationId, [
+          { type: 'message.updated', seq: updated.seq, data: toEventData(view) },
+        ]);
+        return view;
       });
     },
 
@@ -327,7 +342,7 @@ export function createMessagesService({ orm }: { orm: Orm }) {
         assertAllowed(role, message.senderId === userId ? 'delete_own_message' : 'delete_any_message');
         if (message.deletedAt !== null) return;
         assertNotArchived(conversation);
-        await updateMessage(scope, messageId, {
+        const tombstone = await updateMessage(scope, messageId, {
           text: null,
           mentions: [],
           metadata: {},
@@ -337,6 +352,9 @@ export function createMessagesService({ orm }: { orm: Orm }) {
         });
         await purgeMessageHistory(scope, messageId);
         if (message.threadRootId !== null) await adjustReplyCount(scope, message.threadRootId, -1);
+        await events.record(scope, tombstone.conversationId, [
+          { type: 'message.deleted', seq: tombstone.seq, data: toEventData(toMessageView(tombstone, [])) },
+        ]);
       });
     },
   };

@@ -5,11 +5,12 @@ import { actingUserId, type TenantContext } from '../../context.ts';
 import { cursorInteger, cursorTimestamp, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, assertNotArchived, loadVisible } from '../conversations/conversation-access.ts';
 import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
-import { presentMessage, presentMessages } from '../messages/messages.presenter.ts';
+import { presentMessage, presentMessages, toEventData } from '../messages/messages.presenter.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { listPinned, updateMessage } from '../messages/messages.repository.ts';
 
 /** Pins (ADMIN and above): pinning a pinned message or unpinning an unpinned one changes nothing. */
-export function createPinsService({ orm }: { orm: Orm }) {
+export function createPinsService({ orm, events }: { orm: Orm; events: EventLog }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
     const userId = actingUserId(ctx);
     return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
@@ -29,7 +30,11 @@ export function createPinsService({ orm }: { orm: Orm }) {
         pinnedAt: isPinned ? sql`now()` : null,
         pinnedBy: isPinned ? userId : null,
       });
-      return presentMessage(scope, userId, updated);
+      const view = await presentMessage(scope, userId, updated);
+      await events.record(scope, updated.conversationId, [
+        { type: 'message.updated', seq: updated.seq, data: toEventData(view) },
+      ]);
+      return view;
     });
 
   return {

@@ -6,6 +6,7 @@ import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, assertNotArchived } from '../conversations/conversation-access.ts';
 import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
 import { isReactionEmoji } from '../messages/message-text.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { presentMessage } from '../messages/messages.presenter.ts';
 import { deleteReaction, insertReaction, listReactions } from '../messages/messages.repository.ts';
 
@@ -18,7 +19,7 @@ function assertEmoji(emoji: string): void {
 }
 
 /** Reactions: one per user, emoji and message; setting and removing are idempotent. */
-export function createReactionsService({ orm }: { orm: Orm }) {
+export function createReactionsService({ orm, events }: { orm: Orm; events: EventLog }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
     const userId = actingUserId(ctx);
     return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
@@ -27,13 +28,25 @@ export function createReactionsService({ orm }: { orm: Orm }) {
   const change = (ctx: TenantContext, messageId: string, emoji: string, isAdding: boolean) =>
     run(ctx, async (scope, userId) => {
       assertEmoji(emoji);
-      const { message, conversation, role } = await loadVisibleMessage(scope, messageId, userId);
+      // Locks the conversation first, like every event-writing transaction (one lock order, no deadlocks).
+      const { message, conversation, role } = await loadVisibleMessage(scope, messageId, userId, {
+        forUpdate: true,
+      });
       assertAllowed(role, 'read');
       assertAllowed(role, 'react');
       assertNotDeleted(message);
       assertNotArchived(conversation);
       const reaction = { messageId, emoji, userId };
-      await (isAdding ? insertReaction(scope, reaction) : deleteReaction(scope, reaction));
+      const isChanged = await (isAdding ? insertReaction(scope, reaction) : deleteReaction(scope, reaction));
+      if (isChanged) {
+        await events.record(scope, message.conversationId, [
+          {
+            type: isAdding ? 'reaction.added' : 'reaction.removed',
+            seq: message.seq,
+            data: { message_id: messageId, emoji, user_id: userId },
+          },
+        ]);
+      }
       return presentMessage(scope, userId, message);
     });
 

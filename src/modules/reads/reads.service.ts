@@ -6,9 +6,10 @@ import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
 import { loadVisibleMessage } from '../messages/message-access.ts';
 import { advanceReadWatermark, countUnread, listReaders } from '../messages/messages.repository.ts';
+import type { EventLog } from '../events/event-log.ts';
 
 /** Read state: a watermark per member (last_read_seq), moved only forward; unread counts derive from it. */
-export function createReadsService({ orm }: { orm: Orm }) {
+export function createReadsService({ orm, events }: { orm: Orm; events: EventLog }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
     const userId = actingUserId(ctx);
     return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
@@ -18,10 +19,23 @@ export function createReadsService({ orm }: { orm: Orm }) {
     /** Moves the caller's watermark to `seq` (default: the latest message), never back, never past the end. */
     markRead(ctx: TenantContext, conversationId: string, input: { seq?: number }) {
       return run(ctx, async (scope, userId) => {
-        const { conversation, member } = await loadVisible(scope, conversationId, userId);
+        // The conversation lock first, like every event-writing transaction.
+        const { conversation, member } = await loadVisible(scope, conversationId, userId, {
+          forUpdate: true,
+        });
         if (member === null) throw notFound('membership');
         const target = Math.min(input.seq ?? conversation.lastMessageSeq, conversation.lastMessageSeq);
-        await advanceReadWatermark(scope, conversationId, userId, target);
+        const lastReadSeq = await advanceReadWatermark(scope, conversationId, userId, target);
+        if (lastReadSeq !== undefined && lastReadSeq > member.lastReadSeq) {
+          await events.record(scope, conversationId, [
+            {
+              type: 'read.updated',
+              subjectUserId: userId,
+              isPrivate: true,
+              data: { user_id: userId, last_read_seq: lastReadSeq },
+            },
+          ]);
+        }
         const [counts] = await countUnread(scope, userId, [conversationId]);
         return {
           conversation_id: conversationId,

@@ -6,8 +6,9 @@ import { AppError, notFound } from '../../errors.ts';
 import { assertMetadataSize } from '../../metadata.ts';
 import { listMembershipsOfUser } from '../conversations/conversations.repository.ts';
 import { removeUserFromAllConversations } from '../conversations/conversations.service.ts';
+import type { EventLog } from '../events/event-log.ts';
 import { listMessagesOf, listReactionsOf, redactMessagesOf } from '../messages/messages.repository.ts';
-import { decodeCursor, toPage } from '../../http/pagination.ts';
+import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import {
   ensureUserRow,
   eraseUserRow,
@@ -39,7 +40,7 @@ const requireBackend = (ctx: TenantContext, action: string) => {
 };
 
 /** User use cases: profiles, lookup, erasure and export. */
-export function createUsersService({ orm }: { orm: Orm }) {
+export function createUsersService({ orm, events }: { orm: Orm; events: EventLog }) {
   return {
     /** Creates a user the first time a credential names it; tells whether it was erased. */
     ensureUser(tenantId: string, userId: string): Promise<'active' | 'erased'> {
@@ -74,7 +75,7 @@ export function createUsersService({ orm }: { orm: Orm }) {
 
     /** Users whose id or name starts with `query`, ordered by id, keyset paged. */
     async listUsers(ctx: TenantContext, input: { query?: string; cursor?: string; limit: number }) {
-      const afterId = input.cursor === undefined ? undefined : decodeCursor(input.cursor, 1)[0];
+      const afterId = input.cursor === undefined ? undefined : cursorText(decodeCursor(input.cursor, 1)[0]);
       const rows = await inTenant(orm, ctx.tenantId, (scope) =>
         searchUsers(scope, { prefix: input.query, afterId, limit: input.limit + 1 }),
       );
@@ -89,7 +90,7 @@ export function createUsersService({ orm }: { orm: Orm }) {
       requireBackend(ctx, 'erase users');
       await inTenant(orm, ctx.tenantId, async (scope) => {
         if (!(await eraseUserRow(scope, userId))) throw notFound('user');
-        await removeUserFromAllConversations(scope, userId);
+        await removeUserFromAllConversations(scope, events, userId);
         await redactMessagesOf(scope, userId);
       });
     },

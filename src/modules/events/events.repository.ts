@@ -1,0 +1,106 @@
+import { sql } from 'drizzle-orm';
+import { rowsOf, type Orm } from '../../db/client.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+
+/** An event to record, as the service that made the change describes it. */
+export interface NewEvent {
+  type: string;
+  seq?: number | null;
+  subjectUserId?: string | null;
+  isPrivate?: boolean;
+  data: Record<string, unknown>;
+}
+
+/** A recorded event. */
+export interface StoredEvent {
+  id: number;
+  /** The writing transaction's id (xid8 as text). */
+  tx: string;
+  conversationId: string;
+  type: string;
+  seq: number | null;
+  subjectUserId: string | null;
+  isPrivate: boolean;
+  data: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/**
+ * Records events of one conversation. The statement first takes the conversation's row lock (a no-op when
+ * the transaction holds it already), so event ids are drawn in commit order per conversation.
+ */
+export async function insertEvents(
+  scope: TenantScope,
+  conversationId: string,
+  events: NewEvent[],
+): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map(
+    (event) =>
+      sql`(${event.type}::text, ${event.seq ?? null}::bigint, ${event.subjectUserId ?? null}::text, ${event.isPrivate ?? false}::boolean, ${JSON.stringify(event.data)}::jsonb)`,
+  );
+  await scope.tx.execute(sql`
+    WITH locked AS (
+      SELECT id FROM conversations WHERE tenant_id = ${scope.tenantId} AND id = ${conversationId} FOR UPDATE
+    )
+    INSERT INTO events (tenant_id, conversation_id, type, seq, subject_user_id, is_private, data)
+    SELECT ${scope.tenantId}::uuid, locked.id, e.type, e.seq, e.subject_user_id, e.is_private, e.data
+    FROM locked, (VALUES ${sql.join(rows, sql`, `)}) AS e (type, seq, subject_user_id, is_private, data)`);
+}
+
+/** The database's current snapshot, as text: the position of everything committed so far. */
+export async function currentSnapshot(orm: Orm | TenantScope['tx']): Promise<string> {
+  const result = await orm.execute(sql`SELECT pg_current_snapshot()::text AS snapshot`);
+  const [row] = rowsOf<{ snapshot: string }>(result);
+  if (!row) throw new Error('no snapshot');
+  return row.snapshot;
+}
+
+/**
+ * The events of a window: committed by transactions the `now` snapshot sees and the `prev` one did not,
+ * after event `afterId`, in id order. With `userId`, only the events that user receives: those of
+ * conversations it is a member of (unless private) and those about it.
+ */
+export async function readEvents(
+  scope: TenantScope,
+  window: { prev: string; now: string; afterId: number; limit: number; userId?: string },
+): Promise<StoredEvent[]> {
+  const forUser =
+    window.userId === undefined
+      ? sql``
+      : sql`AND (e.subject_user_id = ${window.userId} OR (NOT e.is_private AND EXISTS (
+            SELECT 1 FROM conversation_members m
+            WHERE m.tenant_id = e.tenant_id AND m.conversation_id = e.conversation_id AND m.user_id = ${window.userId})))`;
+  const result = await scope.tx.execute(sql`
+    SELECT e.id::bigint AS id, e.tx::text AS tx, e.conversation_id AS "conversationId", e.type, e.seq::bigint AS seq,
+           e.subject_user_id AS "subjectUserId", e.is_private AS "isPrivate", e.data, e.created_at AS "createdAt"
+    FROM events e
+    WHERE e.tenant_id = ${scope.tenantId}
+      AND e.tx >= pg_snapshot_xmin(${window.prev}::pg_snapshot)
+      AND NOT pg_visible_in_snapshot(e.tx, ${window.prev}::pg_snapshot)
+      AND pg_visible_in_snapshot(e.tx, ${window.now}::pg_snapshot)
+      AND e.id > ${window.afterId}
+      ${forUser}
+    ORDER BY e.id
+    LIMIT ${window.limit}`);
+  return rowsOf<
+    Omit<StoredEvent, 'id' | 'seq' | 'createdAt'> & {
+      id: string | number;
+      seq: string | number | null;
+      createdAt: Date | string;
+    }
+  >(result).map((row) => ({
+    ...row,
+    id: Number(row.id),
+    seq: row.seq === null ? null : Number(row.seq),
+    createdAt: new Date(row.createdAt),
+  }));
+}
+
+/** Deletes events older than the retention, for every tenant (SECURITY DEFINER, migration 0006). */
+export async function purgeEvents(orm: Orm, retentionDays: number): Promise<number> {
+  const result = await orm.execute(
+    sql`SELECT parley_purge_events(make_interval(days => ${retentionDays})) AS purged`,
+  );
+  return Number(rowsOf<{ purged: string | number }>(result)[0]?.purged ?? 0);
+}
