@@ -29,6 +29,7 @@ import { createEventLog } from './modules/events/event-log.ts';
 import type { Bus } from './realtime/bus.ts';
 import { registerGateway, type GatewayLimits } from './realtime/gateway.ts';
 import { Hub } from './realtime/hub.ts';
+import { scheduleEventRetention } from './jobs/retention.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
 import { registerSystemRoutes } from './modules/system/system.routes.ts';
@@ -160,7 +161,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
 
   const hub = new Hub(orm, deps.bus, app.log);
-  app.addHook('onClose', () => hub.close());
+  const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
+  app.addHook('onClose', () => {
+    stopRetention();
+    hub.close();
+  });
   await registerGateway(app, { hub, auth, messages, reads, limits: deps.realtime ?? DEFAULT_LIMITS });
   return app;
 }

@@ -129,6 +129,10 @@ class TenantFeed {
     });
   }
 
+  hasPendingRegistrations(): boolean {
+    return this.registrations.length > 0;
+  }
+
   wake(): void {
     this.isDirty = true;
     if (!this.isRunning) void this.run();
@@ -291,7 +295,13 @@ export class Hub {
   }
 
   remove(connection: Connection): void {
-    this.feeds.get(connection.tenantId)?.connections.delete(connection);
+    const feed = this.feeds.get(connection.tenantId);
+    feed?.connections.delete(connection);
+    // A tenant with no sockets left here is not read any more; the next socket starts a fresh feed.
+    if (feed && feed.connections.size === 0 && !feed.hasPendingRegistrations()) {
+      this.feeds.delete(connection.tenantId);
+      this.feedStarts.delete(connection.tenantId);
+    }
     const key = this.userKey(connection.tenantId, connection.userId);
     const sockets = this.byUser.get(key);
     sockets?.delete(connection);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { pino } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { createLocalBus } from '../../src/realtime/bus.ts';
+import type { GatewayLimits } from '../../src/realtime/gateway.ts';
 import type { App } from '../../src/http/app-types.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -14,8 +15,8 @@ export interface TestApp {
   serverKey: string;
 }
 
-/** Builds the real app on a fresh database. */
-export async function startTestApp(): Promise<TestApp> {
+/** Builds the real app on a fresh database, with optional WebSocket limits. */
+export async function startTestApp(realtime?: GatewayLimits): Promise<TestApp> {
   const database = await createTestDatabase();
   const adminToken = `padm_${randomBytes(24).toString('base64url')}`;
   const serverKey = randomBytes(32).toString('base64url');
@@ -26,16 +27,17 @@ export async function startTestApp(): Promise<TestApp> {
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     bus: createLocalBus(),
     eventRetentionDays: 30,
+    ...(realtime === undefined ? {} : { realtime }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };
 }
 
 /** fastify/demo's `build(t)`: one app per test file, started before its tests and closed after them. */
-export function useTestApp(): TestApp {
+export function useTestApp(realtime?: GatewayLimits): TestApp {
   const holder = {} as TestApp;
   beforeAll(async () => {
-    Object.assign(holder, await startTestApp());
+    Object.assign(holder, await startTestApp(realtime));
   });
   afterAll(async () => {
     await holder.app.close();

@@ -1,0 +1,99 @@
+import { sql } from 'drizzle-orm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/db/client.ts';
+import { inTenant } from '../src/db/tenant-scope.ts';
+import { purgeEvents } from '../src/modules/events/events.repository.ts';
+import { useTestApp } from './helpers/app.ts';
+import { actingAs, createTenant, mintUserToken, putUser } from './helpers/factories.ts';
+import { TestSocket } from './helpers/ws-client.ts';
+
+const t = useTestApp({
+  allowedOrigins: ['https://app.example.com'],
+  wsMaxConnectionsPerUser: 2,
+  wsMaxFramesPerSecond: 5,
+});
+let base = '';
+
+beforeAll(async () => {
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = t.app.server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('not listening');
+  base = `ws://127.0.0.1:${address.port}`;
+});
+
+async function userToken(userId = 'bob') {
+  const tenant = await createTenant(t);
+  await putUser(t, tenant, userId);
+  return { tenant, token: await mintUserToken(t, tenant, userId) };
+}
+
+describe('gateway limits', () => {
+  it('refuses browser origins that are not allowed, and accepts allowed ones and non-browser clients', async () => {
+    const { token } = await userToken();
+    await expect(
+      TestSocket.open(`${base}/v1/ws?access_token=${token}`, { origin: 'https://evil.example' }),
+    ).rejects.toThrow(/HTTP 403/);
+    const allowed = await TestSocket.open(`${base}/v1/ws?access_token=${token}`, {
+      origin: 'https://app.example.com',
+    });
+    await allowed.waitFor((frame) => frame.type === 'ready');
+    await allowed.close();
+  });
+
+  it('closes a user’s socket past the per-user limit with 4429', async () => {
+    const { token } = await userToken();
+    const open = async () => TestSocket.open(`${base}/v1/ws?access_token=${token}`);
+    const first = await open();
+    const second = await open();
+    await first.waitFor((frame) => frame.type === 'ready');
+    await second.waitFor((frame) => frame.type === 'ready');
+    const third = await open();
+    expect(await third.waitForClose()).toBe(4429);
+    await first.close();
+    await second.close();
+  });
+
+  it('answers frames over the rate with rate_limited error frames, and keeps the socket', async () => {
+    const { token } = await userToken();
+    const socket = await TestSocket.open(`${base}/v1/ws?access_token=${token}`);
+    await socket.waitFor((frame) => frame.type === 'ready');
+    for (let index = 0; index < 30; index++) socket.send({ type: 'ping', ref: `p${index}` });
+    await socket.waitFor((frame) => frame.code === 'rate_limited');
+    const pongs = socket.frames.filter((frame) => frame.type === 'pong').length;
+    // A burst of twice the rate passes; the rest is refused.
+    expect(pongs).toBeGreaterThanOrEqual(10);
+    expect(pongs).toBeLessThan(30);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    socket.send({ type: 'ping', ref: 'later' });
+    await socket.waitFor((frame) => frame.ref === 'later' && frame.type === 'pong');
+    await socket.close();
+  });
+});
+
+describe('event retention', () => {
+  it('purges events older than the retention, for every tenant', async () => {
+    const tenant = await createTenant(t);
+    await putUser(t, tenant, 'alice');
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: actingAs(tenant, 'alice'),
+      payload: { type: 'group' },
+    });
+    expect(created.statusCode).toBe(201);
+    const count = () =>
+      inTenant(
+        t.database.db.orm,
+        tenant.id,
+        async (scope) =>
+          rowsOf<{ n: number }>(await scope.tx.execute(sql`SELECT count(*)::int AS n FROM events`))[0]?.n ??
+          0,
+      );
+    expect(await count()).toBe(1);
+    await inTenant(t.database.db.orm, tenant.id, (scope) =>
+      scope.tx.execute(sql`UPDATE events SET created_at = now() - interval '31 days'`),
+    );
+    expect(await purgeEvents(t.database.db.orm, 30)).toBeGreaterThanOrEqual(1);
+    expect(await count()).toBe(0);
+  });
+});
