@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
 import {
   actingAs,
+  asUser,
   collectPages,
   createTenant,
+  createTenantWithUsers,
   expectProblem,
   putUser,
   type TestTenant,
@@ -20,20 +22,9 @@ interface ConversationBody {
   archived_at: string | null;
 }
 
-async function tenantWithUsers(...userIds: string[]): Promise<TestTenant> {
-  const tenant = await createTenant(t);
-  for (const userId of userIds) await putUser(t, tenant, userId);
-  return tenant;
-}
+const tenantWithUsers = (...userIds: string[]) => createTenantWithUsers(t, ...userIds);
 
-const as = (tenant: TestTenant, userId: string) => ({
-  post: (url: string, payload?: object) =>
-    t.app.inject({ method: 'POST', url, headers: actingAs(tenant, userId), ...(payload ? { payload } : {}) }),
-  patch: (url: string, payload: object) =>
-    t.app.inject({ method: 'PATCH', url, headers: actingAs(tenant, userId), payload }),
-  get: (url: string) => t.app.inject({ method: 'GET', url, headers: actingAs(tenant, userId) }),
-  delete: (url: string) => t.app.inject({ method: 'DELETE', url, headers: actingAs(tenant, userId) }),
-});
+const as = (tenant: TestTenant, userId: string) => asUser(t, tenant, userId);
 
 async function create(tenant: TestTenant, userId: string, payload: object): Promise<ConversationBody> {
   const response = await as(tenant, userId).post('/v1/conversations', payload);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
-import { actingAs, createTenant, expectProblem, putUser, type TestTenant } from './helpers/factories.ts';
+import { asUser, createTenant, expectProblem, putUser, type TestTenant } from './helpers/factories.ts';
 
 const t = useTestApp();
 
@@ -27,17 +27,7 @@ interface HistoryBody {
   has_more_after: boolean;
 }
 
-const as = (tenant: TestTenant, userId: string) => {
-  const headers = actingAs(tenant, userId);
-  return {
-    post: (url: string, payload?: object) =>
-      t.app.inject({ method: 'POST', url, headers, ...(payload ? { payload } : {}) }),
-    put: (url: string) => t.app.inject({ method: 'PUT', url, headers }),
-    patch: (url: string, payload: object) => t.app.inject({ method: 'PATCH', url, headers, payload }),
-    get: (url: string) => t.app.inject({ method: 'GET', url, headers }),
-    delete: (url: string) => t.app.inject({ method: 'DELETE', url, headers }),
-  };
-};
+const as = (tenant: TestTenant, userId: string) => asUser(t, tenant, userId);
 
 /** A tenant with users and a group owned by alice with everyone else as MEMBER. */
 async function groupWith(...others: string[]) {

@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
 import {
   actingAs,
+  asUser,
   collectPages,
-  createTenant,
+  createTenantWithUsers,
   expectProblem,
-  putUser,
   type TestTenant,
 } from './helpers/factories.ts';
 
@@ -48,20 +48,9 @@ interface Problem {
   errors?: { path: string; message: string }[];
 }
 
-async function tenantWithUsers(...userIds: string[]): Promise<TestTenant> {
-  const tenant = await createTenant(t);
-  for (const userId of userIds) await putUser(t, tenant, userId);
-  return tenant;
-}
+const tenantWithUsers = (...userIds: string[]) => createTenantWithUsers(t, ...userIds);
 
-const as = (tenant: TestTenant, userId: string) => ({
-  post: (url: string, payload?: object) =>
-    t.app.inject({ method: 'POST', url, headers: actingAs(tenant, userId), ...(payload ? { payload } : {}) }),
-  patch: (url: string, payload: object) =>
-    t.app.inject({ method: 'PATCH', url, headers: actingAs(tenant, userId), payload }),
-  get: (url: string) => t.app.inject({ method: 'GET', url, headers: actingAs(tenant, userId) }),
-  delete: (url: string) => t.app.inject({ method: 'DELETE', url, headers: actingAs(tenant, userId) }),
-});
+const as = (tenant: TestTenant, userId: string) => asUser(t, tenant, userId);
 
 async function createGroup(tenant: TestTenant, owner: string, members: string[]): Promise<string> {
   const response = await as(tenant, owner).post('/v1/conversations', { type: 'group', members });

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Orm, Tx } from './client.ts';
+import { actingUserId, type TenantContext } from '../context.ts';
 
 declare const tenantScopeBrand: unique symbol;
 
@@ -30,6 +31,16 @@ export async function inTenant<T>(
   });
   for (const effect of effects) effect();
   return result;
+}
+
+/** Runs `work` in one transaction of the context's tenant, as its acting user (403 when the actor is none). */
+export function inTenantAsUser<T>(
+  orm: Orm,
+  ctx: TenantContext,
+  work: (scope: TenantScope, userId: string) => Promise<T>,
+): Promise<T> {
+  const userId = actingUserId(ctx);
+  return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
 }
 
 /** The tenant id used for operator-scoped rows (idempotency records of /v1/admin requests). */

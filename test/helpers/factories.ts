@@ -106,3 +106,24 @@ export async function collectPages(
   } while (cursor !== null);
   return { items, pages };
 }
+
+/** A tenant with these users already created. */
+export async function createTenantWithUsers(t: TestApp, ...userIds: string[]): Promise<TestTenant> {
+  const tenant = await createTenant(t);
+  for (const userId of userIds) await putUser(t, tenant, userId);
+  return tenant;
+}
+
+/** Requests as one user of a tenant (the tenant backend acting through X-Parley-User). */
+export function asUser(t: TestApp, tenant: TestTenant, userId: string) {
+  const headers = actingAs(tenant, userId);
+  return {
+    get: (url: string) => t.app.inject({ method: 'GET', url, headers }),
+    post: (url: string, payload?: object) =>
+      t.app.inject({ method: 'POST', url, headers, ...(payload ? { payload } : {}) }),
+    put: (url: string, payload?: object) =>
+      t.app.inject({ method: 'PUT', url, headers, ...(payload ? { payload } : {}) }),
+    patch: (url: string, payload: object) => t.app.inject({ method: 'PATCH', url, headers, payload }),
+    delete: (url: string) => t.app.inject({ method: 'DELETE', url, headers }),
+  };
+}

@@ -14,6 +14,13 @@ export interface ConversationWithMembership {
 }
 
 const isLive = isNull(conversations.deletedAt);
+/** Joins a conversation to one user's membership row in it. */
+const membershipOf = (userId: string) =>
+  and(
+    eq(conversationMembers.tenantId, conversations.tenantId),
+    eq(conversationMembers.conversationId, conversations.id),
+    eq(conversationMembers.userId, userId),
+  );
 const conversationKey = (scope: TenantScope, conversationId: string) =>
   and(eq(conversations.tenantId, scope.tenantId), eq(conversations.id, conversationId));
 const memberKey = (scope: TenantScope, conversationId: string, userId: string) =>
@@ -47,14 +54,7 @@ export async function findConversationForUser(
   const [row] = await scope.tx
     .select({ conversation: conversations, member: conversationMembers })
     .from(conversations)
-    .leftJoin(
-      conversationMembers,
-      and(
-        eq(conversationMembers.tenantId, conversations.tenantId),
-        eq(conversationMembers.conversationId, conversations.id),
-        eq(conversationMembers.userId, userId),
-      ),
-    )
+    .leftJoin(conversationMembers, membershipOf(userId))
     .where(and(conversationKey(scope, conversationId), isLive));
   return row;
 }
@@ -302,14 +302,7 @@ export function listChannels(
   return scope.tx
     .select({ conversation: conversations, member: conversationMembers })
     .from(conversations)
-    .leftJoin(
-      conversationMembers,
-      and(
-        eq(conversationMembers.tenantId, conversations.tenantId),
-        eq(conversationMembers.conversationId, conversations.id),
-        eq(conversationMembers.userId, userId),
-      ),
-    )
+    .leftJoin(conversationMembers, membershipOf(userId))
     .where(
       and(
         eq(conversations.tenantId, scope.tenantId),

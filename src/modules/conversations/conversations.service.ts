@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
-import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
-import { actingUserId, type TenantContext } from '../../context.ts';
+import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
 import { AppError, notFound, type FieldError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { cursorText, cursorTimestamp, cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
@@ -57,6 +57,19 @@ function toConversationView(
 ): ConversationView {
   const mutedUntil = member?.mutedUntil ?? null;
   return {
+    ...sharedFieldsOf(conversation),
+    role: member?.role ?? null,
+    muted: mutedUntil !== null && mutedUntil.getTime() > Date.now(),
+    muted_until: mutedUntil?.toISOString() ?? null,
+    unread_count: activity.unreadCount,
+    mention_count: activity.mentionCount,
+    last_message: activity.lastMessage,
+  };
+}
+
+/** The fields of a conversation that are the same for every viewer. */
+function sharedFieldsOf(conversation: ConversationRow) {
+  return {
     id: conversation.id,
     type: conversation.type,
     name: conversation.name,
@@ -67,29 +80,12 @@ function toConversationView(
     created_at: conversation.createdAt.toISOString(),
     updated_at: conversation.updatedAt.toISOString(),
     archived_at: conversation.archivedAt?.toISOString() ?? null,
-    role: member?.role ?? null,
-    muted: mutedUntil !== null && mutedUntil.getTime() > Date.now(),
-    muted_until: mutedUntil?.toISOString() ?? null,
-    unread_count: activity.unreadCount,
-    mention_count: activity.mentionCount,
-    last_message: activity.lastMessage,
   };
 }
 
 /** A conversation as events carry it: the shared fields, nothing about any one viewer. */
-function conversationEventData(conversation: ConversationRow): Record<string, unknown> {
-  return {
-    id: conversation.id,
-    type: conversation.type,
-    name: conversation.name,
-    topic: conversation.topic,
-    metadata: conversation.metadata,
-    created_by: conversation.createdBy,
-    member_count: conversation.memberCount,
-    archived_at: conversation.archivedAt?.toISOString() ?? null,
-    updated_at: conversation.updatedAt.toISOString(),
-  };
-}
+const conversationEventData = (conversation: ConversationRow): Record<string, unknown> =>
+  sharedFieldsOf(conversation);
 
 const memberEvent = (type: string, member: { userId: string; role?: string }) => ({
   type,
@@ -249,10 +245,8 @@ export async function openDirectConversation(
 
 /** Conversations and their members: creation, discovery, settings and the role rules of the contract. */
 export function createConversationsService({ orm, events }: { orm: Orm; events: EventLog }) {
-  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
-    const userId = actingUserId(ctx);
-    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
-  };
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
+    inTenantAsUser(orm, ctx, work);
 
   return {
     /** Creates a conversation (the creator is OWNER), or returns the pair's existing direct one. */

@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
-import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
+import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
 import { AppError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { assertMetadataSize } from '../../metadata.ts';
-import { actingUserId, type TenantContext } from '../../context.ts';
+import type { TenantContext } from '../../context.ts';
 import { assertAllowed, assertNotArchived, loadVisible } from '../conversations/conversation-access.ts';
 import { findMembers } from '../conversations/conversations.repository.ts';
 import { openDirectConversation } from '../conversations/conversations.service.ts';
@@ -125,10 +125,8 @@ async function sendInScope(
 
 /** Messages: sending (with exactly-once retries), history, threads, edits and deletion. */
 export function createMessagesService({ orm, events }: { orm: Orm; events: EventLog }) {
-  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
-    const userId = actingUserId(ctx);
-    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
-  };
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
+    inTenantAsUser(orm, ctx, work);
 
   /** Runs a send; if a concurrent send with the same client_msg_id won, returns its message instead. */
   const sendOnce = async (

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
-import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
-import { actingUserId, type TenantContext } from '../../context.ts';
+import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
 import { cursorInteger, cursorTimestamp, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, assertNotArchived, loadVisible } from '../conversations/conversation-access.ts';
 import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
@@ -11,10 +11,8 @@ import { listPinned, updateMessage } from '../messages/messages.repository.ts';
 
 /** Pins (ADMIN and above): pinning a pinned message or unpinning an unpinned one changes nothing. */
 export function createPinsService({ orm, events }: { orm: Orm; events: EventLog }) {
-  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
-    const userId = actingUserId(ctx);
-    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
-  };
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
+    inTenantAsUser(orm, ctx, work);
 
   const setPinned = (ctx: TenantContext, messageId: string, isPinned: boolean) =>
     run(ctx, async (scope, userId) => {

@@ -1,6 +1,6 @@
 import type { Orm } from '../../db/client.ts';
-import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
-import { actingUserId, type TenantContext } from '../../context.ts';
+import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
 import { AppError } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, assertNotArchived } from '../conversations/conversation-access.ts';
@@ -20,10 +20,8 @@ function assertEmoji(emoji: string): void {
 
 /** Reactions: one per user, emoji and message; setting and removing are idempotent. */
 export function createReactionsService({ orm, events }: { orm: Orm; events: EventLog }) {
-  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
-    const userId = actingUserId(ctx);
-    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
-  };
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
+    inTenantAsUser(orm, ctx, work);
 
   const change = (ctx: TenantContext, messageId: string, emoji: string, isAdding: boolean) =>
     run(ctx, async (scope, userId) => {

@@ -1,6 +1,6 @@
 import type { Orm } from '../../db/client.ts';
-import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
-import { actingUserId, type TenantContext } from '../../context.ts';
+import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
 import { notFound } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
@@ -10,10 +10,8 @@ import type { EventLog } from '../events/event-log.ts';
 
 /** Read state: a watermark per member (last_read_seq), moved only forward; unread counts derive from it. */
 export function createReadsService({ orm, events }: { orm: Orm; events: EventLog }) {
-  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) => {
-    const userId = actingUserId(ctx);
-    return inTenant(orm, ctx.tenantId, (scope) => work(scope, userId));
-  };
+  const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
+    inTenantAsUser(orm, ctx, work);
 
   return {
     /** Moves the caller's watermark to `seq` (default: the latest message), never back, never past the end. */

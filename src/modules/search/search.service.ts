@@ -1,6 +1,6 @@
 import type { Orm } from '../../db/client.ts';
-import { inTenant } from '../../db/tenant-scope.ts';
-import { actingUserId, type TenantContext } from '../../context.ts';
+import { inTenantAsUser } from '../../db/tenant-scope.ts';
+import type { TenantContext } from '../../context.ts';
 import { cursorNumber, cursorUuid, decodeCursor, encodeCursor } from '../../http/pagination.ts';
 import { presentMessages } from '../messages/messages.presenter.ts';
 import { findMessagesByIds } from '../messages/messages.repository.ts';
@@ -64,8 +64,7 @@ export function createSearchService({ orm }: { orm: Orm }) {
         limit?: number;
       },
     ) {
-      const userId = actingUserId(ctx);
-      return inTenant(orm, ctx.tenantId, async (scope) => {
+      return inTenantAsUser(orm, ctx, async (scope, userId) => {
         const limit = query.limit ?? 20;
         // No message has attachments yet, so asking for ones with attachments finds nothing.
         if (query.has_attachments === true) return { data: [], next_cursor: null };
