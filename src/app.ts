@@ -166,6 +166,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     stopRetention();
     hub.close();
   });
-  await registerGateway(app, { hub, auth, messages, reads, limits: deps.realtime ?? DEFAULT_LIMITS });
+  await registerGateway(app, {
+    hub,
+    auth,
+    messages,
+    reads,
+    limits: deps.realtime ?? DEFAULT_LIMITS,
+    retentionDays: deps.eventRetentionDays,
+  });
   return app;
 }

@@ -116,6 +116,122 @@ describe('connecting', () => {
   });
 });
 
+describe('robustness', () => {
+  it('answers any JSON that is not a frame (null, numbers, arrays) with an error, and stays up', async () => {
+    const s = await setup();
+    const anonymous = await TestSocket.open(`${base}/v1/ws`);
+    anonymous.socket.send('null');
+    await anonymous.waitFor((frame) => frame.type === 'error' && frame.code === 'validation_failed');
+    const socket = await connect(await s.token('bob'));
+    for (const payload of ['null', '42', '[1,2]', '"text"', 'true']) socket.socket.send(payload);
+    socket.send({ type: 'ping', ref: 'alive' });
+    await socket.waitFor((frame) => frame.ref === 'alive');
+    expect(socket.frames.filter((frame) => frame.type === 'error')).toHaveLength(5);
+    expect((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    await anonymous.close();
+    await socket.close();
+  });
+
+  it('authenticates a socket once: a second token is refused and nothing is delivered twice', async () => {
+    const s = await setup();
+    const token = await s.token('carol');
+    const socket = await TestSocket.open(`${base}/v1/ws`);
+    socket.send({ type: 'auth', token, ref: 'a1' });
+    socket.send({ type: 'auth', token, ref: 'a2' });
+    await socket.waitFor((frame) => frame.type === 'error' && frame.code === 'conflict');
+    await socket.waitFor((frame) => frame.type === 'ready');
+    await sendRest(s, 'bob', 'once only');
+    await socket.waitFor((frame) => frame.event?.data.text === 'once only');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(socket.frames.filter((frame) => frame.type === 'ready')).toHaveLength(1);
+    expect(socket.events().filter((event) => event.data.text === 'once only')).toHaveLength(1);
+    await socket.close();
+  });
+
+  it('closes a socket resuming from a cursor older than the retention with 4410', async () => {
+    const s = await setup();
+    const expired = Buffer.from(JSON.stringify({ prev: '1:1:', at: 0 })).toString('base64url');
+    const socket = await TestSocket.open(
+      `${base}/v1/ws?access_token=${await s.token('bob')}&cursor=${expired}`,
+    );
+    expect(await socket.waitForClose()).toBe(4410);
+  });
+
+  it('does not drop events for sockets that connect while messages flow', async () => {
+    const s = await setup();
+    const token = await s.token('carol');
+    let isSending = true;
+    const sending = (async () => {
+      let index = 0;
+      while (isSending) await sendRest(s, 'bob', `flow ${index++}`);
+    })();
+    const sockets: { socket: TestSocket; start: string }[] = [];
+    for (let index = 0; index < 8; index++) {
+      const socket = await connect(token);
+      sockets.push({ socket, start: socket.frames.find((frame) => frame.type === 'ready')?.cursor ?? '' });
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+    isSending = false;
+    await sending;
+    const last = await sendRest(s, 'bob', 'flow end');
+    for (const { socket, start } of sockets) {
+      await socket.waitFor((frame) => frame.event?.data.id === last.id, 10_000);
+      const expected: string[] = [];
+      let since = start;
+      for (;;) {
+        const page = (
+          await t.app.inject({
+            method: 'GET',
+            url: `/v1/sync?since=${since}&limit=500`,
+            headers: actingAs(s.tenant, 'carol'),
+          })
+        ).json<{ events: { type: string; seq?: number }[]; next_cursor: string; has_more: boolean }>();
+        expected.push(...page.events.map((event) => `${event.type}:${event.seq ?? ''}`));
+        since = page.next_cursor;
+        if (!page.has_more) break;
+      }
+      const got = socket
+        .events()
+        .filter((event) => !event.type.startsWith('typing') && event.type !== 'presence.changed');
+      expect(got.map((event) => `${event.type}:${event.seq ?? ''}`)).toEqual(expected);
+      await socket.close();
+    }
+  }, 30_000);
+
+  it('on resume, sends ready first, then the missed events, then live ones', async () => {
+    const s = await setup();
+    const token = await s.token('carol');
+    const first = await connect(token);
+    await sendRest(s, 'bob', 'seen');
+    const seen = await first.waitFor((frame) => frame.event?.data.text === 'seen');
+    await first.close();
+    await sendRest(s, 'bob', 'missed');
+    const back = await connect(token, seen.event?.cursor);
+    await back.waitFor((frame) => frame.event?.data.text === 'missed');
+    expect(back.frames[0]?.type).toBe('ready');
+    await back.close();
+  });
+
+  it("GET /v1/sync from an event's cursor reads on to the present", async () => {
+    const s = await setup();
+    const socket = await connect(await s.token('carol'));
+    await sendRest(s, 'bob', 'anchor');
+    const anchor = await socket.waitFor((frame) => frame.event?.data.text === 'anchor');
+    await socket.close();
+    await sendRest(s, 'bob', 'after 1');
+    await sendRest(s, 'bob', 'after 2');
+    const page = (
+      await t.app.inject({
+        method: 'GET',
+        url: `/v1/sync?since=${anchor.event?.cursor ?? ''}`,
+        headers: actingAs(s.tenant, 'carol'),
+      })
+    ).json<{ events: { data: { text?: string } }[]; has_more: boolean }>();
+    expect(page.events.map((event) => event.data.text).filter(Boolean)).toEqual(['after 1', 'after 2']);
+    expect(page.has_more).toBe(false);
+  });
+});
+
 describe('delivery', () => {
   it("delivers committed changes to every member's sockets, the sender's other devices included", async () => {
     const s = await setup();

@@ -9,7 +9,7 @@ import type { App } from '../http/app-types.ts';
 import type { AuthService } from '../modules/auth/auth.service.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
 import { CLOSE, Connection, type Hub } from './hub.ts';
 
 /** Limits of the gateway, from configuration (docs/CONFIG.md). */
@@ -20,6 +20,13 @@ export interface GatewayLimits {
 }
 
 const MAX_FRAME_BYTES = 64 * 1024;
+/** The close code for a refused connection, by the error that refused it. */
+const CLOSE_CODE_OF: Partial<Record<string, number>> = {
+  unauthorized: CLOSE.unauthorized,
+  forbidden: CLOSE.forbidden,
+  cursor_expired: CLOSE.cursorExpired,
+  validation_failed: CLOSE.badRequest,
+};
 const AUTH_TIMEOUT_MS = 5000;
 const PING_INTERVAL_MS = 30_000;
 const SILENCE_LIMIT_MS = 75_000;
@@ -106,14 +113,16 @@ export async function registerGateway(
     messages: MessagesService;
     reads: ReadsService;
     limits: GatewayLimits;
+    /** Days the event log keeps: an older resume cursor closes the socket with 4410. */
+    retentionDays: number;
   },
 ): Promise<void> {
-  const { hub, auth, messages, reads, limits } = deps;
+  const { hub, auth, messages, reads, limits, retentionDays } = deps;
   await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
 
   const authenticate = async (token: string): Promise<Extract<Principal, { kind: 'user' }>> => {
     const principal = await auth.authenticateTenantCredential(token, undefined);
-    if (principal.kind !== 'user') throw new AppError('forbidden', 'connect with a user token');
+    if (principal.kind !== 'user') throw new AppError('unauthorized', 'connect with a user token');
     await auth.ensureActiveUser(principal);
     return principal;
   };
@@ -168,7 +177,11 @@ export async function registerGateway(
         });
       };
 
+      // One authentication per socket: a second token (query and frame, or two frames) is refused.
+      let isAuthenticating = false;
       const start = async (token: string) => {
+        if (isAuthenticating) throw new AppError('conflict', 'this socket is already authenticated');
+        isAuthenticating = true;
         try {
           const principal = await authenticate(token);
           if (hub.countConnections(principal.tenantId, principal.userId) >= limits.wsMaxConnectionsPerUser) {
@@ -176,10 +189,12 @@ export async function registerGateway(
             return;
           }
           const resumeFrom = query.cursor === undefined ? null : decodeCursor(query.cursor);
+          if (resumeFrom !== null) assertCursorRetained(resumeFrom, retentionDays);
           const joined = new Connection(principal.tenantId, principal.userId, socket);
           if (!isOpen()) return;
           connection = joined;
           const position = await hub.add(joined, resumeFrom);
+          // Ready first, then what a resuming socket missed, then live events: cursors only move forward.
           sendFrame({
             type: 'ready',
             user_id: principal.userId,
@@ -187,14 +202,14 @@ export async function registerGateway(
             server_time: new Date().toISOString(),
             cursor: query.cursor ?? encodeCursor(position),
           });
+          if (resumeFrom !== null) await hub.resume(joined, resumeFrom, position);
           if (!isOpen()) hub.remove(joined);
         } catch (error) {
-          const isAuth =
-            error instanceof AppError && (error.code === 'unauthorized' || error.code === 'forbidden');
-          if (!isAuth) sendError(error, undefined);
+          const code = error instanceof AppError ? error.code : 'internal';
+          if (code !== 'unauthorized') sendError(error, undefined);
           socket.close(
-            isAuth ? CLOSE.unauthorized : CLOSE.forbidden,
-            error instanceof Error ? error.message.slice(0, 120) : 'refused',
+            CLOSE_CODE_OF[code] ?? CLOSE.internal,
+            error instanceof AppError ? error.message.slice(0, 120) : 'internal error',
           );
         }
       };
@@ -223,8 +238,11 @@ export async function registerGateway(
           socket.close(1007, 'frames are JSON text');
           return;
         }
+        // Any JSON may arrive (null, a number, an array): read `ref` only from an object.
         const ref =
-          typeof (frame as { ref?: unknown }).ref === 'string' ? (frame as { ref: string }).ref : undefined;
+          typeof frame === 'object' && frame !== null && typeof (frame as { ref?: unknown }).ref === 'string'
+            ? (frame as { ref: string }).ref
+            : undefined;
         if (!isRateOk()) return;
         if (!isClientFrame(frame)) {
           sendError(new AppError('validation_failed', ajv.errorsText(isClientFrame.errors)), ref);
@@ -244,7 +262,6 @@ export async function registerGateway(
 
       const handleFrame = async (frame: ClientFrame) => {
         if (frame.type === 'auth') {
-          if (connection !== null) throw new AppError('conflict', 'already authenticated');
           clearTimeout(authTimer);
           await start(frame.token);
           return;

@@ -16,6 +16,9 @@ export const CLOSE = {
   forbidden: 4403,
   slowConsumer: 4008,
   tooManyConnections: 4429,
+  badRequest: 4400,
+  cursorExpired: 4410,
+  internal: 1011,
   goingAway: 1001,
 } as const;
 
@@ -109,7 +112,12 @@ class TenantFeed {
   private position: Cursor;
   private isRunning = false;
   private isDirty = false;
-  private readonly registrations: { connection: Connection; resolve: (cursor: Cursor) => void }[] = [];
+  private readonly registrations: {
+    connection: Connection;
+    prepare: () => Promise<void>;
+    resolve: (cursor: Cursor) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
   readonly connections = new Set<Connection>();
 
   constructor(
@@ -121,10 +129,13 @@ class TenantFeed {
     this.position = start;
   }
 
-  /** Adds a socket between two reads; resolves with the position its live events start after. */
-  register(connection: Connection): Promise<Cursor> {
-    return new Promise((resolve) => {
-      this.registrations.push({ connection, resolve });
+  /**
+   * Adds a socket between two reads; resolves with the position its live events start after. `prepare`
+   * (loading the socket's conversations) runs in that same pause, so the next read filters with them.
+   */
+  register(connection: Connection, prepare: () => Promise<void>): Promise<Cursor> {
+    return new Promise((resolve, reject) => {
+      this.registrations.push({ connection, prepare, resolve, reject });
       this.wake();
     });
   }
@@ -142,9 +153,14 @@ class TenantFeed {
     this.isRunning = true;
     try {
       while (this.isDirty || this.registrations.length > 0) {
-        for (const { connection, resolve } of this.registrations.splice(0)) {
-          this.connections.add(connection);
-          resolve(this.position);
+        for (const { connection, prepare, resolve, reject } of this.registrations.splice(0)) {
+          try {
+            await prepare();
+            this.connections.add(connection);
+            resolve(this.position);
+          } catch (error) {
+            reject(error);
+          }
         }
         if (!this.isDirty) continue;
         this.isDirty = false;
@@ -233,10 +249,13 @@ export class Hub {
     this.offlineTimers.delete(key);
 
     const feed = await this.feedOf(connection.tenantId);
-    connection.holdLiveEvents();
-    if (resumeFrom !== null) connection.resumedAt = parseSnapshot(resumeFrom.now ?? resumeFrom.prev);
-    const start = await feed.register(connection);
-    connection.conversations = await this.loadConversations(connection.tenantId, connection.userId);
+    if (resumeFrom !== null) {
+      connection.holdLiveEvents();
+      connection.resumedAt = parseSnapshot(resumeFrom.now ?? resumeFrom.prev);
+    }
+    const start = await feed.register(connection, async () => {
+      connection.conversations = await this.loadConversations(connection.tenantId, connection.userId);
+    });
     if (isFirstSocket) {
       this.bus.publish({
         kind: 'presence',
@@ -246,9 +265,12 @@ export class Hub {
         isOnline: true,
       });
     }
-    if (resumeFrom === null) connection.releaseLiveEvents();
-    else await this.catchUp(connection, resumeFrom, start);
     return start;
+  }
+
+  /** Sends a resuming socket what it missed (after its ready frame), then the live events held meanwhile. */
+  resume(connection: Connection, from: Cursor, until: Cursor): Promise<void> {
+    return this.catchUp(connection, from, until);
   }
 
   /** The tenant's feed in this process, started at the present on first use (once, however many ask). */

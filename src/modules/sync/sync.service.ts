@@ -46,22 +46,31 @@ export function createSyncService({ orm, retentionDays }: { orm: Orm; retentionD
       const cursor = decodeCursor(query.since);
       assertCursorRetained(cursor, retentionDays);
       return inTenant(orm, ctx.tenantId, async (scope) => {
-        // A window still being paged keeps its bound; otherwise the bound is the present.
-        const now = cursor.now ?? (await currentSnapshot(scope.tx));
-        const nowAt = cursor.now === undefined ? Date.now() : cursor.at;
-        const window = { prev: cursor.prev, now, at: cursor.at };
-        const rows = await readEvents(scope, {
-          prev: cursor.prev,
-          now,
-          afterId: cursor.afterId ?? 0,
-          limit: limit + 1,
-          userId,
-        });
-        const events = rows.slice(0, limit).map((event) => toEventFrame(event, window));
-        const hasMore = rows.length > limit;
-        const last = events.at(-1);
-        const next = hasMore && last ? last.cursor : encodeCursor({ prev: now, at: nowAt });
-        return { events, next_cursor: next, has_more: hasMore };
+        const events: EventFrame[] = [];
+        let position: Cursor = cursor;
+        // A cursor inside a window (an event's) finishes that window, then reads on to the present.
+        for (;;) {
+          const isFinishingWindow = position.now !== undefined;
+          const now = position.now ?? (await currentSnapshot(scope.tx));
+          // When `now` came with the cursor its time is unknown: keep the older one (expires no later).
+          const nowAt = isFinishingWindow ? position.at : Date.now();
+          const window = { prev: position.prev, now, at: position.at };
+          const rows = await readEvents(scope, {
+            prev: position.prev,
+            now,
+            afterId: position.afterId ?? 0,
+            limit: limit - events.length + 1,
+            userId,
+          });
+          const room = limit - events.length;
+          events.push(...rows.slice(0, room).map((event) => toEventFrame(event, window)));
+          if (rows.length > room) {
+            const last = events.at(-1);
+            return { events, next_cursor: last?.cursor ?? encodeCursor(position), has_more: true };
+          }
+          position = { prev: now, at: nowAt };
+          if (!isFinishingWindow) return { events, next_cursor: encodeCursor(position), has_more: false };
+        }
       });
     },
   };
