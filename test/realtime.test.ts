@@ -160,10 +160,10 @@ describe('robustness', () => {
   it('does not drop events for sockets that connect while messages flow', async () => {
     const s = await setup();
     const token = await s.token('carol');
-    let isSending = true;
+    const flow = { isSending: true };
     const sending = (async () => {
       let index = 0;
-      while (isSending) await sendRest(s, 'bob', `flow ${index++}`);
+      while (flow.isSending) await sendRest(s, 'bob', `flow ${index++}`);
     })();
     const sockets: { socket: TestSocket; start: string }[] = [];
     for (let index = 0; index < 8; index++) {
@@ -171,7 +171,7 @@ describe('robustness', () => {
       sockets.push({ socket, start: socket.frames.find((frame) => frame.type === 'ready')?.cursor ?? '' });
       await new Promise((resolve) => setTimeout(resolve, 15));
     }
-    isSending = false;
+    flow.isSending = false;
     await sending;
     const last = await sendRest(s, 'bob', 'flow end');
     for (const { socket, start } of sockets) {
