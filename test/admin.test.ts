@@ -126,6 +126,12 @@ describe('admin API: tenants', () => {
   it('deleting a tenant deletes its data and stops its credentials at once', async () => {
     const tenant = await createTenant(t);
     await putUser(t, tenant, 'gina', { name: 'Gina' });
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: { authorization: `Bearer ${tenant.apiKey.secret}`, 'x-parley-user': 'gina' },
+      payload: { type: 'group', name: 'gone soon' },
+    });
     const deleted = await t.app.inject({
       method: 'DELETE',
       url: `/v1/admin/tenants/${tenant.id}`,
@@ -139,9 +145,12 @@ describe('admin API: tenants', () => {
     });
     expectProblem(users, 401, 'unauthorized');
     const remaining = await inTenant(t.database.db.orm, tenant.id, async (scope) =>
-      rowsOf<{ n: number }>(await scope.tx.execute(sql`SELECT count(*)::int AS n FROM users`)),
+      rowsOf<{ users: number; events: number; conversations: number }>(
+        await scope.tx.execute(sql`SELECT (SELECT count(*)::int FROM users) AS users,
+          (SELECT count(*)::int FROM events) AS events, (SELECT count(*)::int FROM conversations) AS conversations`),
+      ),
     );
-    expect(remaining[0]?.n).toBe(0);
+    expect(remaining[0]).toEqual({ users: 0, events: 0, conversations: 0 });
   });
 });
 

@@ -232,6 +232,57 @@ describe('robustness', () => {
   });
 });
 
+describe('the event log forgets deleted content', () => {
+  const fullHistory = (s: Setup, userId: string) =>
+    t.app
+      .inject({
+        method: 'GET',
+        url: `/v1/sync?since=${Buffer.from(JSON.stringify({ prev: '1:1:', at: Date.now() })).toString('base64url')}&limit=500`,
+        headers: actingAs(s.tenant, userId),
+      })
+      .then(
+        (response) =>
+          response.json<{ events: { type: string; data: { id?: string; text?: string | null } }[] }>().events,
+      );
+
+  it('blanks a deleted message in every event that carried its text', async () => {
+    const s = await setup();
+    const message = await sendRest(s, 'bob', 'regrettable words');
+    await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/messages/${message.id}`,
+      headers: actingAs(s.tenant, 'bob'),
+      payload: { text: 'still regrettable' },
+    });
+    await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/messages/${message.id}`,
+      headers: actingAs(s.tenant, 'bob'),
+    });
+    const events = await fullHistory(s, 'carol');
+    expect(JSON.stringify(events)).not.toContain('regrettable');
+    expect(
+      events.filter((event) => event.data.id === message.id).map((event) => [event.type, event.data.text]),
+    ).toEqual([
+      ['message.created', null],
+      ['message.updated', null],
+      ['message.deleted', null],
+    ]);
+  });
+
+  it("blanks an erased user's messages in the log", async () => {
+    const s = await setup();
+    await sendRest(s, 'bob', 'personal detail of bob');
+    const erased = await t.app.inject({
+      method: 'DELETE',
+      url: '/v1/users/bob',
+      headers: { authorization: `Bearer ${s.tenant.apiKey.secret}` },
+    });
+    expect(erased.statusCode).toBe(204);
+    expect(JSON.stringify(await fullHistory(s, 'carol'))).not.toContain('personal detail');
+  });
+});
+
 describe('delivery', () => {
   it("delivers committed changes to every member's sockets, the sender's other devices included", async () => {
     const s = await setup();

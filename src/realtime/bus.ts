@@ -76,7 +76,11 @@ export function createRedisBus(url: string, onError: (error: Error) => void): Bu
     },
     async close() {
       handlers.clear();
-      await Promise.allSettled([publisher.quit(), subscriber.quit()]);
+      // quit() waits for Redis to answer; an unreachable Redis must not hold up shutdown.
+      const timeout = new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      await Promise.race([Promise.allSettled([publisher.quit(), subscriber.quit()]), timeout]);
+      publisher.disconnect();
+      subscriber.disconnect();
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { tenants } from './control.ts';
 import { tenantIsolation } from './rls.ts';
 
 const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
@@ -25,7 +26,9 @@ const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
 export const events = pgTable(
   'events',
   {
-    tenantId: uuid('tenant_id').notNull(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
     /** Drawn while the conversation's row lock is held, so per conversation it follows commit order. */
     id: bigint('id', { mode: 'number' }).generatedAlwaysAsIdentity(),
     /** The writing transaction, for snapshot visibility. */
@@ -47,6 +50,9 @@ export const events = pgTable(
     primaryKey({ columns: [t.tenantId, t.id] }),
     index('events_tx_idx').on(t.tenantId, t.tx),
     index('events_created_idx').on(t.tenantId, t.createdAt),
+    index('events_message_idx')
+      .on(t.tenantId, t.conversationId, t.seq)
+      .where(sql`${t.seq} IS NOT NULL`),
     tenantIsolation(),
   ],
 );

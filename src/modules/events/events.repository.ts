@@ -97,6 +97,28 @@ export async function readEvents(
   }));
 }
 
+const MESSAGE_CONTENT_EVENTS = sql`('message.created', 'message.updated')`;
+const REDACTED = sql`jsonb_build_object('text', null, 'mentions', '[]'::jsonb, 'metadata', '{}'::jsonb)`;
+
+/** Blanks a deleted message's content in the events that carried it: deletion purges it at once. */
+export async function redactMessageEvents(
+  scope: TenantScope,
+  conversationId: string,
+  seq: number,
+): Promise<void> {
+  await scope.tx.execute(sql`
+    UPDATE events SET data = data || ${REDACTED}
+    WHERE tenant_id = ${scope.tenantId} AND conversation_id = ${conversationId} AND seq = ${seq}
+      AND type IN ${MESSAGE_CONTENT_EVENTS}`);
+}
+
+/** Blanks the content of every logged message an erased user sent. */
+export async function redactEventsOfSender(scope: TenantScope, userId: string): Promise<void> {
+  await scope.tx.execute(sql`
+    UPDATE events SET data = data || ${REDACTED}
+    WHERE tenant_id = ${scope.tenantId} AND type IN ${MESSAGE_CONTENT_EVENTS} AND data->>'sender_id' = ${userId}`);
+}
+
 /** Deletes events older than the retention, for every tenant (SECURITY DEFINER, migration 0006). */
 export async function purgeEvents(orm: Orm, retentionDays: number): Promise<number> {
   const result = await orm.execute(

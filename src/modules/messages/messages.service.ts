@@ -27,6 +27,7 @@ import {
 } from './messages.repository.ts';
 import { presentMessage, presentMessages, toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
+import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 
 /** Thrown inside a send to roll it back (and give its seq back) when a concurrent send took its client_msg_id. */
@@ -349,6 +350,7 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
           deletedAt: sql`now()`,
         });
         await purgeMessageHistory(scope, messageId);
+        await redactMessageEvents(scope, tombstone.conversationId, tombstone.seq);
         if (message.threadRootId !== null) await adjustReplyCount(scope, message.threadRootId, -1);
         await events.record(scope, tombstone.conversationId, [
           { type: 'message.deleted', seq: tombstone.seq, data: toEventData(toMessageView(tombstone, [])) },

@@ -7,6 +7,7 @@ import { assertMetadataSize } from '../../metadata.ts';
 import { listMembershipsOfUser } from '../conversations/conversations.repository.ts';
 import { removeUserFromAllConversations } from '../conversations/conversations.service.ts';
 import type { EventLog } from '../events/event-log.ts';
+import { redactEventsOfSender } from '../events/events.repository.ts';
 import { listMessagesOf, listReactionsOf, redactMessagesOf } from '../messages/messages.repository.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import {
@@ -92,6 +93,7 @@ export function createUsersService({ orm, events }: { orm: Orm; events: EventLog
         if (!(await eraseUserRow(scope, userId))) throw notFound('user');
         await removeUserFromAllConversations(scope, events, userId);
         await redactMessagesOf(scope, userId);
+        await redactEventsOfSender(scope, userId);
       });
     },
 

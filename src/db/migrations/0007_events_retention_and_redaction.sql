@@ -1,0 +1,2 @@
+ALTER TABLE "events" ADD CONSTRAINT "events_tenant_id_tenants_id_fk" FOREIGN KEY ("tenant_id") REFERENCES "public"."tenants"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "events_message_idx" ON "events" USING btree ("tenant_id","conversation_id","seq") WHERE "events"."seq" IS NOT NULL;
