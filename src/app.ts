@@ -28,6 +28,7 @@ import { createSyncService } from './modules/sync/sync.service.ts';
 import { createEventLog } from './modules/events/event-log.ts';
 import type { Bus } from './realtime/bus.ts';
 import { registerGateway, type GatewayLimits } from './realtime/gateway.ts';
+import type { HubTimings } from './realtime/connection.ts';
 import { Hub } from './realtime/hub.ts';
 import { scheduleEventRetention } from './jobs/retention.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
@@ -53,6 +54,8 @@ export interface AppDeps {
   eventRetentionDays: number;
   /** WebSocket limits; defaults suit tests and a single user. */
   realtime?: GatewayLimits;
+  /** Delivery timings (typing expiry, offline grace, slow-consumer bound); the documented defaults if absent. */
+  hubTimings?: HubTimings;
 }
 
 const DEFAULT_LIMITS: GatewayLimits = {
@@ -160,7 +163,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerSearchRoutes(app, createSearchService({ orm }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
 
-  const hub = new Hub(orm, deps.bus, app.log);
+  const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings);
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
   app.addHook('onClose', () => {
     stopRetention();

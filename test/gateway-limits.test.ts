@@ -4,14 +4,21 @@ import { rowsOf } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { purgeEvents } from '../src/modules/events/events.repository.ts';
 import { useTestApp } from './helpers/app.ts';
-import { actingAs, createTenant, mintUserToken, putUser } from './helpers/factories.ts';
+import {
+  actingAs,
+  createTenant,
+  createTenantWithUsers,
+  mintUserToken,
+  putUser,
+} from './helpers/factories.ts';
 import { TestSocket } from './helpers/ws-client.ts';
 
-const t = useTestApp({
-  allowedOrigins: ['https://app.example.com'],
-  wsMaxConnectionsPerUser: 2,
-  wsMaxFramesPerSecond: 5,
-});
+// A small slow-consumer bound, so a socket that stops reading passes it quickly; the heartbeat keeps its
+// 30 s default so it cannot close that socket first.
+const t = useTestApp(
+  { allowedOrigins: ['https://app.example.com'], wsMaxConnectionsPerUser: 2, wsMaxFramesPerSecond: 5 },
+  { maxBufferedBytes: 64 * 1024, safetyPollMs: 2000, typingExpiresMs: 6000, offlineAfterMs: 30_000 },
+);
 let base = '';
 
 beforeAll(async () => {
@@ -68,6 +75,36 @@ describe('gateway limits', () => {
     await socket.waitFor((frame) => frame.ref === 'later' && frame.type === 'pong');
     await socket.close();
   });
+});
+
+describe('slow consumers', () => {
+  it('closes a socket that does not read its events with 4008 once its buffer passes the bound', async () => {
+    const tenant = await createTenantWithUsers(t, 'alice', 'bob');
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: actingAs(tenant, 'alice'),
+      payload: { type: 'group', members: ['bob'] },
+    });
+    const conversationId = created.json<{ id: string }>().id;
+    const reader = await TestSocket.open(
+      `${base}/v1/ws?access_token=${await mintUserToken(t, tenant, 'bob')}`,
+    );
+    await reader.waitFor((frame) => frame.type === 'ready');
+    (reader.socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    // 3 bytes per character: about 30 KB an event, enough to fill the loopback buffers and then ws's own.
+    const text = '€'.repeat(10_000);
+    for (let index = 0; index < 1500 && reader.closeCode === null; index++) {
+      await t.app.inject({
+        method: 'POST',
+        url: `/v1/conversations/${conversationId}/messages`,
+        headers: actingAs(tenant, 'alice'),
+        payload: { text },
+      });
+    }
+    (reader.socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    expect(await reader.waitForClose(5000)).toBe(4008);
+  }, 60_000);
 });
 
 describe('event retention', () => {

@@ -379,6 +379,62 @@ describe('delivery', () => {
     await carol.close();
   });
 
+  it('tells members about joins, leaves and archiving as they happen', async () => {
+    const s = await setup();
+    const channel = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: actingAs(s.tenant, 'alice'),
+      payload: { type: 'channel', name: 'news' },
+    });
+    const channelId = channel.json<{ id: string }>().id;
+    const alice = await connect(await s.token('alice'));
+    const dave = await connect(await s.token('dave'));
+    await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${channelId}/join`,
+      headers: actingAs(s.tenant, 'dave'),
+    });
+    for (const socket of [alice, dave]) {
+      expect(
+        (await socket.waitFor((frame) => frame.event?.type === 'member.added')).event?.data,
+      ).toMatchObject({ user_id: 'dave' });
+    }
+    await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${channelId}/archive`,
+      headers: actingAs(s.tenant, 'alice'),
+    });
+    await dave.waitFor(
+      (frame) => frame.event?.type === 'conversation.updated' && frame.event.data.archived_at !== null,
+    );
+    await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${channelId}/unarchive`,
+      headers: actingAs(s.tenant, 'alice'),
+    });
+    await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${channelId}/leave`,
+      headers: actingAs(s.tenant, 'dave'),
+    });
+    await alice.waitFor(
+      (frame) => frame.event?.type === 'member.removed' && frame.event.data.user_id === 'dave',
+    );
+    await dave.waitFor((frame) => frame.event?.type === 'member.removed');
+    const before = dave.frames.length;
+    await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${channelId}/messages`,
+      headers: actingAs(s.tenant, 'alice'),
+      payload: { text: 'after dave left' },
+    });
+    await alice.waitFor((frame) => frame.event?.data.text === 'after dave left');
+    expect(dave.frames.slice(before).filter((frame) => frame.event?.type === 'message.created')).toEqual([]);
+    await alice.close();
+    await dave.close();
+  });
+
   it('announces typing to the other members, and its end', async () => {
     const s = await setup();
     const bob = await connect(await s.token('bob'));

@@ -10,13 +10,18 @@ import type { AuthService } from '../modules/auth/auth.service.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
 import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
-import { CLOSE, Connection, type Hub } from './hub.ts';
+import { CLOSE, Connection } from './connection.ts';
+import type { Hub } from './hub.ts';
 
 /** Limits of the gateway, from configuration (docs/CONFIG.md). */
 export interface GatewayLimits {
   allowedOrigins: string[];
   wsMaxConnectionsPerUser: number;
   wsMaxFramesPerSecond: number;
+  /** How often the server pings each socket; 30 s unless a test says otherwise. */
+  pingIntervalMs?: number;
+  /** How long a socket may stay silent (no frame, no pong) before it is dropped; 75 s by default. */
+  silenceLimitMs?: number;
 }
 
 const MAX_FRAME_BYTES = 64 * 1024;
@@ -28,8 +33,6 @@ const CLOSE_CODE_OF: Partial<Record<string, number>> = {
   validation_failed: CLOSE.badRequest,
 };
 const AUTH_TIMEOUT_MS = 5000;
-const PING_INTERVAL_MS = 30_000;
-const SILENCE_LIMIT_MS = 75_000;
 
 const Ref = Type.Optional(Type.String({ maxLength: 128 }));
 const ConversationId = Type.String({ format: 'uuid' });
@@ -118,7 +121,18 @@ export async function registerGateway(
   },
 ): Promise<void> {
   const { hub, auth, messages, reads, limits, retentionDays } = deps;
-  await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
+  await app.register(websocket, {
+    options: { maxPayload: MAX_FRAME_BYTES },
+    // On shutdown, tell clients the server is going away (1001), so they reconnect elsewhere.
+    preClose: function (
+      this: { websocketServer: { clients: Set<WebSocket>; close(done: () => void): void } },
+      done,
+    ) {
+      for (const client of this.websocketServer.clients)
+        client.close(CLOSE.goingAway, 'server shutting down');
+      this.websocketServer.close(done);
+    },
+  });
 
   const authenticate = async (token: string): Promise<Extract<Principal, { kind: 'user' }>> => {
     const principal = await auth.authenticateTenantCredential(token, undefined);
@@ -190,7 +204,12 @@ export async function registerGateway(
           }
           const resumeFrom = query.cursor === undefined ? null : decodeCursor(query.cursor);
           if (resumeFrom !== null) assertCursorRetained(resumeFrom, retentionDays);
-          const joined = new Connection(principal.tenantId, principal.userId, socket);
+          const joined = new Connection(
+            principal.tenantId,
+            principal.userId,
+            socket,
+            hub.timings.maxBufferedBytes,
+          );
           if (!isOpen()) return;
           connection = joined;
           const position = await hub.add(joined, resumeFrom);
@@ -223,9 +242,9 @@ export async function registerGateway(
       }
 
       const heartbeat = setInterval(() => {
-        if (Date.now() - lastHeard > SILENCE_LIMIT_MS) socket.terminate();
+        if (Date.now() - lastHeard > (limits.silenceLimitMs ?? 75_000)) socket.terminate();
         else socket.ping();
-      }, PING_INTERVAL_MS);
+      }, limits.pingIntervalMs ?? 30_000);
       socket.on('pong', () => (lastHeard = Date.now()));
 
       socket.on('message', (data: RawData, isBinary: boolean) => {

@@ -1,207 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import type { FastifyBaseLogger } from 'fastify';
-import type { WebSocket } from 'ws';
 import type { Orm } from '../db/client.ts';
 import { conversationMembers } from '../db/schema/conversations.ts';
 import { inTenant } from '../db/tenant-scope.ts';
-import { currentSnapshot, readEvents, type StoredEvent } from '../modules/events/events.repository.ts';
-import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
+import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
+import { toEventFrame } from '../modules/sync/sync.service.ts';
 import type { Bus, BusMessage } from './bus.ts';
-import { encodeCursor, isVisibleIn, parseSnapshot, type Cursor, type Snapshot } from './cursor.ts';
-
-/** Close codes of the gateway (docs/REALTIME.md). */
-export const CLOSE = {
-  unauthorized: 4401,
-  forbidden: 4403,
-  slowConsumer: 4008,
-  tooManyConnections: 4429,
-  badRequest: 4400,
-  cursorExpired: 4410,
-  internal: 1011,
-  goingAway: 1001,
-} as const;
-
-/** A socket's buffered output past which it is closed as a slow consumer (the client resyncs). */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-/** Events read from the log per query. */
-const WINDOW_PAGE = 500;
-/** How often each feed reads the log even without a wake-up: the bus is only the fast path. */
-const SAFETY_POLL_MS = 2000;
-const TYPING_EXPIRES_MS = 6000;
-const OFFLINE_AFTER_MS = 30_000;
-
-/** One authenticated socket. */
-export class Connection {
-  readonly id = randomUUID();
-  /** Conversations whose events this socket receives; kept current by membership events. */
-  conversations = new Set<string>();
-  /** Live events held back while the connection catches up from its resume cursor. */
-  private held: EventFrame[] | null = null;
-  /**
-   * The snapshot the client had read up to when it resumed. Another process's feed may be ahead of this
-   * one's, so live events already visible there were delivered before the reconnect: they are skipped.
-   */
-  resumedAt: Snapshot | null = null;
-
-  constructor(
-    readonly tenantId: string,
-    readonly userId: string,
-    readonly socket: WebSocket,
-  ) {}
-
-  /** Sends a frame, unless the client reads too slowly: then the socket is closed so it can resync. */
-  send(frame: object): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      this.socket.close(CLOSE.slowConsumer, 'slow consumer: reconnect with your last cursor');
-      return;
-    }
-    this.socket.send(JSON.stringify(frame));
-  }
-
-  /** Whether an event of the log concerns this socket's user. */
-  receives(event: StoredEvent): boolean {
-    return (
-      event.subjectUserId === this.userId ||
-      (!event.isPrivate && this.conversations.has(event.conversationId))
-    );
-  }
-
-  /** Applies what an event changes about which conversations this socket follows. */
-  follow(event: StoredEvent): void {
-    const data = event.data as { user_id?: unknown; member_ids?: unknown };
-    if (event.type === 'member.added' && data.user_id === this.userId)
-      this.conversations.add(event.conversationId);
-    if (event.type === 'member.removed' && data.user_id === this.userId) {
-      this.conversations.delete(event.conversationId);
-    }
-    if (
-      event.type === 'conversation.created' &&
-      Array.isArray(data.member_ids) &&
-      data.member_ids.includes(this.userId)
-    ) {
-      this.conversations.add(event.conversationId);
-    }
-  }
-
-  /** Delivers a live event now, or holds it until the catch-up is done. */
-  deliver(event: StoredEvent, frame: EventFrame): void {
-    if (this.resumedAt !== null && isVisibleIn(BigInt(event.tx), this.resumedAt)) return;
-    if (this.held === null) this.send({ type: 'event', event: frame });
-    else this.held.push(frame);
-  }
-
-  holdLiveEvents(): void {
-    this.held = [];
-  }
-
-  releaseLiveEvents(): void {
-    const held = this.held ?? [];
-    this.held = null;
-    for (const frame of held) this.send({ type: 'event', event: frame });
-  }
-}
-
-/**
- * Reads one tenant's event log for this process and hands each event to the local sockets that receive
- * it. Its position is a snapshot; each read covers what committed since, so nothing is skipped however
- * late it commits. Registrations happen between reads, so a socket's first live event follows its start.
- */
-class TenantFeed {
-  private position: Cursor;
-  private isRunning = false;
-  private isDirty = false;
-  private readonly registrations: {
-    connection: Connection;
-    prepare: () => Promise<void>;
-    resolve: (cursor: Cursor) => void;
-    reject: (error: unknown) => void;
-  }[] = [];
-  readonly connections = new Set<Connection>();
-
-  constructor(
-    private readonly orm: Orm,
-    readonly tenantId: string,
-    start: Cursor,
-    private readonly log: FastifyBaseLogger,
-  ) {
-    this.position = start;
-  }
-
-  /**
-   * Adds a socket between two reads; resolves with the position its live events start after. `prepare`
-   * (loading the socket's conversations) runs in that same pause, so the next read filters with them.
-   */
-  register(connection: Connection, prepare: () => Promise<void>): Promise<Cursor> {
-    return new Promise((resolve, reject) => {
-      this.registrations.push({ connection, prepare, resolve, reject });
-      this.wake();
-    });
-  }
-
-  hasPendingRegistrations(): boolean {
-    return this.registrations.length > 0;
-  }
-
-  wake(): void {
-    this.isDirty = true;
-    if (!this.isRunning) void this.run();
-  }
-
-  private async run(): Promise<void> {
-    this.isRunning = true;
-    try {
-      while (this.isDirty || this.registrations.length > 0) {
-        for (const { connection, prepare, resolve, reject } of this.registrations.splice(0)) {
-          try {
-            await prepare();
-            this.connections.add(connection);
-            resolve(this.position);
-          } catch (error) {
-            reject(error);
-          }
-        }
-        if (!this.isDirty) continue;
-        this.isDirty = false;
-        await this.readWindow();
-      }
-    } catch (error) {
-      this.log.error(
-        { err: error, tenantId: this.tenantId },
-        'reading the event log failed; retrying on the next wake-up',
-      );
-    } finally {
-      this.isRunning = false;
-    }
-  }
-
-  private async readWindow(): Promise<void> {
-    const prev = this.position.prev;
-    await inTenant(this.orm, this.tenantId, async (scope) => {
-      const now = await currentSnapshot(scope.tx);
-      const window = { prev, now, at: this.position.at };
-      const at = Date.now();
-      let afterId = 0;
-      for (;;) {
-        const page = await readEvents(scope, { prev, now, afterId, limit: WINDOW_PAGE });
-        for (const event of page) this.dispatch(event, toEventFrame(event, window));
-        const last = page.at(-1);
-        if (!last || page.length < WINDOW_PAGE) break;
-        afterId = last.id;
-      }
-      this.position = { prev: now, at };
-    });
-  }
-
-  private dispatch(event: StoredEvent, frame: EventFrame): void {
-    for (const connection of this.connections) {
-      // Membership changes first, so a newly added member receives the event that adds it.
-      connection.follow(event);
-      if (connection.receives(event)) connection.deliver(event, frame);
-    }
-  }
-}
+import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
+import { encodeCursor, parseSnapshot, type Cursor } from './cursor.ts';
+import { TenantFeed, WINDOW_PAGE } from './feed.ts';
 
 /** The sockets of this process, the feeds that serve them, and the ephemeral typing and presence. */
 export class Hub {
@@ -220,11 +28,12 @@ export class Hub {
     private readonly orm: Orm,
     private readonly bus: Bus,
     private readonly log: FastifyBaseLogger,
+    readonly timings: HubTimings = DEFAULT_HUB_TIMINGS,
   ) {
     this.unsubscribe = bus.subscribe((message) => this.onBusMessage(message));
     this.poll = setInterval(() => {
       for (const feed of this.feeds.values()) feed.wake();
-    }, SAFETY_POLL_MS);
+    }, timings.safetyPollMs);
     this.poll.unref();
   }
 
@@ -236,8 +45,8 @@ export class Hub {
   }
 
   /**
-   * Adds an authenticated socket. Returns the position its live events start after; a client resuming
-   * from an older cursor is first sent what it missed up to there, then the live events held meanwhile.
+   * Adds an authenticated socket. Returns the position its live events start after; a resuming socket's
+   * live events are held until `resume` has sent it what it missed.
    */
   async add(connection: Connection, resumeFrom: Cursor | null): Promise<Cursor> {
     const key = this.userKey(connection.tenantId, connection.userId);
@@ -342,7 +151,7 @@ export class Hub {
             processId: this.processId,
             isOnline: false,
           });
-        }, OFFLINE_AFTER_MS).unref(),
+        }, this.timings.offlineAfterMs).unref(),
       );
     }
   }
@@ -365,7 +174,7 @@ export class Hub {
         setTimeout(() => {
           this.typingTimers.delete(key);
           this.bus.publish({ ...message, isTyping: false });
-        }, TYPING_EXPIRES_MS).unref(),
+        }, this.timings.typingExpiresMs).unref(),
       );
     }
   }

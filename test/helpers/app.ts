@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { createLocalBus } from '../../src/realtime/bus.ts';
 import type { GatewayLimits } from '../../src/realtime/gateway.ts';
+import type { HubTimings } from '../../src/realtime/connection.ts';
 import type { App } from '../../src/http/app-types.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
@@ -16,7 +17,7 @@ export interface TestApp {
 }
 
 /** Builds the real app on a fresh database, with optional WebSocket limits. */
-export async function startTestApp(realtime?: GatewayLimits): Promise<TestApp> {
+export async function startTestApp(realtime?: GatewayLimits, hubTimings?: HubTimings): Promise<TestApp> {
   const database = await createTestDatabase();
   const adminToken = `padm_${randomBytes(24).toString('base64url')}`;
   const serverKey = randomBytes(32).toString('base64url');
@@ -28,16 +29,17 @@ export async function startTestApp(realtime?: GatewayLimits): Promise<TestApp> {
     bus: createLocalBus(),
     eventRetentionDays: 30,
     ...(realtime === undefined ? {} : { realtime }),
+    ...(hubTimings === undefined ? {} : { hubTimings }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };
 }
 
 /** fastify/demo's `build(t)`: one app per test file, started before its tests and closed after them. */
-export function useTestApp(realtime?: GatewayLimits): TestApp {
+export function useTestApp(realtime?: GatewayLimits, hubTimings?: HubTimings): TestApp {
   const holder = {} as TestApp;
   beforeAll(async () => {
-    Object.assign(holder, await startTestApp(realtime));
+    Object.assign(holder, await startTestApp(realtime, hubTimings));
   });
   afterAll(async () => {
     await holder.app.close();

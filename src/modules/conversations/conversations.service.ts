@@ -38,7 +38,8 @@ import {
 } from './conversations.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { presentMessages } from '../messages/messages.presenter.ts';
-import { countUnread, findMessagesAt } from '../messages/messages.repository.ts';
+import { findMessagesAt } from '../messages/messages.repository.ts';
+import { countUnread } from '../reads/reads.repository.ts';
 import type { MessageView } from '../messages/messages.schemas.ts';
 import type {
   AddMembersInput,
@@ -377,6 +378,9 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         const updated = await updateConversationRow(scope, conversationId, {
           archivedAt: isArchived ? sql`now()` : null,
         });
+        await events.record(scope, conversationId, [
+          { type: 'conversation.updated', data: conversationEventData(updated) },
+        ]);
         return presentConversation(scope, userId, updated, member);
       });
     },
@@ -392,6 +396,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         const [joined] = await insertMembers(scope, conversationId, [{ userId, role: 'MEMBER' }]);
         if (!joined) throw new Error('membership appeared under the conversation lock');
         const updated = await updateConversationRow(scope, conversationId, { memberDelta: 1 });
+        await events.record(scope, conversationId, [memberEvent('member.added', joined)]);
         return presentConversation(scope, userId, updated, joined);
       });
     },
@@ -407,6 +412,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         await assertKeepsAnOwner(scope, conversationId, member);
         if (await deleteMember(scope, conversationId, userId)) {
           await updateConversationRow(scope, conversationId, { memberDelta: -1 });
+          await events.record(scope, conversationId, [memberEvent('member.removed', { userId })]);
         }
       });
     },

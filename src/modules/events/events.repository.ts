@@ -98,7 +98,7 @@ export async function readEvents(
 }
 
 const MESSAGE_CONTENT_EVENTS = sql`('message.created', 'message.updated')`;
-const REDACTED = sql`jsonb_build_object('text', null, 'mentions', '[]'::jsonb, 'metadata', '{}'::jsonb)`;
+const REDACTED = sql`jsonb_build_object('text', null, 'mentions', '[]'::jsonb, 'metadata', '{}'::jsonb, 'client_msg_id', null)`;
 
 /** Blanks a deleted message's content in the events that carried it: deletion purges it at once. */
 export async function redactMessageEvents(

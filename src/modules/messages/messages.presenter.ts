@@ -1,5 +1,6 @@
 import type { TenantScope } from '../../db/tenant-scope.ts';
-import { summarizeReactions, type StoredMessage } from './messages.repository.ts';
+import { type StoredMessage } from './messages.repository.ts';
+import { summarizeReactions } from '../reactions/reactions.repository.ts';
 import type { MessageView } from './messages.schemas.ts';
 
 type ReactionSummary = MessageView['reactions'];

@@ -1,12 +1,10 @@
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
-import { rowsOf } from '../../db/client.ts';
-import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
+import { conversations } from '../../db/schema/conversations.ts';
 import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
 export type EditRow = typeof messageEdits.$inferSelect;
-export type ReactionRow = typeof messageReactions.$inferSelect;
 
 /** Every column but the search vector, which no reader needs. */
 const messageColumns = {
@@ -281,178 +279,6 @@ export async function purgeMessageHistory(scope: TenantScope, messageId: string)
     .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.messageId, messageId)));
 }
 
-/** Adds a reaction; false when the user had already reacted with that emoji. */
-export async function insertReaction(
-  scope: TenantScope,
-  reaction: { messageId: string; emoji: string; userId: string },
-): Promise<boolean> {
-  const rows = await scope.tx
-    .insert(messageReactions)
-    .values({ tenantId: scope.tenantId, ...reaction })
-    .onConflictDoNothing()
-    .returning({ emoji: messageReactions.emoji });
-  return rows.length > 0;
-}
-
-/** Removes a reaction; false when there was none. */
-export async function deleteReaction(
-  scope: TenantScope,
-  reaction: { messageId: string; emoji: string; userId: string },
-): Promise<boolean> {
-  const rows = await scope.tx
-    .delete(messageReactions)
-    .where(
-      and(
-        eq(messageReactions.tenantId, scope.tenantId),
-        eq(messageReactions.messageId, reaction.messageId),
-        eq(messageReactions.emoji, reaction.emoji),
-        eq(messageReactions.userId, reaction.userId),
-      ),
-    )
-    .returning({ emoji: messageReactions.emoji });
-  return rows.length > 0;
-}
-
-/** Per message: each emoji, how many reacted with it and whether `userId` did, in order of first use. */
-export async function summarizeReactions(
-  scope: TenantScope,
-  messageIds: string[],
-  userId: string,
-): Promise<Map<string, { emoji: string; count: number; me: boolean }[]>> {
-  const summary = new Map<string, { emoji: string; count: number; me: boolean }[]>();
-  if (messageIds.length === 0) return summary;
-  const rows = await scope.tx
-    .select({
-      messageId: messageReactions.messageId,
-      emoji: messageReactions.emoji,
-      count: sql<number>`count(*)::int`,
-      me: sql<boolean>`bool_or(${messageReactions.userId} = ${userId})`,
-    })
-    .from(messageReactions)
-    .where(
-      and(eq(messageReactions.tenantId, scope.tenantId), inArray(messageReactions.messageId, messageIds)),
-    )
-    .groupBy(messageReactions.messageId, messageReactions.emoji)
-    .orderBy(sql`min(${messageReactions.createdAt})`, messageReactions.emoji);
-  for (const row of rows) {
-    const list = summary.get(row.messageId) ?? [];
-    list.push({ emoji: row.emoji, count: row.count, me: row.me });
-    summary.set(row.messageId, list);
-  }
-  return summary;
-}
-
-/** Who reacted to a message with what, by (emoji, user id), after a key. */
-export function listReactions(
-  scope: TenantScope,
-  messageId: string,
-  page: { after: { emoji: string; userId: string } | undefined; limit: number },
-): Promise<ReactionRow[]> {
-  return scope.tx
-    .select()
-    .from(messageReactions)
-    .where(
-      and(
-        eq(messageReactions.tenantId, scope.tenantId),
-        eq(messageReactions.messageId, messageId),
-        page.after === undefined
-          ? undefined
-          : sql`(${messageReactions.emoji}, ${messageReactions.userId}) > (${page.after.emoji}, ${page.after.userId})`,
-      ),
-    )
-    .orderBy(asc(messageReactions.emoji), asc(messageReactions.userId))
-    .limit(page.limit);
-}
-
-/** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
-export async function advanceReadWatermark(
-  scope: TenantScope,
-  conversationId: string,
-  userId: string,
-  seq: number,
-): Promise<number | undefined> {
-  const [row] = await scope.tx
-    .update(conversationMembers)
-    .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${seq})` })
-    .where(
-      and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.conversationId, conversationId),
-        eq(conversationMembers.userId, userId),
-      ),
-    )
-    .returning({ lastReadSeq: conversationMembers.lastReadSeq });
-  return row?.lastReadSeq;
-}
-
-/** Unread and mention counts of one member's conversations. */
-export interface UnreadRow {
-  conversationId: string;
-  lastReadSeq: number;
-  unreadCount: number;
-  mentionCount: number;
-}
-
-/**
- * Exact unread counts by the contract's rule: other people's non-deleted main-timeline messages after the
- * watermark (and, of those, the ones mentioning the member). Each count is an index range scan from the
- * watermark; conversations with nothing after the watermark are not scanned at all.
- */
-export async function countUnread(
-  scope: TenantScope,
-  userId: string,
-  conversationIds?: string[],
-): Promise<UnreadRow[]> {
-  if (conversationIds?.length === 0) return [];
-  const only =
-    conversationIds === undefined
-      ? sql``
-      : sql`AND m.conversation_id IN (${sql.join(
-          conversationIds.map((id) => sql`${id}::uuid`),
-          sql`, `,
-        )})`;
-  const result = await scope.tx.execute(sql`
-    SELECT m.conversation_id AS "conversationId", m.last_read_seq AS "lastReadSeq",
-           coalesce(u.unread, 0)::int AS "unreadCount", coalesce(u.mentions, 0)::int AS "mentionCount"
-    FROM conversation_members m
-    JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
-    LEFT JOIN LATERAL (
-      SELECT count(*) AS unread, count(*) FILTER (WHERE m.user_id = ANY (x.mentions)) AS mentions
-      FROM messages x
-      WHERE x.tenant_id = m.tenant_id AND x.conversation_id = m.conversation_id
-        AND x.seq > m.last_read_seq AND x.thread_root_id IS NULL
-        AND x.deleted_at IS NULL AND x.sender_id <> m.user_id
-        AND c.last_main_seq > m.last_read_seq
-    ) u ON true
-    WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId} ${only}`);
-  return rowsOf<Omit<UnreadRow, 'lastReadSeq'> & { lastReadSeq: string | number }>(result).map((row) => ({
-    ...row,
-    lastReadSeq: Number(row.lastReadSeq),
-  }));
-}
-
-/** Members whose watermark has reached `seq`, by user id, after `afterUserId`. */
-export function listReaders(
-  scope: TenantScope,
-  conversationId: string,
-  seq: number,
-  page: { afterUserId: string | undefined; limit: number },
-) {
-  return scope.tx
-    .select({ userId: conversationMembers.userId, lastReadSeq: conversationMembers.lastReadSeq })
-    .from(conversationMembers)
-    .where(
-      and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.conversationId, conversationId),
-        sql`${conversationMembers.lastReadSeq} >= ${seq}`,
-        page.afterUserId === undefined ? undefined : gt(conversationMembers.userId, page.afterUserId),
-      ),
-    )
-    .orderBy(asc(conversationMembers.userId))
-    .limit(page.limit);
-}
-
 /** Every message a user sent, oldest first (for export). */
 export function listMessagesOf(scope: TenantScope, userId: string): Promise<StoredMessage[]> {
   return scope.tx
@@ -460,15 +286,6 @@ export function listMessagesOf(scope: TenantScope, userId: string): Promise<Stor
     .from(messages)
     .where(and(eq(messages.tenantId, scope.tenantId), eq(messages.senderId, userId)))
     .orderBy(asc(messages.createdAt), asc(messages.id));
-}
-
-/** Every reaction a user made (for export). */
-export function listReactionsOf(scope: TenantScope, userId: string): Promise<ReactionRow[]> {
-  return scope.tx
-    .select()
-    .from(messageReactions)
-    .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.userId, userId)))
-    .orderBy(asc(messageReactions.createdAt));
 }
 
 /**

@@ -12,7 +12,6 @@ import { assertNotDeleted, loadVisibleMessage } from './message-access.ts';
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
-  advanceReadWatermark,
   allocateSeq,
   findMessage,
   findMessageByClientMsgId,
@@ -25,6 +24,7 @@ import {
   updateMessage,
   type StoredMessage,
 } from './messages.repository.ts';
+import { advanceReadWatermark } from '../reads/reads.repository.ts';
 import { presentMessage, presentMessages, toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';

@@ -8,7 +8,7 @@ import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access
 import { isReactionEmoji } from '../messages/message-text.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { presentMessage } from '../messages/messages.presenter.ts';
-import { deleteReaction, insertReaction, listReactions } from '../messages/messages.repository.ts';
+import { deleteReaction, insertReaction, listReactions } from './reactions.repository.ts';
 
 function assertEmoji(emoji: string): void {
   if (!isReactionEmoji(emoji)) {

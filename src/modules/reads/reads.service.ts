@@ -5,7 +5,7 @@ import { notFound } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
 import { loadVisibleMessage } from '../messages/message-access.ts';
-import { advanceReadWatermark, countUnread, listReaders } from '../messages/messages.repository.ts';
+import { advanceReadWatermark, countUnread, listReaders } from './reads.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
 
 /** Read state: a watermark per member (last_read_seq), moved only forward; unread counts derive from it. */

@@ -8,7 +8,8 @@ import { listMembershipsOfUser } from '../conversations/conversations.repository
 import { removeUserFromAllConversations } from '../conversations/conversations.service.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactEventsOfSender } from '../events/events.repository.ts';
-import { listMessagesOf, listReactionsOf, redactMessagesOf } from '../messages/messages.repository.ts';
+import { listMessagesOf, redactMessagesOf } from '../messages/messages.repository.ts';
+import { listReactionsOf } from '../reactions/reactions.repository.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import {
   ensureUserRow,

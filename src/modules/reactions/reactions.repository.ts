@@ -1,0 +1,97 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { messageReactions } from '../../db/schema/messages.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+
+export type ReactionRow = typeof messageReactions.$inferSelect;
+
+/** Adds a reaction; false when the user had already reacted with that emoji. */
+export async function insertReaction(
+  scope: TenantScope,
+  reaction: { messageId: string; emoji: string; userId: string },
+): Promise<boolean> {
+  const rows = await scope.tx
+    .insert(messageReactions)
+    .values({ tenantId: scope.tenantId, ...reaction })
+    .onConflictDoNothing()
+    .returning({ emoji: messageReactions.emoji });
+  return rows.length > 0;
+}
+
+/** Removes a reaction; false when there was none. */
+export async function deleteReaction(
+  scope: TenantScope,
+  reaction: { messageId: string; emoji: string; userId: string },
+): Promise<boolean> {
+  const rows = await scope.tx
+    .delete(messageReactions)
+    .where(
+      and(
+        eq(messageReactions.tenantId, scope.tenantId),
+        eq(messageReactions.messageId, reaction.messageId),
+        eq(messageReactions.emoji, reaction.emoji),
+        eq(messageReactions.userId, reaction.userId),
+      ),
+    )
+    .returning({ emoji: messageReactions.emoji });
+  return rows.length > 0;
+}
+
+/** Per message: each emoji, how many reacted with it and whether `userId` did, in order of first use. */
+export async function summarizeReactions(
+  scope: TenantScope,
+  messageIds: string[],
+  userId: string,
+): Promise<Map<string, { emoji: string; count: number; me: boolean }[]>> {
+  const summary = new Map<string, { emoji: string; count: number; me: boolean }[]>();
+  if (messageIds.length === 0) return summary;
+  const rows = await scope.tx
+    .select({
+      messageId: messageReactions.messageId,
+      emoji: messageReactions.emoji,
+      count: sql<number>`count(*)::int`,
+      me: sql<boolean>`bool_or(${messageReactions.userId} = ${userId})`,
+    })
+    .from(messageReactions)
+    .where(
+      and(eq(messageReactions.tenantId, scope.tenantId), inArray(messageReactions.messageId, messageIds)),
+    )
+    .groupBy(messageReactions.messageId, messageReactions.emoji)
+    .orderBy(sql`min(${messageReactions.createdAt})`, messageReactions.emoji);
+  for (const row of rows) {
+    const list = summary.get(row.messageId) ?? [];
+    list.push({ emoji: row.emoji, count: row.count, me: row.me });
+    summary.set(row.messageId, list);
+  }
+  return summary;
+}
+
+/** Who reacted to a message with what, by (emoji, user id), after a key. */
+export function listReactions(
+  scope: TenantScope,
+  messageId: string,
+  page: { after: { emoji: string; userId: string } | undefined; limit: number },
+): Promise<ReactionRow[]> {
+  return scope.tx
+    .select()
+    .from(messageReactions)
+    .where(
+      and(
+        eq(messageReactions.tenantId, scope.tenantId),
+        eq(messageReactions.messageId, messageId),
+        page.after === undefined
+          ? undefined
+          : sql`(${messageReactions.emoji}, ${messageReactions.userId}) > (${page.after.emoji}, ${page.after.userId})`,
+      ),
+    )
+    .orderBy(asc(messageReactions.emoji), asc(messageReactions.userId))
+    .limit(page.limit);
+}
+
+/** Every reaction a user made (for export). */
+export function listReactionsOf(scope: TenantScope, userId: string): Promise<ReactionRow[]> {
+  return scope.tx
+    .select()
+    .from(messageReactions)
+    .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.userId, userId)))
+    .orderBy(asc(messageReactions.createdAt));
+}

@@ -1,0 +1,93 @@
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import { rowsOf } from '../../db/client.ts';
+import { conversationMembers } from '../../db/schema/conversations.ts';
+import type { TenantScope } from '../../db/tenant-scope.ts';
+
+/** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
+export async function advanceReadWatermark(
+  scope: TenantScope,
+  conversationId: string,
+  userId: string,
+  seq: number,
+): Promise<number | undefined> {
+  const [row] = await scope.tx
+    .update(conversationMembers)
+    .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${seq})` })
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        eq(conversationMembers.userId, userId),
+      ),
+    )
+    .returning({ lastReadSeq: conversationMembers.lastReadSeq });
+  return row?.lastReadSeq;
+}
+
+/** Unread and mention counts of one member's conversations. */
+export interface UnreadRow {
+  conversationId: string;
+  lastReadSeq: number;
+  unreadCount: number;
+  mentionCount: number;
+}
+
+/**
+ * Exact unread counts by the contract's rule: other people's non-deleted main-timeline messages after the
+ * watermark (and, of those, the ones mentioning the member). Each count is an index range scan from the
+ * watermark; conversations with nothing after the watermark are not scanned at all.
+ */
+export async function countUnread(
+  scope: TenantScope,
+  userId: string,
+  conversationIds?: string[],
+): Promise<UnreadRow[]> {
+  if (conversationIds?.length === 0) return [];
+  const only =
+    conversationIds === undefined
+      ? sql``
+      : sql`AND m.conversation_id IN (${sql.join(
+          conversationIds.map((id) => sql`${id}::uuid`),
+          sql`, `,
+        )})`;
+  const result = await scope.tx.execute(sql`
+    SELECT m.conversation_id AS "conversationId", m.last_read_seq AS "lastReadSeq",
+           coalesce(u.unread, 0)::int AS "unreadCount", coalesce(u.mentions, 0)::int AS "mentionCount"
+    FROM conversation_members m
+    JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
+    LEFT JOIN LATERAL (
+      SELECT count(*) AS unread, count(*) FILTER (WHERE m.user_id = ANY (x.mentions)) AS mentions
+      FROM messages x
+      WHERE x.tenant_id = m.tenant_id AND x.conversation_id = m.conversation_id
+        AND x.seq > m.last_read_seq AND x.thread_root_id IS NULL
+        AND x.deleted_at IS NULL AND x.sender_id <> m.user_id
+        AND c.last_main_seq > m.last_read_seq
+    ) u ON true
+    WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId} ${only}`);
+  return rowsOf<Omit<UnreadRow, 'lastReadSeq'> & { lastReadSeq: string | number }>(result).map((row) => ({
+    ...row,
+    lastReadSeq: Number(row.lastReadSeq),
+  }));
+}
+
+/** Members whose watermark has reached `seq`, by user id, after `afterUserId`. */
+export function listReaders(
+  scope: TenantScope,
+  conversationId: string,
+  seq: number,
+  page: { afterUserId: string | undefined; limit: number },
+) {
+  return scope.tx
+    .select({ userId: conversationMembers.userId, lastReadSeq: conversationMembers.lastReadSeq })
+    .from(conversationMembers)
+    .where(
+      and(
+        eq(conversationMembers.tenantId, scope.tenantId),
+        eq(conversationMembers.conversationId, conversationId),
+        sql`${conversationMembers.lastReadSeq} >= ${seq}`,
+        page.afterUserId === undefined ? undefined : gt(conversationMembers.userId, page.afterUserId),
+      ),
+    )
+    .orderBy(asc(conversationMembers.userId))
+    .limit(page.limit);
+}

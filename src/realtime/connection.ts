@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { StoredEvent } from '../modules/events/events.repository.ts';
+import type { EventFrame } from '../modules/sync/sync.service.ts';
+import { isVisibleIn, type Snapshot } from './cursor.ts';
+
+/** Close codes of the gateway (docs/REALTIME.md). */
+export const CLOSE = {
+  unauthorized: 4401,
+  forbidden: 4403,
+  slowConsumer: 4008,
+  tooManyConnections: 4429,
+  badRequest: 4400,
+  cursorExpired: 4410,
+  internal: 1011,
+  goingAway: 1001,
+} as const;
+
+/** Timings and bounds of real-time delivery; the defaults are the documented ones (docs/REALTIME.md). */
+export interface HubTimings {
+  /** A socket's buffered output past which it is closed as a slow consumer (the client resyncs). */
+  maxBufferedBytes: number;
+  /** How often each feed reads the log even without a wake-up: the bus is only the fast path. */
+  safetyPollMs: number;
+  /** How long `typing.started` lasts without renewal. */
+  typingExpiresMs: number;
+  /** How long after a user's last socket closes it is announced offline. */
+  offlineAfterMs: number;
+}
+
+export const DEFAULT_HUB_TIMINGS: HubTimings = {
+  maxBufferedBytes: 4 * 1024 * 1024,
+  safetyPollMs: 2000,
+  typingExpiresMs: 6000,
+  offlineAfterMs: 30_000,
+};
+/** One authenticated socket. */
+export class Connection {
+  readonly id = randomUUID();
+  /** Conversations whose events this socket receives; kept current by membership events. */
+  conversations = new Set<string>();
+  /** Live events held back while the connection catches up from its resume cursor. */
+  private held: EventFrame[] | null = null;
+  /**
+   * The snapshot the client had read up to when it resumed. Another process's feed may be ahead of this
+   * one's, so live events already visible there were delivered before the reconnect: they are skipped.
+   */
+  resumedAt: Snapshot | null = null;
+
+  constructor(
+    readonly tenantId: string,
+    readonly userId: string,
+    readonly socket: WebSocket,
+    private readonly maxBufferedBytes = DEFAULT_HUB_TIMINGS.maxBufferedBytes,
+  ) {}
+
+  /** Sends a frame, unless the client reads too slowly: then the socket is closed so it can resync. */
+  send(frame: object): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.socket.close(CLOSE.slowConsumer, 'slow consumer: reconnect with your last cursor');
+      return;
+    }
+    this.socket.send(JSON.stringify(frame));
+  }
+
+  /** Whether an event of the log concerns this socket's user. */
+  receives(event: StoredEvent): boolean {
+    return (
+      event.subjectUserId === this.userId ||
+      (!event.isPrivate && this.conversations.has(event.conversationId))
+    );
+  }
+
+  /** Applies what an event changes about which conversations this socket follows. */
+  follow(event: StoredEvent): void {
+    const data = event.data as { user_id?: unknown; member_ids?: unknown };
+    if (event.type === 'member.added' && data.user_id === this.userId)
+      this.conversations.add(event.conversationId);
+    if (event.type === 'member.removed' && data.user_id === this.userId) {
+      this.conversations.delete(event.conversationId);
+    }
+    if (
+      event.type === 'conversation.created' &&
+      Array.isArray(data.member_ids) &&
+      data.member_ids.includes(this.userId)
+    ) {
+      this.conversations.add(event.conversationId);
+    }
+  }
+
+  /** Delivers a live event now, or holds it until the catch-up is done. */
+  deliver(event: StoredEvent, frame: EventFrame): void {
+    if (this.resumedAt !== null && isVisibleIn(BigInt(event.tx), this.resumedAt)) return;
+    if (this.held === null) this.send({ type: 'event', event: frame });
+    else this.held.push(frame);
+  }
+
+  holdLiveEvents(): void {
+    this.held = [];
+  }
+
+  releaseLiveEvents(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const frame of held) this.send({ type: 'event', event: frame });
+  }
+}

@@ -1,0 +1,110 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Orm } from '../db/client.ts';
+import { inTenant } from '../db/tenant-scope.ts';
+import { currentSnapshot, readEvents, type StoredEvent } from '../modules/events/events.repository.ts';
+import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
+import type { Connection } from './connection.ts';
+import type { Cursor } from './cursor.ts';
+
+/** Events read from the log per query. */
+export const WINDOW_PAGE = 500;
+
+/**
+ * Reads one tenant's event log for this process and hands each event to the local sockets that receive
+ * it. Its position is a snapshot; each read covers what committed since, so nothing is skipped however
+ * late it commits. Registrations happen between reads, so a socket's first live event follows its start.
+ */
+export class TenantFeed {
+  private position: Cursor;
+  private isRunning = false;
+  private isDirty = false;
+  private readonly registrations: {
+    connection: Connection;
+    prepare: () => Promise<void>;
+    resolve: (cursor: Cursor) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  readonly connections = new Set<Connection>();
+
+  constructor(
+    private readonly orm: Orm,
+    readonly tenantId: string,
+    start: Cursor,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.position = start;
+  }
+
+  /**
+   * Adds a socket between two reads; resolves with the position its live events start after. `prepare`
+   * (loading the socket's conversations) runs in that same pause, so the next read filters with them.
+   */
+  register(connection: Connection, prepare: () => Promise<void>): Promise<Cursor> {
+    return new Promise((resolve, reject) => {
+      this.registrations.push({ connection, prepare, resolve, reject });
+      this.wake();
+    });
+  }
+
+  hasPendingRegistrations(): boolean {
+    return this.registrations.length > 0;
+  }
+
+  wake(): void {
+    this.isDirty = true;
+    if (!this.isRunning) void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.isRunning = true;
+    try {
+      while (this.isDirty || this.registrations.length > 0) {
+        for (const { connection, prepare, resolve, reject } of this.registrations.splice(0)) {
+          try {
+            await prepare();
+            this.connections.add(connection);
+            resolve(this.position);
+          } catch (error) {
+            reject(error);
+          }
+        }
+        if (!this.isDirty) continue;
+        this.isDirty = false;
+        await this.readWindow();
+      }
+    } catch (error) {
+      this.log.error(
+        { err: error, tenantId: this.tenantId },
+        'reading the event log failed; retrying on the next wake-up',
+      );
+    } finally {
+      this.isRunning = false;
+    }
+  }
+
+  private async readWindow(): Promise<void> {
+    const prev = this.position.prev;
+    await inTenant(this.orm, this.tenantId, async (scope) => {
+      const now = await currentSnapshot(scope.tx);
+      const window = { prev, now, at: this.position.at };
+      const at = Date.now();
+      let afterId = 0;
+      for (;;) {
+        const page = await readEvents(scope, { prev, now, afterId, limit: WINDOW_PAGE });
+        for (const event of page) this.dispatch(event, toEventFrame(event, window));
+        const last = page.at(-1);
+        if (!last || page.length < WINDOW_PAGE) break;
+        afterId = last.id;
+      }
+      this.position = { prev: now, at };
+    });
+  }
+
+  private dispatch(event: StoredEvent, frame: EventFrame): void {
+    for (const connection of this.connections) {
+      // Membership changes first, so a newly added member receives the event that adds it.
+      connection.follow(event);
+      if (connection.receives(event)) connection.deliver(event, frame);
+    }
+  }
+}
