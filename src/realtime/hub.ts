@@ -8,7 +8,7 @@ import { currentSnapshot, readEvents } from '../modules/events/events.repository
 import { toEventFrame } from '../modules/sync/sync.service.ts';
 import type { Bus, BusMessage } from './bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
-import { encodeCursor, parseSnapshot, type Cursor } from './cursor.ts';
+import { parseSnapshot, type Cursor } from './cursor.ts';
 import { TenantFeed, WINDOW_PAGE } from './feed.ts';
 
 /** The sockets of this process, the feeds that serve them, and the ephemeral typing and presence. */
@@ -249,11 +249,6 @@ export class Hub {
         }
       })
       .catch((error: unknown) => this.log.warn({ err: error }, 'presence fan-out failed'));
-  }
-
-  /** The position a fresh socket's ready frame carries. */
-  static cursorText(cursor: Cursor): string {
-    return encodeCursor(cursor);
   }
 
   close(): void {

@@ -30,7 +30,7 @@ export function toEventFrame(
 }
 
 /** A cursor at the present moment: everything committed so far is behind it. */
-export async function presentCursor(orm: Orm): Promise<Cursor> {
+async function presentCursor(orm: Orm): Promise<Cursor> {
   return { prev: await currentSnapshot(orm), at: Date.now() };
 }
 
