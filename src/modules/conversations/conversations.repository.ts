@@ -14,6 +14,12 @@ export interface ConversationWithMembership {
 }
 
 const isLive = isNull(conversations.deletedAt);
+/** The membership rows of one conversation. */
+const membersIn = (scope: TenantScope, conversationId: string) =>
+  and(
+    eq(conversationMembers.tenantId, scope.tenantId),
+    eq(conversationMembers.conversationId, conversationId),
+  );
 /** Joins a conversation to one user's membership row in it. */
 const membershipOf = (userId: string) =>
   and(
@@ -24,11 +30,7 @@ const membershipOf = (userId: string) =>
 const conversationKey = (scope: TenantScope, conversationId: string) =>
   and(eq(conversations.tenantId, scope.tenantId), eq(conversations.id, conversationId));
 const memberKey = (scope: TenantScope, conversationId: string, userId: string) =>
-  and(
-    eq(conversationMembers.tenantId, scope.tenantId),
-    eq(conversationMembers.conversationId, conversationId),
-    eq(conversationMembers.userId, userId),
-  );
+  and(membersIn(scope, conversationId), eq(conversationMembers.userId, userId));
 
 /**
  * A live conversation and the user's membership. With `forUpdate` the conversation row is locked first and
@@ -134,13 +136,7 @@ export function findMembers(
   return scope.tx
     .select()
     .from(conversationMembers)
-    .where(
-      and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.conversationId, conversationId),
-        inArray(conversationMembers.userId, userIds),
-      ),
-    );
+    .where(and(membersIn(scope, conversationId), inArray(conversationMembers.userId, userIds)));
 }
 
 /** Removes a member; false when it was not one. */
@@ -191,13 +187,7 @@ export async function countOwners(scope: TenantScope, conversationId: string): P
   const [row] = await scope.tx
     .select({ n: sql<number>`count(*)::int` })
     .from(conversationMembers)
-    .where(
-      and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.conversationId, conversationId),
-        eq(conversationMembers.role, 'OWNER'),
-      ),
-    );
+    .where(and(membersIn(scope, conversationId), eq(conversationMembers.role, 'OWNER')));
   return row?.n ?? 0;
 }
 
@@ -241,8 +231,7 @@ export function listMembers(
     .from(conversationMembers)
     .where(
       and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.conversationId, conversationId),
+        membersIn(scope, conversationId),
         page.afterUserId === undefined ? undefined : gt(conversationMembers.userId, page.afterUserId),
       ),
     )
@@ -355,13 +344,7 @@ export async function findSuccessor(
   const [row] = await scope.tx
     .select()
     .from(conversationMembers)
-    .where(
-      and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.conversationId, conversationId),
-        sql`${conversationMembers.userId} <> ${exceptUserId}`,
-      ),
-    )
+    .where(and(membersIn(scope, conversationId), sql`${conversationMembers.userId} <> ${exceptUserId}`))
     .orderBy(
       sql`CASE ${conversationMembers.role} WHEN 'OWNER' THEN 0 WHEN 'ADMIN' THEN 1 WHEN 'MEMBER' THEN 2 ELSE 3 END`,
       asc(conversationMembers.joinedAt),
