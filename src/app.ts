@@ -33,6 +33,11 @@ import { Hub } from './realtime/hub.ts';
 import { scheduleEventRetention } from './jobs/retention.ts';
 import { createConversationsService } from './modules/conversations/conversations.service.ts';
 import { createAuthService } from './modules/auth/auth.service.ts';
+import {
+  CredentialCache,
+  type CredentialCacheOptions,
+  type CredentialChange,
+} from './modules/auth/credential-cache.ts';
 import { registerSystemRoutes } from './modules/system/system.routes.ts';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
@@ -56,6 +61,8 @@ export interface AppDeps {
   realtime?: GatewayLimits;
   /** Delivery timings (typing expiry, offline grace, slow-consumer bound); the documented defaults if absent. */
   hubTimings?: HubTimings;
+  /** How long authenticated keys and users are trusted without the database; the documented defaults if absent. */
+  credentialCache?: CredentialCacheOptions;
 }
 
 const DEFAULT_LIMITS: GatewayLimits = {
@@ -108,13 +115,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const metrics = registerMetrics(app);
   const events = createEventLog(deps.bus);
-  const users = createUsersService({ orm: deps.db.orm, events });
-  const tenants = createTenantsService({ orm: deps.db.orm, serverKey: deps.serverKey });
+  const credentials = new CredentialCache(deps.credentialCache);
+  const stopForgetting = deps.bus.subscribe((message) => {
+    if (message.kind === 'credentials') credentials.forget(message.change);
+  });
+  // Forgotten here at once (before the response), then in every other process through the bus.
+  const onCredentialsChanged = (change: CredentialChange) => {
+    credentials.forget(change);
+    deps.bus.publish({ kind: 'credentials', change });
+  };
+  const users = createUsersService({ orm: deps.db.orm, events, onCredentialsChanged });
+  const tenants = createTenantsService({ orm: deps.db.orm, serverKey: deps.serverKey, onCredentialsChanged });
   const auth = createAuthService({
     orm: deps.db.orm,
     serverKey: deps.serverKey,
     adminTokenHash: deps.adminTokenHash,
     users,
+    cache: credentials,
     warn: (message, details) => app.log.warn(details, message),
   });
   registerAuth(app, auth);
@@ -166,6 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings);
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
   app.addHook('onClose', () => {
+    stopForgetting();
     stopRetention();
     hub.close();
   });

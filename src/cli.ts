@@ -1,3 +1,4 @@
+import { CredentialCache } from './modules/auth/credential-cache.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -54,7 +55,12 @@ async function withRuntime(work: (runtime: Runtime) => Promise<unknown>): Promis
 }
 
 const tenantsOf = (runtime: Runtime) =>
-  createTenantsService({ orm: runtime.db.orm, serverKey: runtime.serverKey });
+  createTenantsService({
+    orm: runtime.db.orm,
+    serverKey: runtime.serverKey,
+    // The CLI cannot reach running servers' caches: they see a revocation within their cache TTL (10 s).
+    onCredentialsChanged: () => {},
+  });
 
 const program = new Command('parley')
   .description('Operate a Parley deployment: tenants, api keys, user tokens and migrations')
@@ -117,7 +123,12 @@ program
         serverKey: runtime.serverKey,
         adminTokenHash: '',
         // Minting needs no events; a local bus that nothing listens to records nothing extra.
-        users: createUsersService({ orm: runtime.db.orm, events: createEventLog(createLocalBus()) }),
+        users: createUsersService({
+          orm: runtime.db.orm,
+          events: createEventLog(createLocalBus()),
+          onCredentialsChanged: () => {},
+        }),
+        cache: new CredentialCache(),
         warn: (message) => process.stderr.write(`parley: ${message}\n`),
       });
       const ctx = { tenantId, actor: { kind: 'backend' as const, keyId: apiKey.id } };

@@ -46,7 +46,12 @@ async function start(config: Config): Promise<void> {
   const adminToken = await resolveAdminToken(runtime.db.orm, config.adminToken);
   const demo = await createDemoTenantOnFirstStart(
     runtime.db.orm,
-    createTenantsService({ orm: runtime.db.orm, serverKey: runtime.serverKey }),
+    // Before the server listens: no process has cached anything of the demo tenant yet.
+    createTenantsService({
+      orm: runtime.db.orm,
+      serverKey: runtime.serverKey,
+      onCredentialsChanged: () => {},
+    }),
   );
   const bus =
     config.redisUrl === undefined

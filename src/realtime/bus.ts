@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { CredentialChange } from '../modules/auth/credential-cache.ts';
 
 /** What processes tell each other. Events themselves live in the database; the bus only wakes readers. */
 export type BusMessage =
@@ -7,7 +8,9 @@ export type BusMessage =
   /** Someone started or stopped typing (ephemeral; never stored). */
   | { kind: 'typing'; tenantId: string; conversationId: string; userId: string; isTyping: boolean }
   /** A process gained a user's first socket, or lost its last one for good (ephemeral). */
-  | { kind: 'presence'; tenantId: string; userId: string; processId: string; isOnline: boolean };
+  | { kind: 'presence'; tenantId: string; userId: string; processId: string; isOnline: boolean }
+  /** A key was revoked, a user erased or a tenant deleted: drop what the auth cache holds of it. */
+  | { kind: 'credentials'; change: CredentialChange };
 
 /** Cross-process fan-out. Delivery is best effort: correctness must never depend on it. */
 export interface Bus {

@@ -194,6 +194,7 @@ export class Hub {
       this.feeds.get(message.tenantId)?.wake();
       return;
     }
+    if (message.kind === 'credentials') return; // the auth cache's, not delivery's
     const local = [...(this.feeds.get(message.tenantId)?.connections ?? [])];
     const now = new Date().toISOString();
     if (message.kind === 'typing') {

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import { pino } from 'pino';
 import { buildApp } from '../../src/app.ts';
-import { createLocalBus } from '../../src/realtime/bus.ts';
+import type { CredentialCacheOptions } from '../../src/modules/auth/credential-cache.ts';
+import { createLocalBus, type Bus } from '../../src/realtime/bus.ts';
 import type { GatewayLimits } from '../../src/realtime/gateway.ts';
 import type { HubTimings } from '../../src/realtime/connection.ts';
 import type { App } from '../../src/http/app-types.ts';
@@ -16,23 +17,43 @@ export interface TestApp {
   serverKey: string;
 }
 
-/** Builds the real app on a fresh database, with optional WebSocket limits. */
-export async function startTestApp(realtime?: GatewayLimits, hubTimings?: HubTimings): Promise<TestApp> {
-  const database = await createTestDatabase();
-  const adminToken = `padm_${randomBytes(24).toString('base64url')}`;
-  const serverKey = randomBytes(32).toString('base64url');
+/** What a test may change of the app it builds; the rest is as the server builds it. */
+export interface TestAppOptions {
+  realtime?: GatewayLimits;
+  hubTimings?: HubTimings;
+  credentialCache?: CredentialCacheOptions;
+  /** Apps given the same bus (and database) behave like processes of one deployment. */
+  bus?: Bus;
+  /** Share these with another app on the same database; fresh ones if absent. */
+  adminToken?: string;
+  serverKey?: string;
+}
+
+/** Builds the real app on an existing database (the caller closes both). */
+export async function buildTestApp(database: TestDatabase, options: TestAppOptions = {}): Promise<TestApp> {
+  const adminToken = options.adminToken ?? `padm_${randomBytes(24).toString('base64url')}`;
+  const serverKey = options.serverKey ?? randomBytes(32).toString('base64url');
   const app = await buildApp({
     db: database.db,
     serverKey,
     adminTokenHash: createHash('sha256').update(adminToken).digest('hex'),
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
-    bus: createLocalBus(),
+    bus: options.bus ?? createLocalBus(),
     eventRetentionDays: 30,
-    ...(realtime === undefined ? {} : { realtime }),
-    ...(hubTimings === undefined ? {} : { hubTimings }),
+    ...(options.realtime === undefined ? {} : { realtime: options.realtime }),
+    ...(options.hubTimings === undefined ? {} : { hubTimings: options.hubTimings }),
+    ...(options.credentialCache === undefined ? {} : { credentialCache: options.credentialCache }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };
+}
+
+/** Builds the real app on a fresh database, with optional WebSocket limits. */
+export async function startTestApp(realtime?: GatewayLimits, hubTimings?: HubTimings): Promise<TestApp> {
+  return buildTestApp(await createTestDatabase(), {
+    ...(realtime === undefined ? {} : { realtime }),
+    ...(hubTimings === undefined ? {} : { hubTimings }),
+  });
 }
 
 /** fastify/demo's `build(t)`: one app per test file, started before its tests and closed after them. */

@@ -6,6 +6,7 @@ import { AppError } from '../../errors.ts';
 import { deriveApiKeySecret, isSecretOfHash, keyIdOfSecret } from '../tenants/api-key-secrets.ts';
 import { findApiKey, type ApiKeyRow } from '../tenants/tenants.repository.ts';
 import { isUserId } from '../users/user-id.ts';
+import type { CredentialCache } from './credential-cache.ts';
 import type { UsersService } from '../users/users.service.ts';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -22,6 +23,8 @@ export interface AuthServiceDeps {
   /** SHA-256 (hex) of the operator token. */
   adminTokenHash: string;
   users: UsersService;
+  /** Live keys and active users already seen, so most requests authenticate without the database. */
+  cache: CredentialCache;
   /** Logs what an operator must act on (a server key that does not match a stored key). */
   warn: (message: string, details: Record<string, unknown>) => void;
 }
@@ -33,9 +36,15 @@ export function createAuthService(deps: AuthServiceDeps) {
   const adminHash = Buffer.from(deps.adminTokenHash, 'hex');
 
   const liveKey = async (keyId: string): Promise<ApiKeyRow> => {
-    const key = UUID_PATTERN.test(keyId) ? await findApiKey(deps.orm, keyId.toLowerCase()) : undefined;
+    if (!UUID_PATTERN.test(keyId)) throw unauthorized('unknown api key');
+    const id = keyId.toLowerCase();
+    const cached = deps.cache.liveApiKey(id);
+    if (cached) return cached;
+    const generation = deps.cache.currentGeneration;
+    const key = await findApiKey(deps.orm, id);
     if (!key) throw unauthorized('unknown api key');
     if (key.revokedAt !== null) throw unauthorized('api key has been revoked');
+    deps.cache.rememberLiveApiKey(key, generation);
     return key;
   };
 
@@ -120,8 +129,12 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     /** Creates the principal's user on first sight (lazy upsert); 401 when that user was erased. */
     async ensureActiveUser(principal: Extract<Principal, { kind: 'user' }>): Promise<void> {
-      const state = await deps.users.ensureUser(principal.tenantId, principal.userId);
+      const { tenantId, userId } = principal;
+      if (deps.cache.isKnownActiveUser(tenantId, userId)) return;
+      const generation = deps.cache.currentGeneration;
+      const state = await deps.users.ensureUser(tenantId, userId);
       if (state === 'erased') throw unauthorized('user has been erased');
+      deps.cache.rememberActiveUser(tenantId, userId, generation);
     },
 
     /** Signs a user token with the caller's own api key, as a tenant backend would. */

@@ -1,3 +1,4 @@
+import type { CredentialChange } from '../auth/credential-cache.ts';
 import type { Static } from 'typebox';
 import type { Orm, Tx } from '../../db/client.ts';
 import { notFound } from '../../errors.ts';
@@ -28,6 +29,8 @@ export interface TenantsServiceDeps {
   orm: Orm;
   /** Master key that api key secrets are derived from. */
   serverKey: string;
+  /** Told after a key is revoked or a tenant deleted, so no process keeps trusting a cached credential. */
+  onCredentialsChanged: (change: CredentialChange) => void;
 }
 
 const toTenantView = (row: TenantRow): TenantView => ({
@@ -42,7 +45,7 @@ const toApiKeyView = (row: ApiKeyRow): ApiKeyView => ({
 });
 
 /** Operator use cases: tenants and their api keys. Shared by the admin API, the CLI and first-start setup. */
-export function createTenantsService({ orm, serverKey }: TenantsServiceDeps) {
+export function createTenantsService({ orm, serverKey, onCredentialsChanged }: TenantsServiceDeps) {
   const newApiKey = (tenantId: string) => {
     const id = newId();
     const secret = deriveApiKeySecret(serverKey, id);
@@ -87,6 +90,7 @@ export function createTenantsService({ orm, serverKey }: TenantsServiceDeps) {
     /** Deletes a tenant and everything it owns; its keys stop working at once. */
     async deleteTenant(tenantId: string): Promise<void> {
       if (!(await deleteTenantRow(orm, tenantId))) throw notFound('tenant');
+      onCredentialsChanged({ kind: 'tenant_deleted', tenantId });
     },
 
     /** Adds a key; older keys stay live until revoked, which is how secrets are rotated. */
@@ -106,6 +110,7 @@ export function createTenantsService({ orm, serverKey }: TenantsServiceDeps) {
     async revokeApiKey(tenantId: string, keyId: string): Promise<ApiKeyView> {
       const row = await revokeApiKeyRow(orm, tenantId, keyId);
       if (!row) throw notFound('api key');
+      onCredentialsChanged({ kind: 'api_key_revoked', keyId: row.id });
       return toApiKeyView(row);
     },
   };

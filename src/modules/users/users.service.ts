@@ -1,3 +1,4 @@
+import type { CredentialChange } from '../auth/credential-cache.ts';
 import type { Static } from 'typebox';
 import type { Orm } from '../../db/client.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
@@ -41,8 +42,15 @@ const requireBackend = (ctx: TenantContext, action: string) => {
   if (ctx.actor.kind !== 'backend') throw new AppError('forbidden', `only the tenant backend may ${action}`);
 };
 
+export interface UsersServiceDeps {
+  orm: Orm;
+  events: EventLog;
+  /** Told after a user is erased, so no process keeps letting its credentials in from a cache. */
+  onCredentialsChanged: (change: CredentialChange) => void;
+}
+
 /** User use cases: profiles, lookup, erasure and export. */
-export function createUsersService({ orm, events }: { orm: Orm; events: EventLog }) {
+export function createUsersService({ orm, events, onCredentialsChanged }: UsersServiceDeps) {
   return {
     /** Creates a user the first time a credential names it; tells whether it was erased. */
     ensureUser(tenantId: string, userId: string): Promise<'active' | 'erased'> {
@@ -96,6 +104,7 @@ export function createUsersService({ orm, events }: { orm: Orm; events: EventLog
         await redactMessagesOf(scope, userId);
         await redactEventsOfSender(scope, userId);
       });
+      onCredentialsChanged({ kind: 'user_erased', tenantId: ctx.tenantId, userId });
     },
 
     /** Everything Parley stores about a user (tenant backend only), for data-subject access requests. */
