@@ -284,6 +284,28 @@ describe('the event log forgets deleted content', () => {
 });
 
 describe('delivery', () => {
+  it('carries in message.created the message exactly as the send answered it, replies included', async () => {
+    const s = await setup();
+    const socket = await connect(await s.token('carol'));
+    const root = await sendRest(s, 'alice', 'root');
+    const reply = await sendRest(s, 'bob', 'reply', { thread_root_id: root.id });
+    // A reply to a reply: the database, not the sender, names the thread root in the event.
+    const nested = await sendRest(s, 'alice', 'nested @bob', {
+      thread_root_id: reply.id,
+      client_msg_id: 'n-1',
+      metadata: { k: 1 },
+    });
+    for (const sent of [root, reply, nested]) {
+      const frame = await socket.waitFor(
+        (candidate) => candidate.event?.type === 'message.created' && candidate.event.data.id === sent.id,
+      );
+      expect(frame.event?.seq).toBe(sent.seq);
+      expect(frame.event?.data).toEqual(sent);
+    }
+    expect(nested).toMatchObject({ thread_root_id: root.id, mentions: ['bob'], client_msg_id: 'n-1' });
+    await socket.close();
+  });
+
   it("delivers committed changes to every member's sockets, the sender's other devices included", async () => {
     const s = await setup();
     const bobPhone = await connect(await s.token('bob'));

@@ -49,11 +49,13 @@ export function isAllowed(role: Role | null, action: ConversationAction): boolea
   return role !== null && RANK[role] >= RANK[LEAST_ROLE[action]];
 }
 
+/** The 403 of an action the caller's role does not allow. */
+export const notAllowedError = (action: ConversationAction) =>
+  new AppError('forbidden', `your role in this conversation does not allow this (${action})`);
+
 /** Throws 403 unless `role` allows `action`. Callers have already answered 404 for invisible conversations. */
 export function assertAllowed(role: Role | null, action: ConversationAction): void {
-  if (!isAllowed(role, action)) {
-    throw new AppError('forbidden', `your role in this conversation does not allow this (${action})`);
-  }
+  if (!isAllowed(role, action)) throw notAllowedError(action);
 }
 
 /**
@@ -81,11 +83,13 @@ export function assertMembershipMutable(type: ConversationType): void {
   }
 }
 
+/** The 409 of a change to an archived conversation. */
+export const archivedError = () =>
+  new AppError('conflict', 'the conversation is archived; unarchive it first');
+
 /** Archived conversations are read-only until unarchived. */
 export function assertNotArchived(conversation: { archivedAt: Date | null }): void {
-  if (conversation.archivedAt !== null) {
-    throw new AppError('conflict', 'the conversation is archived; unarchive it first');
-  }
+  if (conversation.archivedAt !== null) throw archivedError();
 }
 
 /** A conversation the user may see (a member, or any channel) with the user's role, else 404. */

@@ -21,7 +21,10 @@ export async function loadVisibleMessage(
   return { message, conversation, role };
 }
 
+/** The 409 of acting on a tombstone. */
+export const deletedMessageError = () => new AppError('conflict', 'the message has been deleted');
+
 /** A deleted message is a tombstone: nothing can be done to it but read it. */
 export function assertNotDeleted(message: StoredMessage): void {
-  if (message.deletedAt !== null) throw new AppError('conflict', 'the message has been deleted');
+  if (message.deletedAt !== null) throw deletedMessageError();
 }

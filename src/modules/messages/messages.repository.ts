@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
-import { conversations } from '../../db/schema/conversations.ts';
 import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
+import { rowsOf, type Orm, type Tx } from '../../db/client.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
@@ -72,62 +72,108 @@ export async function findMessageByClientMsgId(
   return row;
 }
 
-/**
- * Allocates the next seq of a conversation by incrementing its counter. The UPDATE takes the row lock and
- * holds it to commit, so messages of one conversation commit in seq order and seq stays dense (a rolled
- * back send gives its seq back). Returns undefined for a deleted conversation.
- */
-export async function allocateSeq(
-  scope: TenantScope,
-  conversationId: string,
-  isMainTimeline: boolean,
-): Promise<{ seq: number; archivedAt: Date | null } | undefined> {
-  const next = sql`${conversations.lastMessageSeq} + 1`;
-  const [row] = await scope.tx
-    .update(conversations)
-    .set({
-      lastMessageSeq: next,
-      lastActivityAt: sql`now()`,
-      ...(isMainTimeline
-        ? { lastMainSeq: next, firstMainSeq: sql`coalesce(${conversations.firstMainSeq}, ${next})` }
-        : {}),
-    })
-    .where(
-      and(
-        eq(conversations.tenantId, scope.tenantId),
-        eq(conversations.id, conversationId),
-        isNull(conversations.deletedAt),
-      ),
-    )
-    .returning({ seq: conversations.lastMessageSeq, archivedAt: conversations.archivedAt });
-  return row;
+/** What `sendMessageRow` writes; the database adds seq, created_at and the thread root of a reply. */
+export interface SendValues {
+  senderId: string;
+  conversationId: string;
+  id: string;
+  text: string;
+  mentions: string[];
+  /** The message replied to (a reply to a reply joins its thread); null for the main timeline. */
+  threadTargetId: string | null;
+  metadata: Record<string, unknown>;
+  clientMsgId: string | null;
+  /** Roles allowed to send, from the permission table. */
+  sendRoles: readonly string[];
+  /** The message.created event's data; seq, created_at and thread_root_id are filled in by the database. */
+  eventData: Record<string, unknown>;
 }
 
-/** Inserts a message; undefined when its client_msg_id was taken meanwhile by a concurrent send. */
-export async function insertMessage(
-  scope: TenantScope,
-  values: {
-    conversationId: string;
-    seq: number;
-    id: string;
-    senderId: string;
-    text: string;
-    mentions: string[];
-    threadRootId: string | null;
-    metadata: Record<string, unknown>;
-    clientMsgId: string | null;
-  },
-): Promise<StoredMessage | undefined> {
-  const [row] = await scope.tx
-    .insert(messages)
-    .values({ tenantId: scope.tenantId, ...values })
-    .onConflictDoNothing({
-      target: [messages.tenantId, messages.senderId, messages.clientMsgId],
-      where: sql`${messages.clientMsgId} IS NOT NULL`,
-    })
-    .returning(messageColumns);
-  return row;
+/** Why `sendMessageRow` refused, by the SQLSTATE parley_send_message raised (see migration 0008). */
+export type SendRefusal =
+  | 'conversation_not_found'
+  | 'role_may_not_send'
+  | 'conversation_archived'
+  | 'thread_target_elsewhere'
+  | 'thread_root_deleted'
+  | 'client_msg_id_taken';
+
+const SEND_REFUSALS: Record<string, SendRefusal> = {
+  PX404: 'conversation_not_found',
+  PX403: 'role_may_not_send',
+  PX409: 'conversation_archived',
+  PX400: 'thread_target_elsewhere',
+  PX410: 'thread_root_deleted',
+  PX001: 'client_msg_id_taken',
+};
+
+/** The SQLSTATE of a database error, looked for on the error and the causes drivers wrap it in. */
+function sqlStateOf(error: unknown): string | undefined {
+  for (let current = error; current instanceof Error; current = current.cause) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
 }
+
+/** A message row as `to_jsonb` writes it. */
+function messageFromJson(json: Record<string, unknown>): StoredMessage {
+  const date = (value: unknown) => (value === null || value === undefined ? null : new Date(value as string));
+  return {
+    tenantId: json.tenant_id as string,
+    conversationId: json.conversation_id as string,
+    seq: Number(json.seq),
+    id: json.id as string,
+    senderId: json.sender_id as string,
+    text: json.text as string | null,
+    mentions: json.mentions as string[],
+    threadRootId: json.thread_root_id as string | null,
+    replyCount: json.reply_count as number,
+    lastReplyAt: date(json.last_reply_at),
+    metadata: json.metadata as Record<string, unknown>,
+    clientMsgId: json.client_msg_id as string | null,
+    pinnedAt: date(json.pinned_at),
+    pinnedBy: json.pinned_by as string | null,
+    createdAt: new Date(json.created_at as string),
+    editedAt: date(json.edited_at),
+    deletedAt: date(json.deleted_at),
+  };
+}
+
+/**
+ * Sends a message in one statement (the parley_send_message function): checks visibility, role, archive
+ * and thread, allocates the seq under the conversation's row lock, inserts the message, counts the reply,
+ * moves the sender's read watermark and records message.created and read.updated. It sets the tenant
+ * itself, so it runs on its own (one round trip, committing by itself) or inside an `inTenant` transaction
+ * of the same tenant. A retried client_msg_id returns the sender's original (`created: false`), which may
+ * belong to another conversation.
+ */
+export async function sendMessageRow(
+  db: Orm | Tx,
+  tenantId: string,
+  values: SendValues,
+): Promise<{ created: boolean; message: StoredMessage } | SendRefusal> {
+  let result: unknown;
+  try {
+    result = await db.execute(sql`SELECT parley_send_message(
+      ${tenantId}::uuid, ${values.senderId}::text, ${values.conversationId}::uuid, ${values.id}::uuid,
+      ${values.text}::text, ${textArray(values.mentions)}, ${values.threadTargetId}::uuid,
+      ${JSON.stringify(values.metadata)}::jsonb, ${values.clientMsgId}::text,
+      ${textArray(values.sendRoles)}, ${JSON.stringify(values.eventData)}::jsonb
+    ) AS result`);
+  } catch (error) {
+    const refusal = SEND_REFUSALS[sqlStateOf(error) ?? ''];
+    if (refusal !== undefined) return refusal;
+    throw error;
+  }
+  const [row] = rowsOf<{ result: { created: boolean; message: Record<string, unknown> } }>(result);
+  if (!row) throw new Error('parley_send_message returned no row');
+  return { created: row.result.created, message: messageFromJson(row.result.message) };
+}
+
+/** A text[] parameter, passed as JSON: drizzle expands a JS array into a list, and no escaping is hand-made. */
+const textArray = (values: readonly string[]) =>
+  sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))`;
 
 /** Counts a reply on its thread root (delta 1) or takes a deleted one off (-1). */
 export async function adjustReplyCount(scope: TenantScope, rootId: string, delta: 1 | -1): Promise<void> {

@@ -1,37 +1,44 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
-import { AppError } from '../../errors.ts';
+import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { assertMetadataSize } from '../../metadata.ts';
-import type { TenantContext } from '../../context.ts';
-import { assertAllowed, assertNotArchived, loadVisible } from '../conversations/conversation-access.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
+import {
+  archivedError,
+  assertAllowed,
+  assertNotArchived,
+  isAllowed,
+  loadVisible,
+  notAllowedError,
+  ROLES,
+} from '../conversations/conversation-access.ts';
 import { findMembers } from '../conversations/conversations.repository.ts';
 import { openDirectConversation } from '../conversations/conversations.service.ts';
-import { assertNotDeleted, loadVisibleMessage } from './message-access.ts';
+import { assertNotDeleted, deletedMessageError, loadVisibleMessage } from './message-access.ts';
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
-  allocateSeq,
   findMessage,
   findMessageByClientMsgId,
   insertEdit,
-  insertMessage,
   listEdits,
   listReplies,
   listTimeline,
   purgeMessageHistory,
+  sendMessageRow,
   updateMessage,
+  type SendRefusal,
   type StoredMessage,
 } from './messages.repository.ts';
-import { advanceReadWatermark } from '../reads/reads.repository.ts';
 import { presentMessage, presentMessages, toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 
-/** Thrown inside a send to roll it back (and give its seq back) when a concurrent send took its client_msg_id. */
-class ClientMsgIdTaken extends Error {}
+/** The roles that may send, from the one permission table; the send statement checks the member's against them. */
+const SEND_ROLES = ROLES.filter((role) => isAllowed(role, 'send'));
 
 /** The members of a conversation that a text mentions. */
 async function resolveMentions(scope: TenantScope, conversationId: string, text: string): Promise<string[]> {
@@ -52,76 +59,90 @@ function originalOfRetry(existing: StoredMessage, conversationId: string): Store
   return existing;
 }
 
-/**
- * Sends within the caller's transaction. The seq is allocated by incrementing the conversation's counter,
- * which holds its row lock to commit: commit order is seq order, and a rolled back send gives its seq back.
- */
-async function sendInScope(
-  scope: TenantScope,
-  events: EventLog,
-  userId: string,
-  conversationId: string,
-  input: SendMessageInput,
-): Promise<{ message: StoredMessage; created: boolean }> {
+/** What a send asks for, checked before the database is asked anything. */
+function checkSendInput(input: SendMessageInput): void {
   assertMetadataSize(input.metadata, '/body/metadata');
-  if (input.client_msg_id !== undefined) {
-    const existing = await findMessageByClientMsgId(scope, userId, input.client_msg_id);
-    if (existing) return { message: originalOfRetry(existing, conversationId), created: false };
-  }
-  const { conversation, role } = await loadVisible(scope, conversationId, userId);
-  assertAllowed(role, 'send');
-  assertNotArchived(conversation);
   if (input.attachment_ids !== undefined && input.attachment_ids.length > 0) {
     throw new AppError('validation_failed', 'attachments are not supported yet', [
       { path: '/body/attachment_ids/0', message: 'no such attachment' },
     ]);
   }
+}
 
-  let threadRootId: string | null = null;
-  if (input.thread_root_id !== undefined) {
-    const target = await findMessage(scope, input.thread_root_id);
-    if (!target || target.conversationId !== conversationId) {
-      throw new AppError('validation_failed', 'thread_root_id is not a message of this conversation', [
+/** The API error of a refused send (client_msg_id_taken is handled by the caller, not here). */
+function sendRefusalError(refusal: Exclude<SendRefusal, 'client_msg_id_taken'>): AppError {
+  switch (refusal) {
+    case 'conversation_not_found':
+      return notFound('conversation');
+    case 'role_may_not_send':
+      return notAllowedError('send');
+    case 'conversation_archived':
+      return archivedError();
+    case 'thread_target_elsewhere':
+      return new AppError('validation_failed', 'thread_root_id is not a message of this conversation', [
         { path: '/body/thread_root_id', message: 'is not a message of this conversation' },
       ]);
-    }
-    // A reply to a reply joins the same thread.
-    const root = target.threadRootId === null ? target : await findMessage(scope, target.threadRootId);
-    if (!root) throw new Error('thread root vanished');
-    assertNotDeleted(root);
-    threadRootId = root.id;
+    case 'thread_root_deleted':
+      return deletedMessageError();
   }
+}
 
-  const mentions = await resolveMentions(scope, conversationId, input.text);
-  const allocated = await allocateSeq(scope, conversationId, threadRootId === null);
-  if (!allocated) throw new AppError('not_found', 'conversation not found');
-  // Archived between the check above and the lock: the lock's view wins.
-  assertNotArchived(allocated);
-  const message = await insertMessage(scope, {
-    conversationId,
-    seq: allocated.seq,
-    id: newId(),
+/**
+ * Sends with one statement (see `sendMessageRow`): on its own when `scope` is undefined, else inside that
+ * transaction. `mentions` are already resolved against the members.
+ */
+async function sendWith(
+  db: Orm | TenantScope,
+  tenantId: string,
+  userId: string,
+  conversationId: string,
+  input: SendMessageInput,
+  mentions: string[],
+): Promise<{ message: StoredMessage; created: boolean } | 'client_msg_id_taken'> {
+  const id = newId();
+  const clientMsgId = input.client_msg_id ?? null;
+  const metadata = input.metadata ?? {};
+  // The event's message view, built by the one presenter; the database fills in seq, created_at and the
+  // thread root (a reply to a reply joins its root's thread), which only it knows.
+  const eventData = toEventData(
+    toMessageView(
+      {
+        tenantId,
+        conversationId,
+        seq: 0,
+        id,
+        senderId: userId,
+        text: input.text,
+        mentions,
+        threadRootId: null,
+        replyCount: 0,
+        lastReplyAt: null,
+        metadata,
+        clientMsgId,
+        pinnedAt: null,
+        pinnedBy: null,
+        createdAt: new Date(0),
+        editedAt: null,
+        deletedAt: null,
+      },
+      [],
+    ),
+  );
+  const outcome = await sendMessageRow('tx' in db ? db.tx : db, tenantId, {
     senderId: userId,
+    conversationId,
+    id,
     text: input.text,
     mentions,
-    threadRootId,
-    metadata: input.metadata ?? {},
-    clientMsgId: input.client_msg_id ?? null,
+    threadTargetId: input.thread_root_id ?? null,
+    metadata,
+    clientMsgId,
+    sendRoles: SEND_ROLES,
+    eventData,
   });
-  if (!message) throw new ClientMsgIdTaken();
-  if (threadRootId !== null) await adjustReplyCount(scope, threadRootId, 1);
-  // Sending marks the conversation read for the sender.
-  const lastReadSeq = await advanceReadWatermark(scope, conversationId, userId, allocated.seq);
-  await events.record(scope, conversationId, [
-    { type: 'message.created', seq: message.seq, data: toEventData(toMessageView(message, [])) },
-    {
-      type: 'read.updated',
-      subjectUserId: userId,
-      isPrivate: true,
-      data: { user_id: userId, last_read_seq: lastReadSeq ?? allocated.seq },
-    },
-  ]);
-  return { message, created: true };
+  if (outcome === 'client_msg_id_taken') return outcome;
+  if (typeof outcome === 'string') throw sendRefusalError(outcome);
+  return outcome;
 }
 
 /** Messages: sending (with exactly-once retries), history, threads, edits and deletion. */
@@ -129,61 +150,75 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
 
-  /** Runs a send; if a concurrent send with the same client_msg_id won, returns its message instead. */
-  const sendOnce = async (
+  /** A send's answer: a new message as is (it has no reactions yet), a retried one as the sender sees it. */
+  const answer = async (
     ctx: TenantContext,
-    clientMsgId: string | undefined,
-    conversationIdOf: (original: StoredMessage) => string,
-    send: (scope: TenantScope, userId: string) => Promise<{ message: StoredMessage; created: boolean }>,
+    conversationId: () => string,
+    sent: { message: StoredMessage; created: boolean },
   ): Promise<{ message: MessageView; created: boolean }> => {
-    try {
-      return await run(ctx, async (scope, userId) => {
-        const result = await send(scope, userId);
-        return { message: await presentMessage(scope, userId, result.message), created: result.created };
-      });
-    } catch (error) {
-      if (!(error instanceof ClientMsgIdTaken) || clientMsgId === undefined) throw error;
-      return run(ctx, async (scope, userId) => {
-        const existing = await findMessageByClientMsgId(scope, userId, clientMsgId);
-        if (!existing) throw new Error('client_msg_id conflicted with a message that does not exist');
-        originalOfRetry(existing, conversationIdOf(existing));
-        return { message: await presentMessage(scope, userId, existing), created: false };
-      });
+    if (sent.created) {
+      events.announce(ctx.tenantId);
+      return { message: toMessageView(sent.message, []), created: true };
     }
+    const original = originalOfRetry(sent.message, conversationId());
+    return {
+      message: await run(ctx, (scope, userId) => presentMessage(scope, userId, original)),
+      created: false,
+    };
+  };
+
+  /** A concurrent send with the same client_msg_id committed first: its message is the answer. */
+  const originalOf = async (ctx: TenantContext, clientMsgId: string | undefined) => {
+    if (clientMsgId === undefined) throw new Error('a send without client_msg_id conflicted on it');
+    const existing = await run(ctx, (scope, userId) => findMessageByClientMsgId(scope, userId, clientMsgId));
+    if (!existing) throw new Error('client_msg_id conflicted with a message that does not exist');
+    return { message: existing, created: false };
   };
 
   return {
-    /** Sends a message; the same client_msg_id from the same sender returns the original (created: false). */
-    sendMessage(ctx: TenantContext, conversationId: string, input: SendMessageInput) {
-      return sendOnce(
+    /**
+     * Sends a message in one round trip; the same client_msg_id from the same sender returns the original
+     * (created: false). A text with @candidates first reads which of them are members.
+     */
+    async sendMessage(ctx: TenantContext, conversationId: string, input: SendMessageInput) {
+      const userId = actingUserId(ctx);
+      checkSendInput(input);
+      const mentions =
+        mentionCandidatesOf(input.text).length === 0
+          ? []
+          : await run(ctx, (scope) => resolveMentions(scope, conversationId, input.text));
+      const sent = await sendWith(orm, ctx.tenantId, userId, conversationId, input, mentions);
+      return answer(
         ctx,
-        input.client_msg_id,
         () => conversationId,
-        (scope, userId) => sendInScope(scope, events, userId, conversationId, input),
+        sent === 'client_msg_id_taken' ? await originalOf(ctx, input.client_msg_id) : sent,
       );
     },
 
     /** Finds or creates the direct conversation with `to` and sends to it, in one transaction. */
-    sendDirectMessage(
+    async sendDirectMessage(
       ctx: TenantContext,
       input: { to: string; text: string; client_msg_id?: string; metadata?: Record<string, unknown> },
     ) {
+      const send: SendMessageInput = {
+        text: input.text,
+        ...(input.client_msg_id === undefined ? {} : { client_msg_id: input.client_msg_id }),
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+      };
+      checkSendInput(send);
       // The direct conversation's id, once known: a retry is checked against it like any send (409 if the
       // client_msg_id belongs to a message elsewhere).
       let directId = '';
-      return sendOnce(
+      const sent = await run(ctx, async (scope, userId) => {
+        const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
+        directId = conversation.id;
+        const mentions = await resolveMentions(scope, conversation.id, input.text);
+        return sendWith(scope, ctx.tenantId, userId, conversation.id, send, mentions);
+      });
+      return answer(
         ctx,
-        input.client_msg_id,
         () => directId,
-        async (scope, userId) => {
-          const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
-          directId = conversation.id;
-          return sendInScope(scope, events, userId, conversation.id, {
-            text: input.text,
-            ...(input.client_msg_id === undefined ? {} : { client_msg_id: input.client_msg_id }),
-            ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
-          });
-        },
+        sent === 'client_msg_id_taken' ? await originalOf(ctx, input.client_msg_id) : sent,
       );
     },
 
