@@ -101,10 +101,12 @@ export class TenantFeed {
   }
 
   private dispatch(event: StoredEvent, frame: EventFrame): void {
+    let encoded: Buffer | undefined;
+    const encode = () => (encoded ??= Buffer.from(JSON.stringify({ type: 'event', event: frame })));
     for (const connection of this.connections) {
       // Membership changes first, so a newly added member receives the event that adds it.
       connection.follow(event);
-      if (connection.receives(event)) connection.deliver(event, frame);
+      if (connection.receives(event)) connection.deliver(event, frame, encode);
     }
   }
 }

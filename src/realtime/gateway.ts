@@ -209,6 +209,7 @@ export async function registerGateway(
             principal.userId,
             socket,
             hub.timings.maxBufferedBytes,
+            request.raw.socket,
           );
           if (!isOpen()) return;
           connection = joined;

@@ -25,7 +25,9 @@ export class TestSocket {
   private readonly waiters = new Set<() => void>();
 
   private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data: WebSocket.RawData) => {
+    socket.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      // The protocol is JSON text frames only (a browser would hand a binary frame over as a Blob).
+      if (isBinary) throw new Error(`the server sent a binary frame: ${textOf(data).slice(0, 80)}`);
       this.frames.push(JSON.parse(textOf(data)) as ServerFrame);
       for (const waiter of this.waiters) waiter();
     });
