@@ -1,12 +1,26 @@
 // `npm run bench -- <scenario|all> [--db embedded|postgres] [--quick]`: drives a real server process over
 // real HTTP from worker threads, prints a table per scenario and writes bench/results/<scenario>-<db>.json.
 import { report, type BenchResult } from './lib/report.ts';
+import { fanout } from './scenarios/fanout.ts';
 import { history } from './scenarios/history.ts';
+import { idle } from './scenarios/idle.ts';
+import { search } from './scenarios/search.ts';
 import { sendRest } from './scenarios/send-rest.ts';
+import { sendWs } from './scenarios/send-ws.ts';
 import { startup } from './scenarios/startup.ts';
+import { unread } from './scenarios/unread.ts';
 
 type Scenario = (db: 'embedded' | 'postgres', isQuick: boolean) => Promise<BenchResult>;
-const SCENARIOS: Record<string, Scenario> = { 'send-rest': sendRest, history, startup };
+const SCENARIOS: Record<string, Scenario> = {
+  'send-rest': sendRest,
+  'send-ws': sendWs,
+  fanout,
+  idle,
+  history,
+  search,
+  unread,
+  startup,
+};
 
 const args = process.argv.slice(2);
 const name = args.find((arg) => !arg.startsWith('--')) ?? 'all';
@@ -23,5 +37,5 @@ if (!['embedded', 'postgres'].includes(db) || (name !== 'all' && !(name in SCENA
 }
 for (const [scenario, run] of Object.entries(SCENARIOS)) {
   if (name !== 'all' && name !== scenario) continue;
-  report(await run(db, isQuick));
+  report(await run(db, isQuick), isQuick);
 }

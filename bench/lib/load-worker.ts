@@ -35,12 +35,7 @@ function nextRequest(): {
       body: JSON.stringify({ text: `benchmark message ${counter}`, client_msg_id: `b-${counter}` }),
     };
   }
-  const beforeSeq = 51 + Math.floor(Math.random() * (job.maxSeq - 50));
-  return {
-    method: 'GET',
-    path: `/v1/conversations/${job.conversationId}/messages?before_seq=${beforeSeq}&limit=50`,
-    headers: { ...auth, 'x-parley-user': job.userId },
-  };
+  return { method: 'GET', path: pick(job.paths), headers: { ...auth, 'x-parley-user': job.userId } };
 }
 
 async function once(intendedStart: number): Promise<void> {

@@ -13,7 +13,8 @@ export type LoadJob = {
   ratePerSecond?: number;
 } & (
   | { kind: 'send'; conversations: { id: string; members: string[] }[] }
-  | { kind: 'history'; conversationId: string; userId: string; maxSeq: number }
+  /** GETs of paths picked at random, as `userId` (X-Parley-User). */
+  | { kind: 'get'; paths: string[]; userId: string }
 );
 
 export interface WorkerResult {

@@ -37,8 +37,11 @@ export function machine() {
   };
 }
 
-/** Prints a result as a table and writes bench/results/<scenario>-<db>.json. */
-export function report(result: BenchResult): void {
+/**
+ * Prints a result as a table and writes bench/results/<scenario>-<db>.json; a --quick run writes to
+ * bench/results/quick/ (not kept in git), so it never replaces the figures of a full run.
+ */
+export function report(result: BenchResult, isQuick: boolean): void {
   const rows = Object.entries(result.figures).map(([name, value]) => {
     const target = result.targets[name];
     const verdict =
@@ -55,9 +58,10 @@ export function report(result: BenchResult): void {
   console.log(`\n${result.scenario} (${result.db})`);
   console.table(rows);
   for (const note of result.notes ?? []) console.log(`  note: ${note}`);
-  mkdirSync(RESULTS, { recursive: true });
+  const directory = isQuick ? path.join(RESULTS, 'quick') : RESULTS;
+  mkdirSync(directory, { recursive: true });
   writeFileSync(
-    path.join(RESULTS, `${result.scenario}-${result.db}.json`),
+    path.join(directory, `${result.scenario}-${result.db}.json`),
     `${JSON.stringify({ ...result, machine: machine() }, null, 2)}\n`,
   );
 }

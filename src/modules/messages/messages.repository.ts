@@ -258,9 +258,10 @@ export function findMessagesAt(
   positions: { conversationId: string; seq: number }[],
 ): Promise<StoredMessage[]> {
   if (positions.length === 0) return Promise.resolve([]);
-  const pairs = sql.join(
-    positions.map((position) => sql`(${position.conversationId}::uuid, ${position.seq}::bigint)`),
-    sql`, `,
+  // One JSON parameter, not a list of row literals: planning a 50-pair IN list under RLS took longer
+  // (3-6 ms) than running it; a semi-join on a record set plans the same whatever its length.
+  const pairs = JSON.stringify(
+    positions.map((position) => ({ conversation_id: position.conversationId, seq: position.seq })),
   );
   return scope.tx
     .select(messageColumns)
@@ -268,7 +269,8 @@ export function findMessagesAt(
     .where(
       and(
         eq(messages.tenantId, scope.tenantId),
-        sql`(${messages.conversationId}, ${messages.seq}) IN (${pairs})`,
+        sql`(${messages.conversationId}, ${messages.seq}) IN (
+          SELECT p.conversation_id, p.seq FROM jsonb_to_recordset(${pairs}::jsonb) AS p (conversation_id uuid, seq bigint))`,
       ),
     );
 }
