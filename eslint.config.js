@@ -4,7 +4,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', 'src/db/migrations/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', 'dist/', 'src/db/migrations/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -10,7 +10,7 @@ import type { App } from './http/app-types.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerMetrics } from './http/metrics.ts';
-import { createValidatorCompiler } from './http/validation.ts';
+import { buildLazySerializer, createValidatorCompiler } from './http/validation.ts';
 import { registerAuthRoutes } from './modules/auth/auth.routes.ts';
 import { registerConversationRoutes } from './modules/conversations/conversations.routes.ts';
 import { registerMessageRoutes } from './modules/messages/messages.routes.ts';
@@ -92,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return typeof incoming === 'string' && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    schemaController: { compilersFactory: { buildSerializer: buildLazySerializer } },
     routerOptions: { maxParamLength: 512 },
     // Errors the router raises before any hook runs (malformed URL, overlong parameter).
     frameworkErrors: (error, request, reply) => {

@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+// `npm start`: runs the compiled server in dist/ (built by `npm run build`, which `npm ci` runs as `prepare`)
+// when it is at least as new as every file in src/; otherwise runs the TypeScript sources through tsx and
+// says so. Plain Node on compiled JavaScript starts about a second sooner than compiling on the fly.
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const stamp = path.join(root, 'dist', '.built');
+
+/** The newest modification time of any file under `directory`. */
+function newestIn(directory) {
+  let newest = 0;
+  for (const entry of readdirSync(directory, { withFileTypes: true })) {
+    const full = path.join(directory, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestIn(full) : statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+if (existsSync(stamp) && statSync(stamp).mtimeMs >= newestIn(path.join(root, 'src'))) {
+  await import('../dist/main.js');
+} else {
+  process.stderr.write(
+    'parley: dist/ is missing or older than src/, so running the sources through tsx (`npm run build` makes start-up faster)\n',
+  );
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('../src/main.ts');
+}
