@@ -35,7 +35,7 @@ export function createValidatorCompiler(): FastifySchemaCompiler<FastifySchema> 
     let compiled: ValidateFunction | undefined;
     const validate = (data: unknown): boolean => {
       compiled ??= ajv.compile(schema as object);
-      const isValid = compiled(data) as boolean;
+      const isValid = compiled(data);
       validate.errors = compiled.errors;
       return isValid;
     };
