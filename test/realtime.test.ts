@@ -284,6 +284,30 @@ describe('the event log forgets deleted content', () => {
 });
 
 describe('delivery', () => {
+  it('announces presence to those sharing a direct or group conversation, not a channel', async () => {
+    const s = await setup();
+    // alice shares the group with bob, and only a channel with dave.
+    const channel = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: actingAs(s.tenant, 'alice'),
+      payload: { type: 'channel', name: 'all-hands', members: ['dave'] },
+    });
+    expect(channel.statusCode, channel.body).toBe(201);
+    const bob = await connect(await s.token('bob'));
+    const dave = await connect(await s.token('dave'));
+    const alice = await connect(await s.token('alice'));
+    const isAliceOnline = (frame: ServerFrame) =>
+      frame.event?.type === 'presence.changed' && frame.event.data.user_id === 'alice';
+    expect((await bob.waitFor(isAliceOnline)).event).toMatchObject({
+      conversation_id: s.conversationId,
+      data: { status: 'online' },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(dave.frames.filter(isAliceOnline)).toEqual([]);
+    await Promise.all([alice.close(), bob.close(), dave.close()]);
+  });
+
   it('carries in message.created the message exactly as the send answered it, replies included', async () => {
     const s = await setup();
     const socket = await connect(await s.token('carol'));

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, ne } from 'drizzle-orm';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Orm } from '../db/client.ts';
-import { conversationMembers } from '../db/schema/conversations.ts';
+import { conversationMembers, conversations } from '../db/schema/conversations.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
 import { toEventFrame } from '../modules/sync/sync.service.ts';
@@ -179,12 +179,30 @@ export class Hub {
     }
   }
 
-  private async loadConversations(tenantId: string, userId: string): Promise<Set<string>> {
+  /** The conversations a user is a member of; with `exceptChannels`, its direct and group ones only. */
+  private async loadConversations(
+    tenantId: string,
+    userId: string,
+    options: { exceptChannels?: boolean } = {},
+  ): Promise<Set<string>> {
     const rows = await inTenant(this.orm, tenantId, (scope) =>
       scope.tx
         .select({ id: conversationMembers.conversationId })
         .from(conversationMembers)
-        .where(and(eq(conversationMembers.tenantId, tenantId), eq(conversationMembers.userId, userId))),
+        .innerJoin(
+          conversations,
+          and(
+            eq(conversations.tenantId, conversationMembers.tenantId),
+            eq(conversations.id, conversationMembers.conversationId),
+          ),
+        )
+        .where(
+          and(
+            eq(conversationMembers.tenantId, tenantId),
+            eq(conversationMembers.userId, userId),
+            options.exceptChannels === true ? ne(conversations.type, 'channel') : undefined,
+          ),
+        ),
     );
     return new Set(rows.map((row) => row.id));
   }
@@ -231,12 +249,21 @@ export class Hub {
     else this.presence.delete(key);
     const isOnline = processes.size > 0;
     if (wasOnline === isOnline || local.length === 0) return;
-    // Visible to the users who share a conversation with the user.
-    void this.loadConversations(message.tenantId, message.userId)
+    // Visible to the users who share a direct or group conversation with the user. Not through channels:
+    // a channel of n members would carry n² presence frames as they come and go (every socket of a
+    // 5,000-member channel connecting meant 25 million frames).
+    void this.loadConversations(message.tenantId, message.userId, { exceptChannels: true })
       .then((theirs) => {
+        if (theirs.size === 0) return;
         for (const connection of local) {
           if (connection.userId === message.userId) continue;
-          const shared = [...theirs].find((id) => connection.conversations.has(id));
+          let shared: string | undefined;
+          for (const id of theirs) {
+            if (connection.conversations.has(id)) {
+              shared = id;
+              break;
+            }
+          }
           if (shared === undefined) continue;
           connection.send({
             type: 'event',

@@ -88,8 +88,8 @@ function sendRefusalError(refusal: Exclude<SendRefusal, 'client_msg_id_taken'>):
 }
 
 /**
- * Sends with one statement (see `sendMessageRow`): on its own when `scope` is undefined, else inside that
- * transaction. `mentions` are already resolved against the members.
+ * Sends with one statement (see `sendMessageRow`): committing on its own when given the Orm, inside the
+ * transaction when given a scope. `mentions` are already resolved against the members.
  */
 async function sendWith(
   db: Orm | TenantScope,
