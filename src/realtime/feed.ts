@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Orm } from '../db/client.ts';
-import { inTenant } from '../db/tenant-scope.ts';
-import { currentSnapshot, readEvents, type StoredEvent } from '../modules/events/events.repository.ts';
+import { readEventWindow, type StoredEvent } from '../modules/events/events.repository.ts';
 import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
 import type { Connection } from './connection.ts';
 import type { Cursor } from './cursor.ts';
@@ -84,20 +83,20 @@ export class TenantFeed {
 
   private async readWindow(): Promise<void> {
     const prev = this.position.prev;
-    await inTenant(this.orm, this.tenantId, async (scope) => {
-      const now = await currentSnapshot(scope.tx);
+    const at = Date.now();
+    let now: string | undefined;
+    let afterId = 0;
+    for (;;) {
+      // The first page fixes the window's end (`now`); further pages of a large window keep to it.
+      const page = await readEventWindow(this.orm, this.tenantId, { prev, now, afterId, limit: WINDOW_PAGE });
+      now = page.now;
       const window = { prev, now, at: this.position.at };
-      const at = Date.now();
-      let afterId = 0;
-      for (;;) {
-        const page = await readEvents(scope, { prev, now, afterId, limit: WINDOW_PAGE });
-        for (const event of page) this.dispatch(event, toEventFrame(event, window));
-        const last = page.at(-1);
-        if (!last || page.length < WINDOW_PAGE) break;
-        afterId = last.id;
-      }
-      this.position = { prev: now, at };
-    });
+      for (const event of page.events) this.dispatch(event, toEventFrame(event, window));
+      const last = page.events.at(-1);
+      if (!last || page.events.length < WINDOW_PAGE) break;
+      afterId = last.id;
+    }
+    this.position = { prev: now, at };
   }
 
   private dispatch(event: StoredEvent, frame: EventFrame): void {

@@ -97,6 +97,54 @@ export async function readEvents(
   }));
 }
 
+/**
+ * A window of a tenant's log for a process's feed, in one round trip (the parley_read_events function,
+ * migration 0009): the events after `afterId` that `now` sees and `prev` did not, and the window's end.
+ * With `now` undefined the window ends at the current snapshot, which is returned. It sets the tenant
+ * itself and commits on its own, so it takes the Orm, not a scope.
+ */
+export async function readEventWindow(
+  orm: Orm,
+  tenantId: string,
+  window: { prev: string; now: string | undefined; afterId: number; limit: number },
+): Promise<{ now: string; events: StoredEvent[] }> {
+  const result = await orm.execute(sql`
+    SELECT snapshot, id::bigint AS id, tx, conversation_id AS "conversationId", type, seq::bigint AS seq,
+           subject_user_id AS "subjectUserId", is_private AS "isPrivate", data, created_at AS "createdAt"
+    FROM parley_read_events(${tenantId}::uuid, ${window.prev}::text, ${window.now ?? null}::text,
+                            ${window.afterId}::bigint, ${window.limit}::integer)`);
+  const rows = rowsOf<
+    Omit<StoredEvent, 'id' | 'seq' | 'createdAt'> & {
+      snapshot: string;
+      id: string | number | null;
+      seq: string | number | null;
+      createdAt: Date | string;
+    }
+  >(result);
+  const now = rows[0]?.snapshot;
+  if (now === undefined) throw new Error('parley_read_events returned no row');
+  return {
+    now,
+    events: rows.flatMap((row) =>
+      row.id === null
+        ? []
+        : [
+            {
+              id: Number(row.id),
+              tx: row.tx,
+              conversationId: row.conversationId,
+              type: row.type,
+              seq: row.seq === null ? null : Number(row.seq),
+              subjectUserId: row.subjectUserId,
+              isPrivate: row.isPrivate,
+              data: row.data,
+              createdAt: new Date(row.createdAt),
+            },
+          ],
+    ),
+  };
+}
+
 const MESSAGE_CONTENT_EVENTS = sql`('message.created', 'message.updated')`;
 const REDACTED = sql`jsonb_build_object('text', null, 'mentions', '[]'::jsonb, 'metadata', '{}'::jsonb, 'client_msg_id', null)`;
 

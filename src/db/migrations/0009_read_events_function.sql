@@ -1,0 +1,56 @@
+-- A feed's read of the event log in one round trip. Each process reads each active tenant's log after
+-- every wake-up; as a transaction (BEGIN, the tenant setting, the snapshot, the page, COMMIT) that was five
+-- round trips between a commit and its delivery. One call, committing by itself, takes the snapshot and
+-- reads the page. SECURITY INVOKER: it runs as parley_app, under row-level security.
+--
+-- The window is what `p_now` sees and `p_prev` did not (docs/REALTIME.md). With `p_now` null, the window
+-- ends at the snapshot taken when the call starts; the page itself is read with the later snapshot of the
+-- query, which sees everything that one does, and the visibility test keeps it to the window. Every row
+-- carries the window's end as `snapshot`; when the page is empty, one row with only `snapshot` is returned.
+CREATE OR REPLACE FUNCTION parley_read_events(
+  p_tenant uuid,
+  p_prev text,
+  p_now text,
+  p_after_id bigint,
+  p_limit integer
+) RETURNS TABLE (
+  snapshot text,
+  id bigint,
+  tx text,
+  conversation_id uuid,
+  type text,
+  seq bigint,
+  subject_user_id text,
+  is_private boolean,
+  data jsonb,
+  created_at timestamptz
+)
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+  v_prev pg_snapshot := p_prev::pg_snapshot;
+  v_now pg_snapshot := coalesce(p_now::pg_snapshot, pg_current_snapshot());
+BEGIN
+  PERFORM set_config('app.tenant_id', p_tenant::text, true);
+  RETURN QUERY
+    SELECT v_now::text, e.id, e.tx::text, e.conversation_id, e.type, e.seq, e.subject_user_id, e.is_private,
+           e.data, e.created_at
+    FROM events e
+    WHERE e.tenant_id = p_tenant
+      AND e.tx >= pg_snapshot_xmin(v_prev)
+      AND NOT pg_visible_in_snapshot(e.tx, v_prev)
+      AND pg_visible_in_snapshot(e.tx, v_now)
+      AND e.id > p_after_id
+    ORDER BY e.id
+    LIMIT p_limit;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT v_now::text, NULL::bigint, NULL::text, NULL::uuid, NULL::text, NULL::bigint,
+                        NULL::text, NULL::boolean, NULL::jsonb, NULL::timestamptz;
+  END IF;
+END;
+$$;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION parley_read_events(uuid, text, text, bigint, integer) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION parley_read_events(uuid, text, text, bigint, integer) TO parley_app;
