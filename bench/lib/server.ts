@@ -35,6 +35,11 @@ export async function createBenchDatabase(kind: 'embedded' | 'postgres'): Promis
     dataDir,
     url: url.toString(),
     drop: async () => {
+      // BENCH_KEEP_DB=1 leaves the database for inspection (EXPLAIN ANALYZE of what the scenario ran).
+      if (process.env.BENCH_KEEP_DB === '1') {
+        console.log(`  kept database ${name} (BENCH_KEEP_DB=1)`);
+        return;
+      }
       const client = new pg.Client({ connectionString: server });
       await client.connect();
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -4,6 +4,13 @@ import type { WebSocket } from 'ws';
 import type { StoredEvent } from '../modules/events/events.repository.ts';
 import type { EventFrame } from '../modules/sync/sync.service.ts';
 import { isVisibleIn, type Snapshot } from './cursor.ts';
+import { corkUntilNextTick } from './frames.ts';
+
+/** An event's `{"type":"event"}` message, serialized (and framed) at most once for all its sockets. */
+export interface EncodedEvent {
+  payload: () => Buffer;
+  frame: () => Buffer;
+}
 
 /** Close codes of the gateway (docs/REALTIME.md). */
 export const CLOSE = {
@@ -48,45 +55,47 @@ export class Connection {
    */
   resumedAt: Snapshot | null = null;
 
-  /** True while this tick's frames are being gathered into one write (see `send`). */
-  private isCorked = false;
-
   constructor(
     readonly tenantId: string,
     readonly userId: string,
     readonly socket: WebSocket,
     private readonly maxBufferedBytes = DEFAULT_HUB_TIMINGS.maxBufferedBytes,
-    /** The TCP socket under `socket` (the upgraded request's), corked to coalesce writes; none in tests. */
+    /** The TCP socket under `socket` (the upgraded request's): fan-out writes to it directly; none in tests. */
     private readonly transport?: Duplex,
   ) {}
 
   /** Sends a frame, unless the client reads too slowly: then the socket is closed so it can resync. */
   send(frame: object): void {
-    this.sendEncoded(JSON.stringify(frame));
+    if (!this.isWritable()) return;
+    if (this.transport !== undefined) corkUntilNextTick(this.transport);
+    this.socket.send(JSON.stringify(frame));
   }
 
   /**
-   * Sends an already serialized frame. A fan-out encodes each event once and hands every socket the same
-   * bytes. Frames sent in the same tick leave in one write: the first corks the TCP socket and the next
-   * tick uncorks it, so a socket receiving a burst of events costs one syscall instead of one a frame.
+   * Sends a complete text frame built once for every socket (`encodeTextFrame`): written straight to the TCP
+   * socket, skipping ws's per-socket framing, when nothing can be queued inside ws (no extension such as
+   * permessage-deflate was negotiated, so ws writes every frame at once and the order holds). The socket's
+   * frames of one tick leave in one write.
    */
-  sendEncoded(data: string | Buffer): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
-      this.socket.close(CLOSE.slowConsumer, 'slow consumer: reconnect with your last cursor');
+  sendFrame(frame: Buffer, payload: () => Buffer): void {
+    if (!this.isWritable()) return;
+    const transport = this.transport;
+    if (transport === undefined || this.socket.extensions !== '') {
+      this.socket.send(payload(), { binary: false });
       return;
     }
-    const transport = this.transport;
-    if (transport !== undefined && !this.isCorked) {
-      this.isCorked = true;
-      transport.cork();
-      process.nextTick(() => {
-        this.isCorked = false;
-        transport.uncork();
-      });
+    corkUntilNextTick(transport);
+    transport.write(frame);
+  }
+
+  /** Open and keeping up; a client reading too slowly is closed so it can resync from its cursor. */
+  private isWritable(): boolean {
+    if (this.socket.readyState !== this.socket.OPEN) return false;
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.socket.close(CLOSE.slowConsumer, 'slow consumer: reconnect with your last cursor');
+      return false;
     }
-    // Text frames, bytes or not: every frame of the protocol is JSON text.
-    this.socket.send(data, { binary: false });
+    return true;
   }
 
   /** Whether an event of the log concerns this socket's user. */
@@ -115,12 +124,12 @@ export class Connection {
   }
 
   /**
-   * Delivers a live event now, or holds it until the catch-up is done. `encoded` is the event's frame
-   * serialized once for every socket it goes to.
+   * Delivers a live event now, or holds it until the catch-up is done. `encoded` is the event serialized
+   * and framed once for every socket it goes to.
    */
-  deliver(event: StoredEvent, frame: EventFrame, encoded: () => Buffer): void {
+  deliver(event: StoredEvent, frame: EventFrame, encoded: EncodedEvent): void {
     if (this.resumedAt !== null && isVisibleIn(BigInt(event.tx), this.resumedAt)) return;
-    if (this.held === null) this.sendEncoded(encoded());
+    if (this.held === null) this.sendFrame(encoded.frame(), encoded.payload);
     else this.held.push(frame);
   }
 

@@ -2,7 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Orm } from '../db/client.ts';
 import { readEventWindow, type StoredEvent } from '../modules/events/events.repository.ts';
 import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
-import type { Connection } from './connection.ts';
+import type { Connection, EncodedEvent } from './connection.ts';
+import { encodeTextFrame } from './frames.ts';
 import type { Cursor } from './cursor.ts';
 
 /** Events read from the log per query. */
@@ -100,8 +101,12 @@ export class TenantFeed {
   }
 
   private dispatch(event: StoredEvent, frame: EventFrame): void {
-    let encoded: Buffer | undefined;
-    const encode = () => (encoded ??= Buffer.from(JSON.stringify({ type: 'event', event: frame })));
+    let payload: Buffer | undefined;
+    let framed: Buffer | undefined;
+    const encode: EncodedEvent = {
+      payload: () => (payload ??= Buffer.from(JSON.stringify({ type: 'event', event: frame }))),
+      frame: () => (framed ??= encodeTextFrame(encode.payload())),
+    };
     for (const connection of this.connections) {
       // Membership changes first, so a newly added member receives the event that adds it.
       connection.follow(event);

@@ -39,9 +39,12 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `src/main.ts` on an ephemeral port and waits for its welcome line. */
+/**
+ * Starts the server as `npm start` does (bin/start.mjs: the compiled dist/ when current, as after `npm ci`,
+ * else the sources through tsx) on an ephemeral port, and waits for its welcome line.
+ */
 export async function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['bin/start.mjs'], {
     cwd: ROOT,
     env: cleanEnv({ PORT: '0', LOG_LEVEL: 'warn', ...env }),
   });

@@ -33,17 +33,21 @@ DECLARE
   v_now pg_snapshot := coalesce(p_now::pg_snapshot, pg_current_snapshot());
 BEGIN
   PERFORM set_config('app.tenant_id', p_tenant::text, true);
-  RETURN QUERY
-    SELECT v_now::text, e.id, e.tx::text, e.conversation_id, e.type, e.seq, e.subject_user_id, e.is_private,
-           e.data, e.created_at
-    FROM events e
-    WHERE e.tenant_id = p_tenant
-      AND e.tx >= pg_snapshot_xmin(v_prev)
-      AND NOT pg_visible_in_snapshot(e.tx, v_prev)
-      AND pg_visible_in_snapshot(e.tx, v_now)
-      AND e.id > p_after_id
-    ORDER BY e.id
-    LIMIT p_limit;
+  -- Planned for these snapshots at each call (EXECUTE), never as a cached generic plan: only with the
+  -- actual xmin does the planner see that the (tenant_id, tx) index narrows the scan to the window's end
+  -- of the log. A generic plan scanned the tenant's whole log on every read.
+  RETURN QUERY EXECUTE
+    'SELECT $1::text, e.id, e.tx::text, e.conversation_id, e.type, e.seq, e.subject_user_id, e.is_private,
+            e.data, e.created_at
+     FROM events e
+     WHERE e.tenant_id = $2
+       AND e.tx >= pg_snapshot_xmin($3)
+       AND NOT pg_visible_in_snapshot(e.tx, $3)
+       AND pg_visible_in_snapshot(e.tx, $1)
+       AND e.id > $4
+     ORDER BY e.id
+     LIMIT $5'
+    USING v_now, p_tenant, v_prev, p_after_id, p_limit;
   IF NOT FOUND THEN
     RETURN QUERY SELECT v_now::text, NULL::bigint, NULL::text, NULL::uuid, NULL::text, NULL::bigint,
                         NULL::text, NULL::boolean, NULL::jsonb, NULL::timestamptz;
