@@ -36,16 +36,23 @@ BEGIN
   -- Planned for these snapshots at each call (EXECUTE), never as a cached generic plan: only with the
   -- actual xmin does the planner see that the (tenant_id, tx) index narrows the scan to the window's end
   -- of the log. A generic plan scanned the tenant's whole log on every read.
+  -- The window is found through the (tenant_id, tx) index first (a materialized CTE), then sorted: left to
+  -- itself, the planner would rather walk the primary key in id order from the tenant's first event,
+  -- filtering, until it had a page; under a fast-growing log that read fell further behind every time.
   RETURN QUERY EXECUTE
-    'SELECT $1::text, e.id, e.tx::text, e.conversation_id, e.type, e.seq, e.subject_user_id, e.is_private,
-            e.data, e.created_at
-     FROM events e
-     WHERE e.tenant_id = $2
-       AND e.tx >= pg_snapshot_xmin($3)
-       AND NOT pg_visible_in_snapshot(e.tx, $3)
-       AND pg_visible_in_snapshot(e.tx, $1)
-       AND e.id > $4
-     ORDER BY e.id
+    'WITH w AS MATERIALIZED (
+       SELECT e.id, e.tx, e.conversation_id, e.type, e.seq, e.subject_user_id, e.is_private, e.data,
+              e.created_at
+       FROM events e
+       WHERE e.tenant_id = $2
+         AND e.tx >= pg_snapshot_xmin($3)
+         AND NOT pg_visible_in_snapshot(e.tx, $3)
+         AND pg_visible_in_snapshot(e.tx, $1)
+         AND e.id > $4)
+     SELECT $1::text, w.id, w.tx::text, w.conversation_id, w.type, w.seq, w.subject_user_id, w.is_private,
+            w.data, w.created_at
+     FROM w
+     ORDER BY w.id
      LIMIT $5'
     USING v_now, p_tenant, v_prev, p_after_id, p_limit;
   IF NOT FOUND THEN
