@@ -181,7 +181,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerSearchRoutes(app, createSearchService({ orm }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
 
-  const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings);
+  const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings, deps.db.deliveryOrm);
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
   app.addHook('onClose', () => {
     stopForgetting();

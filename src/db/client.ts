@@ -20,6 +20,9 @@ export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;
 }
 
+/** Connections a process keeps for reading the event log (its feeds read one tenant at a time each). */
+const DELIVERY_POOL_SIZE = 2;
+
 /** Both drivers' Drizzle instances share this type, so repositories are written once. */
 export type Orm = PgDatabase<PgQueryResultHKT>;
 /** A transaction handle of either driver. */
@@ -30,6 +33,12 @@ export interface Database {
   readonly kind: 'embedded' | 'postgres';
   /** Runs as APP_ROLE: row-level security applies to every query made through it. */
   readonly orm: Orm;
+  /**
+   * Also APP_ROLE, on connections of its own: for reading the event log to deliver it, so that a backlog of
+   * requests waiting for the main pool never holds delivery up (under a burst of sends, a feed's read queued
+   * behind hundreds of them). The embedded database has one connection: there it is `orm`.
+   */
+  readonly deliveryOrm: Orm;
   /** Throws unless a trivial query round-trips. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -69,6 +78,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
   return {
     kind: 'embedded',
     orm,
+    deliveryOrm: orm,
     ping: async () => {
       await client.query('SELECT 1');
     },
@@ -84,16 +94,20 @@ async function openPostgres(
   await migratePostgres(databaseUrl);
   // The role is a startup option, not a SET after connect: a connection that cannot take the role fails
   // instead of silently running as the owner.
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: poolSize, options: `-c role=${APP_ROLE}` });
-  pool.on('error', (error) => onPoolError?.(error));
-  const orm: Orm = drizzleNodePg({ client: pool });
+  const connect = { connectionString: databaseUrl, options: `-c role=${APP_ROLE}` };
+  const pool = new pg.Pool({ ...connect, max: poolSize });
+  const deliveryPool = new pg.Pool({ ...connect, max: DELIVERY_POOL_SIZE });
+  for (const each of [pool, deliveryPool]) each.on('error', (error) => onPoolError?.(error));
   return {
     kind: 'postgres',
-    orm,
+    orm: drizzleNodePg({ client: pool }),
+    deliveryOrm: drizzleNodePg({ client: deliveryPool }),
     ping: async () => {
       await pool.query('SELECT 1');
     },
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([pool.end(), deliveryPool.end()]);
+    },
   };
 }
 

@@ -24,11 +24,16 @@ export class Hub {
   private readonly poll: NodeJS.Timeout;
   readonly processId = randomUUID();
 
+  /**
+   * `orm` serves the hub's own queries (a socket's conversations, replays); `feedOrm` only the feeds' reads
+   * of the log, from connections of their own (see `Database.deliveryOrm`).
+   */
   constructor(
     private readonly orm: Orm,
     private readonly bus: Bus,
     private readonly log: FastifyBaseLogger,
     readonly timings: HubTimings = DEFAULT_HUB_TIMINGS,
+    private readonly feedOrm: Orm = orm,
   ) {
     this.unsubscribe = bus.subscribe((message) => this.onBusMessage(message));
     this.poll = setInterval(() => {
@@ -87,7 +92,7 @@ export class Hub {
     let start = this.feedStarts.get(tenantId);
     if (!start) {
       start = currentSnapshot(this.orm).then((snapshot) => {
-        const feed = new TenantFeed(this.orm, tenantId, { prev: snapshot, at: Date.now() }, this.log);
+        const feed = new TenantFeed(this.feedOrm, tenantId, { prev: snapshot, at: Date.now() }, this.log);
         this.feeds.set(tenantId, feed);
         return feed;
       });
