@@ -71,3 +71,21 @@ export async function runLoad(job: Omit<LoadJob, 'workerIndex'>, workers: number
     maxMs: ms(merged.maxValue),
   };
 }
+
+/**
+ * The read scenarios' measurement: a 2 s warm-up, then `measureMs` in a closed loop (throughput, and the
+ * latency of a saturated server) and `measureMs` at `ratePerSecond` offered in an open loop (the latency the
+ * targets are read at).
+ */
+export async function runClosedThenOpen(
+  job: Omit<LoadJob, 'workerIndex' | 'durationMs' | 'ratePerSecond'>,
+  options: { measureMs: number; ratePerSecond: number; threads: number },
+): Promise<{ max: LoadResult; offered: LoadResult }> {
+  await runLoad({ ...job, durationMs: 2000 }, options.threads);
+  const max = await runLoad({ ...job, durationMs: options.measureMs }, options.threads);
+  const offered = await runLoad(
+    { ...job, durationMs: options.measureMs, ratePerSecond: options.ratePerSecond },
+    options.threads,
+  );
+  return { max, offered };
+}

@@ -1,4 +1,4 @@
-import { runLoad } from '../lib/load.ts';
+import { runClosedThenOpen } from '../lib/load.ts';
 import type { BenchResult } from '../lib/report.ts';
 import { createTenant, putUsers, runOwnerSql } from '../lib/seed.ts';
 import { call, createBenchDatabase, startBenchServer } from '../lib/server.ts';
@@ -58,12 +58,11 @@ export async function history(db: 'embedded' | 'postgres', isQuick: boolean): Pr
       userId: 'alice',
       connections: params.clients,
     };
-    await runLoad({ ...job, durationMs: 2000 }, params.generator_threads); // warm-up
-    const max = await runLoad({ ...job, durationMs: params.measure_s * 1000 }, params.generator_threads);
-    const offered = await runLoad(
-      { ...job, durationMs: params.measure_s * 1000, ratePerSecond: params.offered_pages_per_s },
-      params.generator_threads,
-    );
+    const { max, offered } = await runClosedThenOpen(job, {
+      measureMs: params.measure_s * 1000,
+      ratePerSecond: params.offered_pages_per_s,
+      threads: params.generator_threads,
+    });
     return {
       scenario: 'history',
       db,

@@ -1,4 +1,4 @@
-import { runLoad } from '../lib/load.ts';
+import { runClosedThenOpen } from '../lib/load.ts';
 import type { BenchResult } from '../lib/report.ts';
 import { createConversation, createTenant, inParallel, putUsers, runOwnerSql } from '../lib/seed.ts';
 import { createBenchDatabase, startBenchServer } from '../lib/server.ts';
@@ -95,12 +95,11 @@ export async function search(db: 'embedded' | 'postgres', isQuick: boolean): Pro
       userId: 'searcher',
       connections: params.clients,
     };
-    await runLoad({ ...job, durationMs: 2000 }, params.generator_threads); // warm-up
-    const max = await runLoad({ ...job, durationMs: params.measure_s * 1000 }, params.generator_threads);
-    const offered = await runLoad(
-      { ...job, durationMs: params.measure_s * 1000, ratePerSecond: params.offered_queries_per_s },
-      params.generator_threads,
-    );
+    const { max, offered } = await runClosedThenOpen(job, {
+      measureMs: params.measure_s * 1000,
+      ratePerSecond: params.offered_queries_per_s,
+      threads: params.generator_threads,
+    });
     return {
       scenario: 'search',
       db,

@@ -1,4 +1,4 @@
-import { runLoad, type LoadResult } from '../lib/load.ts';
+import { runClosedThenOpen, type LoadResult } from '../lib/load.ts';
 import type { BenchResult } from '../lib/report.ts';
 import { createConversation, createTenant, inParallel, putUsers, runOwnerSql } from '../lib/seed.ts';
 import { createBenchDatabase, startBenchServer } from '../lib/server.ts';
@@ -53,13 +53,11 @@ export async function unread(db: 'embedded' | 'postgres', isQuick: boolean): Pro
         userId: 'reader',
         connections: params.clients,
       };
-      await runLoad({ ...job, durationMs: 2000 }, params.generator_threads); // warm-up
-      const max = await runLoad({ ...job, durationMs: params.measure_s * 1000 }, params.generator_threads);
-      const offered = await runLoad(
-        { ...job, durationMs: params.measure_s * 1000, ratePerSecond: params.offered_per_s },
-        params.generator_threads,
-      );
-      return { max, offered };
+      return runClosedThenOpen(job, {
+        measureMs: params.measure_s * 1000,
+        ratePerSecond: params.offered_per_s,
+        threads: params.generator_threads,
+      });
     };
     const counts = await measure('/v1/unread');
     const list = await measure(`/v1/conversations?limit=${params.list_page}`);

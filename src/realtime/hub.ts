@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, ne } from 'drizzle-orm';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Orm } from '../db/client.ts';
-import { conversationMembers, conversations } from '../db/schema/conversations.ts';
 import { inTenant } from '../db/tenant-scope.ts';
+import { listConversationIdsOfUser } from '../modules/conversations/conversations.repository.ts';
 import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
 import { toEventFrame } from '../modules/sync/sync.service.ts';
 import type { Bus, BusMessage } from './bus.ts';
@@ -190,26 +189,9 @@ export class Hub {
     userId: string,
     options: { exceptChannels?: boolean } = {},
   ): Promise<Set<string>> {
-    const rows = await inTenant(this.orm, tenantId, (scope) =>
-      scope.tx
-        .select({ id: conversationMembers.conversationId })
-        .from(conversationMembers)
-        .innerJoin(
-          conversations,
-          and(
-            eq(conversations.tenantId, conversationMembers.tenantId),
-            eq(conversations.id, conversationMembers.conversationId),
-          ),
-        )
-        .where(
-          and(
-            eq(conversationMembers.tenantId, tenantId),
-            eq(conversationMembers.userId, userId),
-            options.exceptChannels === true ? ne(conversations.type, 'channel') : undefined,
-          ),
-        ),
+    return new Set(
+      await inTenant(this.orm, tenantId, (scope) => listConversationIdsOfUser(scope, userId, options)),
     );
-    return new Set(rows.map((row) => row.id));
   }
 
   private onBusMessage(message: BusMessage): void {

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, like, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, sql, type SQL } from 'drizzle-orm';
 import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
 import { users } from '../../db/schema/users.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
@@ -324,6 +324,28 @@ export function listMembershipsOfUser(scope: TenantScope, userId: string): Promi
     .from(conversationMembers)
     .where(and(eq(conversationMembers.tenantId, scope.tenantId), eq(conversationMembers.userId, userId)))
     .orderBy(asc(conversationMembers.conversationId));
+}
+
+/**
+ * The ids of the conversations a user is a member of (what its sockets follow); with `exceptChannels`,
+ * only its direct and group ones (whose members see its presence).
+ */
+export async function listConversationIdsOfUser(
+  scope: TenantScope,
+  userId: string,
+  options: { exceptChannels?: boolean } = {},
+): Promise<string[]> {
+  const rows = await scope.tx
+    .select({ id: conversations.id })
+    .from(conversations)
+    .innerJoin(conversationMembers, membershipOf(userId))
+    .where(
+      and(
+        eq(conversations.tenantId, scope.tenantId),
+        options.exceptChannels === true ? ne(conversations.type, 'channel') : undefined,
+      ),
+    );
+  return rows.map((row) => row.id);
 }
 
 /** Locks a conversation row, deleted or not, for a change to its membership. */
