@@ -163,7 +163,11 @@ export async function registerGateway(
       },
     },
     (socket: WebSocket, request) => {
+      // What the socket's closures need of the upgrade request, taken now: closures that used `request`
+      // itself kept it (and its IncomingMessage, headers and reply) alive for the socket's whole life.
       const query = request.query;
+      const log = request.log;
+      const transport = request.raw.socket;
       let connection: Connection | null = null;
       let lastHeard = Date.now();
       const isWithinRate = createRateLimit(limits.wsMaxFramesPerSecond);
@@ -182,7 +186,7 @@ export async function registerGateway(
           });
           return;
         }
-        request.log.error({ err: error }, 'socket frame failed');
+        log.error({ err: error }, 'socket frame failed');
         sendFrame({
           type: 'error',
           ...(ref === undefined ? {} : { ref }),
@@ -209,7 +213,7 @@ export async function registerGateway(
             principal.userId,
             socket,
             hub.timings.maxBufferedBytes,
-            request.raw.socket,
+            transport,
           );
           if (!isOpen()) return;
           connection = joined;
