@@ -189,6 +189,28 @@ describe('sending', () => {
       'validation_failed',
     );
   });
+
+  it('stores a direct message sent several times at once with one client_msg_id once', async () => {
+    const tenant = await createTenant(t);
+    for (const userId of ['alice', 'bob']) await putUser(t, tenant, userId);
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        as(tenant, 'alice').post('/v1/direct-messages', {
+          to: 'bob',
+          text: 'once',
+          client_msg_id: 'dm-race',
+        }),
+      ),
+    );
+    const statuses = responses.map((response) => response.statusCode).sort();
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 201]);
+    expect(new Set(responses.map((response) => response.json<MessageBody>().id)).size).toBe(1);
+    const { conversation_id: id } = responses[0]?.json<MessageBody>() ?? { conversation_id: '' };
+    const history = (await as(tenant, 'bob').get(`/v1/conversations/${id}/messages`)).json<{
+      data: MessageBody[];
+    }>();
+    expect(history.data.map((message) => [message.seq, message.text])).toEqual([[1, 'once']]);
+  });
 });
 
 describe('ordering and exactly-once under concurrency', () => {

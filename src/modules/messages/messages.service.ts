@@ -37,6 +37,9 @@ import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 
+/** Rolls back a direct send's transaction when a concurrent send with its client_msg_id committed first. */
+class ClientMsgIdTaken extends Error {}
+
 /** The roles that may send, from the one permission table; the send statement checks the member's against them. */
 const SEND_ROLES = ROLES.filter((role) => isAllowed(role, 'send'));
 
@@ -209,17 +212,23 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
       // The direct conversation's id, once known: a retry is checked against it like any send (409 if the
       // client_msg_id belongs to a message elsewhere).
       let directId = '';
-      const sent = await run(ctx, async (scope, userId) => {
-        const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
-        directId = conversation.id;
-        const mentions = await resolveMentions(scope, conversation.id, input.text);
-        return sendWith(scope, ctx.tenantId, userId, conversation.id, send, mentions);
-      });
-      return answer(
-        ctx,
-        () => directId,
-        sent === 'client_msg_id_taken' ? await originalOf(ctx, input.client_msg_id) : sent,
-      );
+      let sent: { message: StoredMessage; created: boolean };
+      try {
+        sent = await run(ctx, async (scope, userId) => {
+          const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
+          directId = conversation.id;
+          const mentions = await resolveMentions(scope, conversation.id, input.text);
+          const outcome = await sendWith(scope, ctx.tenantId, userId, conversation.id, send, mentions);
+          // The failed statement has aborted the transaction: throw, so it is rolled back as such (and
+          // nothing it announced after commit is announced).
+          if (outcome === 'client_msg_id_taken') throw new ClientMsgIdTaken();
+          return outcome;
+        });
+      } catch (error) {
+        if (!(error instanceof ClientMsgIdTaken)) throw error;
+        sent = await originalOf(ctx, input.client_msg_id);
+      }
+      return answer(ctx, () => directId, sent);
     },
 
     /** A page of the main timeline in ascending seq: the latest, before or after a seq, or around a message. */
