@@ -50,8 +50,8 @@ const importServer = () =>
 
 async function start(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  // Overlapped: the embedded database compiles its WebAssembly off the main thread while the main thread
-  // loads the server's modules. In turn, each took about half a second of `npm start`.
+  // The database opens (the embedded one compiles its WebAssembly, about half a second) while the server's
+  // modules load (about as long), instead of one after the other.
   const opening = openRuntime(config, logger);
   let modules: Awaited<ReturnType<typeof importServer>>;
   let runtime: Runtime;
