@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { purgeEvents } from '../src/modules/events/events.repository.ts';
-import { useTestApp } from './helpers/app.ts';
+import { listenForSockets, useTestApp } from './helpers/app.ts';
 import {
   actingAs,
   createTenant,
@@ -22,10 +22,7 @@ const t = useTestApp(
 let base = '';
 
 beforeAll(async () => {
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = t.app.server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('not listening');
-  base = `ws://127.0.0.1:${address.port}`;
+  base = await listenForSockets(t);
 });
 
 async function userToken(userId = 'bob') {

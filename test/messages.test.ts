@@ -1,26 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
-import { asUser, createTenant, expectProblem, putUser, type TestTenant } from './helpers/factories.ts';
+import {
+  asUser,
+  createTenant,
+  expectProblem,
+  putUser,
+  type MessageBody,
+  type TestTenant,
+} from './helpers/factories.ts';
 
 const t = useTestApp();
 
-interface MessageBody {
-  id: string;
-  conversation_id: string;
-  seq: number;
-  sender_id: string;
-  text: string | null;
-  mentions: string[];
-  thread_root_id: string | null;
-  reply_count: number;
-  last_reply_at: string | null;
-  reactions: { emoji: string; count: number; me: boolean }[];
-  client_msg_id: string | null;
-  pinned_at: string | null;
-  edited_at: string | null;
-  deleted_at: string | null;
-}
 interface HistoryBody {
   data: MessageBody[];
   has_more_before: boolean;

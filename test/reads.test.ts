@@ -7,21 +7,12 @@ import {
   collectPages,
   createTenantWithUsers,
   expectProblem,
+  sendText,
+  type MessageBody,
   type TestTenant,
 } from './helpers/factories.ts';
 
 const t = useTestApp();
-
-interface MessageBody {
-  id: string;
-  conversation_id: string;
-  seq: number;
-  sender_id: string;
-  text: string | null;
-  mentions: string[];
-  thread_root_id: string | null;
-  deleted_at: string | null;
-}
 
 interface ReadState {
   conversation_id: string;
@@ -58,20 +49,13 @@ async function createGroup(tenant: TestTenant, owner: string, members: string[])
   return response.json<{ id: string }>().id;
 }
 
-async function send(
+const send = (
   tenant: TestTenant,
   userId: string,
   conversationId: string,
   text: string,
   threadRootId?: string,
-): Promise<MessageBody> {
-  const response = await as(tenant, userId).post(`/v1/conversations/${conversationId}/messages`, {
-    text,
-    ...(threadRootId === undefined ? {} : { thread_root_id: threadRootId }),
-  });
-  expect(response.statusCode, response.body).toBe(201);
-  return response.json<MessageBody>();
-}
+) => sendText(t, tenant, userId, conversationId, text, threadRootId);
 
 async function deleteMessage(tenant: TestTenant, userId: string, messageId: string): Promise<void> {
   const response = await as(tenant, userId).delete(`/v1/messages/${messageId}`);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useTestApp } from './helpers/app.ts';
+import { listenForSockets, useTestApp } from './helpers/app.ts';
 import { actingAs, createTenantWithUsers, mintUserToken } from './helpers/factories.ts';
 import { TestSocket } from './helpers/ws-client.ts';
 
@@ -18,10 +18,7 @@ const t = useTestApp(
 let base = '';
 
 beforeAll(async () => {
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = t.app.server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('not listening');
-  base = `ws://127.0.0.1:${address.port}`;
+  base = await listenForSockets(t);
 });
 
 async function group() {

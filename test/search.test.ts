@@ -1,19 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
-import { asUser, createTenantWithUsers, expectProblem, type TestTenant } from './helpers/factories.ts';
+import {
+  asUser,
+  createTenantWithUsers,
+  expectProblem,
+  sendText,
+  type MessageBody,
+  type TestTenant,
+} from './helpers/factories.ts';
 
 const t = useTestApp();
-
-interface MessageBody {
-  id: string;
-  conversation_id: string;
-  seq: number;
-  sender_id: string;
-  text: string | null;
-  created_at: string;
-  deleted_at: string | null;
-}
 
 interface Hit {
   message: MessageBody;
@@ -43,20 +40,13 @@ async function createConversation(
   return response.json<{ id: string }>().id;
 }
 
-async function send(
+const send = (
   tenant: TestTenant,
   userId: string,
   conversationId: string,
   text: string,
   threadRootId?: string,
-): Promise<MessageBody> {
-  const response = await as(tenant, userId).post(`/v1/conversations/${conversationId}/messages`, {
-    text,
-    ...(threadRootId === undefined ? {} : { thread_root_id: threadRootId }),
-  });
-  expect(response.statusCode, response.body).toBe(201);
-  return response.json<MessageBody>();
-}
+) => sendText(t, tenant, userId, conversationId, text, threadRootId);
 
 const searchUrl = (params: Record<string, string>) =>
   `/v1/search/messages?${new URLSearchParams(params).toString()}`;

@@ -68,3 +68,11 @@ export function useTestApp(realtime?: GatewayLimits, hubTimings?: HubTimings): T
   });
   return holder;
 }
+
+/** Makes the app listen on an ephemeral loopback port, for real sockets; returns its `ws://` base URL. */
+export async function listenForSockets(t: TestApp): Promise<string> {
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const address = t.app.server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('not listening');
+  return `ws://127.0.0.1:${address.port}`;
+}

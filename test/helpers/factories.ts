@@ -127,3 +127,39 @@ export function asUser(t: TestApp, tenant: TestTenant, userId: string) {
     delete: (url: string) => t.app.inject({ method: 'DELETE', url, headers }),
   };
 }
+
+/** A message as the API returns it (the fields the tests read). */
+export interface MessageBody {
+  id: string;
+  conversation_id: string;
+  seq: number;
+  sender_id: string;
+  text: string | null;
+  mentions: string[];
+  thread_root_id: string | null;
+  reply_count: number;
+  last_reply_at: string | null;
+  reactions: { emoji: string; count: number; me: boolean }[];
+  client_msg_id: string | null;
+  pinned_at: string | null;
+  created_at: string;
+  edited_at: string | null;
+  deleted_at: string | null;
+}
+
+/** Sends a text message as `userId` (a reply when `threadRootId` is given); fails the test unless 201. */
+export async function sendText(
+  t: TestApp,
+  tenant: TestTenant,
+  userId: string,
+  conversationId: string,
+  text: string,
+  threadRootId?: string,
+): Promise<MessageBody> {
+  const response = await asUser(t, tenant, userId).post(`/v1/conversations/${conversationId}/messages`, {
+    text,
+    ...(threadRootId === undefined ? {} : { thread_root_id: threadRootId }),
+  });
+  expect(response.statusCode, response.body).toBe(201);
+  return response.json<MessageBody>();
+}
