@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, like, lt, ne, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, isNull, like, lt, ne, sql, type SQL } from 'drizzle-orm';
 import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
 import { users } from '../../db/schema/users.ts';
+import { isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import type { ConversationType, Role } from './conversation-access.ts';
 
@@ -136,7 +137,7 @@ export function findMembers(
   return scope.tx
     .select()
     .from(conversationMembers)
-    .where(and(membersIn(scope, conversationId), inArray(conversationMembers.userId, userIds)));
+    .where(and(membersIn(scope, conversationId), isAnyOf(conversationMembers.userId, userIds, 'text')));
 }
 
 /** Removes a member; false when it was not one. */
@@ -313,7 +314,9 @@ export async function findLiveUserIds(scope: TenantScope, userIds: string[]): Pr
   const rows = await scope.tx
     .select({ id: users.id })
     .from(users)
-    .where(and(eq(users.tenantId, scope.tenantId), inArray(users.id, userIds), isNull(users.deletedAt)));
+    .where(
+      and(eq(users.tenantId, scope.tenantId), isAnyOf(users.id, userIds, 'text'), isNull(users.deletedAt)),
+    );
   return new Set(rows.map((row) => row.id));
 }
 

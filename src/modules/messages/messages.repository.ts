@@ -1,6 +1,7 @@
-import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
 import { rowsOf, type Orm, type Tx } from '../../db/client.ts';
+import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
@@ -50,7 +51,7 @@ export function findMessagesByIds(scope: TenantScope, messageIds: string[]): Pro
   return scope.tx
     .select(messageColumns)
     .from(messages)
-    .where(and(eq(messages.tenantId, scope.tenantId), inArray(messages.id, messageIds)));
+    .where(and(eq(messages.tenantId, scope.tenantId), isAnyOf(messages.id, messageIds, 'uuid')));
 }
 
 /** The message a sender sent with `clientMsgId`, in any conversation. */
@@ -157,9 +158,9 @@ export async function sendMessageRow(
   try {
     result = await db.execute(sql`SELECT parley_send_message(
       ${tenantId}::uuid, ${values.senderId}::text, ${values.conversationId}::uuid, ${values.id}::uuid,
-      ${values.text}::text, ${textArray(values.mentions)}, ${values.threadTargetId}::uuid,
+      ${values.text}::text, ${arrayParam(values.mentions, 'text')}, ${values.threadTargetId}::uuid,
       ${JSON.stringify(values.metadata)}::jsonb, ${values.clientMsgId}::text,
-      ${textArray(values.sendRoles)}, ${JSON.stringify(values.eventData)}::jsonb
+      ${arrayParam(values.sendRoles, 'text')}, ${JSON.stringify(values.eventData)}::jsonb
     ) AS result`);
   } catch (error) {
     const refusal = SEND_REFUSALS[sqlStateOf(error) ?? ''];
@@ -170,10 +171,6 @@ export async function sendMessageRow(
   if (!row) throw new Error('parley_send_message returned no row');
   return { created: row.result.created, message: messageFromJson(row.result.message) };
 }
-
-/** A text[] parameter, passed as JSON: drizzle expands a JS array into a list, and no escaping is hand-made. */
-const textArray = (values: readonly string[]) =>
-  sql`ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(values)}::jsonb))`;
 
 /** Counts a reply on its thread root (delta 1) or takes a deleted one off (-1). */
 export async function adjustReplyCount(scope: TenantScope, rootId: string, delta: 1 | -1): Promise<void> {
@@ -374,9 +371,6 @@ export async function redactMessagesOf(scope: TenantScope, userId: string): Prom
         SELECT count(*) FROM messages r
         WHERE r.tenant_id = root.tenant_id AND r.thread_root_id = root.id AND r.deleted_at IS NULL)
       WHERE root.tenant_id = ${scope.tenantId}
-        AND root.id IN (${sql.join(
-          roots.map((id) => sql`${id}::uuid`),
-          sql`, `,
-        )})`);
+        AND ${isAnyOf(sql`root.id`, roots, 'uuid')}`);
   }
 }

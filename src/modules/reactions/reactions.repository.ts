@@ -1,5 +1,6 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { messageReactions } from '../../db/schema/messages.ts';
+import { isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 export type ReactionRow = typeof messageReactions.$inferSelect;
@@ -53,7 +54,10 @@ export async function summarizeReactions(
     })
     .from(messageReactions)
     .where(
-      and(eq(messageReactions.tenantId, scope.tenantId), inArray(messageReactions.messageId, messageIds)),
+      and(
+        eq(messageReactions.tenantId, scope.tenantId),
+        isAnyOf(messageReactions.messageId, messageIds, 'uuid'),
+      ),
     )
     .groupBy(messageReactions.messageId, messageReactions.emoji)
     .orderBy(sql`min(${messageReactions.createdAt})`, messageReactions.emoji);

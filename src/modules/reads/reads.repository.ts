@@ -1,6 +1,7 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import { rowsOf } from '../../db/client.ts';
 import { conversationMembers } from '../../db/schema/conversations.ts';
+import { isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 /** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
@@ -43,11 +44,10 @@ export async function countUnread(
   conversationIds?: string[],
 ): Promise<UnreadRow[]> {
   if (conversationIds?.length === 0) return [];
-  // One JSON parameter, not an IN list: a list of 50 ids took longer to plan under RLS than to run.
   const only =
     conversationIds === undefined
       ? sql``
-      : sql`AND m.conversation_id = ANY (ARRAY(SELECT jsonb_array_elements_text(${JSON.stringify(conversationIds)}::jsonb)::uuid))`;
+      : sql`AND ${isAnyOf(sql`m.conversation_id`, conversationIds, 'uuid')}`;
   const result = await scope.tx.execute(sql`
     SELECT m.conversation_id AS "conversationId", m.last_read_seq AS "lastReadSeq",
            coalesce(u.unread, 0)::int AS "unreadCount", coalesce(u.mentions, 0)::int AS "mentionCount"

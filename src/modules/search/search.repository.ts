@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../../db/client.ts';
+import { isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 /** A search hit: the message id and its rank (a float4, carried exactly through cursors). */
@@ -88,10 +89,7 @@ export async function headlines(
                            websearch_to_tsquery('english', ${text}),
                            ${`StartSel=${MARK_START}, StopSel=${MARK_STOP}, MaxWords=35, MinWords=15`}) AS headline
     FROM messages
-    WHERE tenant_id = ${scope.tenantId} AND id IN (${sql.join(
-      messageIds.map((id) => sql`${id}::uuid`),
-      sql`, `,
-    )})`);
+    WHERE tenant_id = ${scope.tenantId} AND ${isAnyOf(sql`id`, messageIds, 'uuid')}`);
   return new Map(
     rowsOf<{ id: string; headline: string }>(result).map((row) => [
       row.id,
