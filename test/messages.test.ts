@@ -316,6 +316,75 @@ describe('history', () => {
       'validation_failed',
     );
   });
+
+  it('shows reactions and tombstones as the reader sees them, and only to those who may read', async () => {
+    const { tenant, id } = await groupWith('bob', 'carol');
+    const first = await send(tenant, 'alice', id, { text: 'first' });
+    const second = await send(tenant, 'alice', id, { text: 'second' });
+    const third = await send(tenant, 'bob', id, { text: 'third' });
+    const thumbs = encodeURIComponent('👍');
+    await as(tenant, 'bob').put(`/v1/messages/${first.id}/reactions/:tada:`);
+    await as(tenant, 'carol').put(`/v1/messages/${first.id}/reactions/${thumbs}`);
+    await as(tenant, 'bob').put(`/v1/messages/${first.id}/reactions/${thumbs}`);
+    await as(tenant, 'carol').put(`/v1/messages/${third.id}/reactions/${thumbs}`);
+    expect((await as(tenant, 'alice').delete(`/v1/messages/${second.id}`)).statusCode).toBe(204);
+
+    const asBob = await history(tenant, 'bob', id);
+    expect(asBob.data.map((message) => [message.seq, message.text, message.reactions])).toEqual([
+      [
+        1,
+        'first',
+        [
+          { emoji: ':tada:', count: 1, me: true },
+          { emoji: '👍', count: 2, me: true },
+        ],
+      ],
+      [2, null, []],
+      [3, 'third', [{ emoji: '👍', count: 1, me: false }]],
+    ]);
+    expect(asBob.data[1]?.deleted_at).not.toBeNull();
+    // Every page shape reads the same reactions, and each message reads as it does on its own.
+    const around = await history(tenant, 'carol', id, `?around=${third.id}&limit=2`);
+    const alone = (await as(tenant, 'carol').get(`/v1/messages/${third.id}`)).json<MessageBody>();
+    expect(around.data.map((message) => message.seq)).toEqual([2, 3]);
+    expect(around.data[1]).toEqual(alone);
+    const after = await history(tenant, 'carol', id, '?after_seq=0&limit=1');
+    expect(after.data[0]?.reactions).toEqual([
+      { emoji: ':tada:', count: 1, me: false },
+      { emoji: '👍', count: 2, me: true },
+    ]);
+
+    // A thread reply is no anchor for the main timeline.
+    const reply = await send(tenant, 'bob', id, { text: 'reply', thread_root_id: first.id });
+    expectProblem(
+      await as(tenant, 'bob').get(`/v1/conversations/${id}/messages?around=${reply.id}`),
+      400,
+      'validation_failed',
+    );
+    // Not a member: 404 for a group, 403 for a channel; another tenant cannot see it at all.
+    await putUser(t, tenant, 'dave');
+    expectProblem(await as(tenant, 'dave').get(`/v1/conversations/${id}/messages`), 404, 'not_found');
+    const channel = (
+      await as(tenant, 'alice').post('/v1/conversations', { type: 'channel', name: 'c' })
+    ).json<{ id: string }>();
+    await send(tenant, 'alice', channel.id, { text: 'in the channel' });
+    expectProblem(await as(tenant, 'dave').get(`/v1/conversations/${channel.id}/messages`), 403, 'forbidden');
+    const other = await createTenant(t);
+    await putUser(t, other, 'alice');
+    expectProblem(await as(other, 'alice').get(`/v1/conversations/${id}/messages`), 404, 'not_found');
+    // A seq beyond what a seq can be is bad input, not a server error.
+    for (const query of [
+      'after_seq=1e300',
+      'before_seq=99999999999999999999',
+      'after_seq=9223372036854775807',
+    ]) {
+      expectProblem(
+        await as(tenant, 'bob').get(`/v1/conversations/${id}/messages?${query}`),
+        400,
+        'validation_failed',
+      );
+    }
+  });
 });
 
 describe('threads', () => {

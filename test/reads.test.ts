@@ -204,6 +204,7 @@ describe('marking read', () => {
       [{ seq: '3' }, '/body/seq'],
       [{ seq: 2.5 }, '/body/seq'],
       [{ seq: null }, '/body/seq'],
+      [{ seq: 1e300 }, '/body/seq'],
       [{ seq: 3, until: 4 }, '/body/until'],
     ];
     for (const [payload, path] of cases) {

@@ -7,6 +7,7 @@ import { tenantContextOf, type Principal } from '../context.ts';
 import { AppError, sendProblem } from '../errors.ts';
 import type { App } from '../http/app-types.ts';
 import type { AuthService } from '../modules/auth/auth.service.ts';
+import { SeqOrZero } from '../modules/messages/messages.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
 import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
@@ -57,7 +58,7 @@ const ClientFrame = Type.Union([
       type: Type.Literal('read'),
       ref: Ref,
       conversation_id: ConversationId,
-      seq: Type.Optional(Type.Integer({ minimum: 0 })),
+      seq: Type.Optional(SeqOrZero),
     },
     { additionalProperties: false },
   ),

@@ -1,8 +1,9 @@
-import { and, asc, desc, eq, gt, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, sql, type SQL } from 'drizzle-orm';
 import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
 import { rowsOf, type Orm, type Tx } from '../../db/client.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
+import type { Role } from '../conversations/conversation-access.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
 export type EditRow = typeof messageEdits.$inferSelect;
@@ -206,27 +207,90 @@ export async function updateMessage(
   return row;
 }
 
-/** A page of the main timeline (thread replies excluded) in the given direction from a seq bound. */
-export function listTimeline(
-  scope: TenantScope,
+/** The reactions of a page's messages as one viewer sees them, by message id. */
+export type ReactionsByMessage = Map<string, { emoji: string; count: number; me: boolean }[]>;
+
+/** What `readTimelinePage` asks for: the rows before a seq and the rows from a seq, or around a message. */
+export interface TimelineWindow {
+  /** A message id: both sides are read from its seq (before it, and from it on). */
+  around?: string;
+  /** Rows before this seq, newest first; the latest rows when undefined. */
+  beforeSeq?: number;
+  beforeLimit: number;
+  /** Rows from this seq on, oldest first. */
+  fromSeq?: number;
+  fromLimit: number;
+}
+
+/** A conversation's main timeline around a point, as `viewerId` may see it (see `readTimelinePage`). */
+export type TimelinePage =
+  | { visible: false }
+  /** A channel the viewer is not a member of: no rows are read. */
+  | { visible: true; role: null }
+  | { visible: true; role: Role; anchorFound: false }
+  | {
+      visible: true;
+      role: Role;
+      anchorFound: true;
+      firstMainSeq: number | null;
+      lastMainSeq: number;
+      /** Newest first. */
+      before: StoredMessage[];
+      /** Oldest first. */
+      from: StoredMessage[];
+      reactions: ReactionsByMessage;
+    };
+
+/**
+ * A page of the main timeline (thread replies excluded) in one round trip, the parley_timeline_page
+ * function (migration 0011), which sets the tenant itself and commits on its own: the conversation and the
+ * viewer's role, and for members only, the rows on each side of the window and their reactions. Not
+ * visible: deleted, or neither a member's nor a channel. A non-member of a channel gets its role (null) and
+ * no rows; an `around` that is not a main-timeline message of the conversation gets `anchorFound: false`.
+ */
+export async function readTimelinePage(
+  orm: Orm,
+  tenantId: string,
+  viewerId: string,
   conversationId: string,
-  page: { beforeSeq?: number; fromSeq?: number; afterSeq?: number; limit: number },
-): Promise<StoredMessage[]> {
-  const isDescending = page.afterSeq === undefined && page.fromSeq === undefined;
-  return scope.tx
-    .select(messageColumns)
-    .from(messages)
-    .where(
-      and(
-        inConversation(scope, conversationId),
-        isNull(messages.threadRootId),
-        page.beforeSeq === undefined ? undefined : lt(messages.seq, page.beforeSeq),
-        page.afterSeq === undefined ? undefined : gt(messages.seq, page.afterSeq),
-        page.fromSeq === undefined ? undefined : sql`${messages.seq} >= ${page.fromSeq}`,
-      ),
-    )
-    .orderBy(isDescending ? desc(messages.seq) : asc(messages.seq))
-    .limit(page.limit);
+  window: TimelineWindow,
+): Promise<TimelinePage> {
+  const result = await orm.execute(sql`SELECT parley_timeline_page(
+    ${tenantId}::uuid, ${viewerId}::text, ${conversationId}::uuid, ${window.around ?? null}::uuid,
+    ${window.beforeSeq ?? null}::bigint, ${window.beforeLimit}::integer,
+    ${window.fromSeq ?? null}::bigint, ${window.fromLimit}::integer
+  ) AS page`);
+  const [row] = rowsOf<{ page: TimelinePageJson }>(result);
+  if (!row) throw new Error('parley_timeline_page returned no row');
+  const { conversation, anchor_found: anchorFound } = row.page;
+  if (conversation === null) return { visible: false };
+  if (conversation.role === null) return { visible: true, role: null };
+  if (!anchorFound) return { visible: true, role: conversation.role, anchorFound: false };
+  const reactions: ReactionsByMessage = new Map();
+  for (const reaction of row.page.reactions) {
+    const list = reactions.get(reaction.message_id) ?? [];
+    list.push({ emoji: reaction.emoji, count: reaction.count, me: reaction.me });
+    reactions.set(reaction.message_id, list);
+  }
+  return {
+    visible: true,
+    role: conversation.role,
+    anchorFound: true,
+    firstMainSeq: conversation.first_main_seq === null ? null : Number(conversation.first_main_seq),
+    lastMainSeq: Number(conversation.last_main_seq),
+    before: row.page.before.map(messageFromJson),
+    from: row.page.from.map(messageFromJson),
+    reactions,
+  };
+}
+
+/** parley_timeline_page's answer as JSON. */
+interface TimelinePageJson {
+  conversation: { role: Role | null; first_main_seq?: number | null; last_main_seq?: number } | null;
+  anchor_found?: boolean;
+  before: Record<string, unknown>[];
+  from: Record<string, unknown>[];
+  reactions: { message_id: string; emoji: string; count: number; me: boolean }[];
 }
 
 /** Replies of a thread, oldest first, after `afterSeq`. */

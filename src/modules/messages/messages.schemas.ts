@@ -5,7 +5,18 @@ import { UserIdSchema } from '../users/user-id.ts';
 
 const EXAMPLE_TIME = '2026-11-22T10:00:00.000Z';
 const EXAMPLE_ID = '019a9b70-1c2d-7e3f-8a4b-5c6d7e8f9a0b';
-const Seq = Type.Integer({ minimum: 1, description: 'Position in the conversation: dense, from 1' });
+/**
+ * The largest seq the API takes: beyond it a JSON number is no longer an exact integer, and a bigint
+ * column overflows soon after (a 400, not the database's error).
+ */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const Seq = Type.Integer({
+  minimum: 1,
+  maximum: MAX_SEQ,
+  description: 'Position in the conversation: dense, from 1',
+});
+/** A seq bound a client gives: 0 stands for "before the first message". */
+export const SeqOrZero = Type.Integer({ minimum: 0, maximum: MAX_SEQ });
 
 /** Message text: 1–10,000 Unicode code points, no NUL. */
 export const MessageText = Type.String({
@@ -114,7 +125,7 @@ export const EditMessageBody = Type.Object(
 export const HistoryQuery = Type.Object(
   {
     before_seq: Type.Optional(Seq),
-    after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
+    after_seq: Type.Optional(SeqOrZero),
     around: Type.Optional(Uuid),
     limit: Type.Optional(LimitSchema),
   },
@@ -129,7 +140,7 @@ export const HistoryPage = Type.Object({
 });
 
 export const RepliesQuery = Type.Object(
-  { after_seq: Type.Optional(Type.Integer({ minimum: 0 })), limit: Type.Optional(LimitSchema) },
+  { after_seq: Type.Optional(SeqOrZero), limit: Type.Optional(LimitSchema) },
   { additionalProperties: false },
 );
 export const RepliesPage = Type.Object({ data: Type.Array(Message), has_more_after: Type.Boolean() });

@@ -10,7 +10,6 @@ import {
   assertAllowed,
   assertNotArchived,
   isAllowed,
-  loadVisible,
   notAllowedError,
   ROLES,
 } from '../conversations/conversation-access.ts';
@@ -20,17 +19,17 @@ import { assertNotDeleted, deletedMessageError, loadVisibleMessage } from './mes
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
-  findMessage,
   findMessageByClientMsgId,
   insertEdit,
   listEdits,
   listReplies,
-  listTimeline,
+  readTimelinePage,
   purgeMessageHistory,
   sendMessageRow,
   updateMessage,
   type SendRefusal,
   type StoredMessage,
+  type TimelineWindow,
 } from './messages.repository.ts';
 import { presentMessage, presentMessages, toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
@@ -231,74 +230,60 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
       return answer(ctx, () => directId, sent);
     },
 
-    /** A page of the main timeline in ascending seq: the latest, before or after a seq, or around a message. */
-    listHistory(ctx: TenantContext, conversationId: string, query: HistoryQuery) {
-      return run(ctx, async (scope, userId) => {
-        const { conversation, role } = await loadVisible(scope, conversationId, userId);
-        assertAllowed(role, 'read');
-        const limit = query.limit ?? 50;
-        const given = [query.before_seq, query.after_seq, query.around].filter(
-          (value) => value !== undefined,
+    /**
+     * A page of the main timeline in ascending seq: the latest, before or after a seq, or around a message.
+     * One round trip (`readTimelinePage`); each side reads one row more than it returns, to tell whether
+     * there is more.
+     */
+    async listHistory(ctx: TenantContext, conversationId: string, query: HistoryQuery) {
+      const userId = actingUserId(ctx);
+      const given = [query.before_seq, query.after_seq, query.around].filter((value) => value !== undefined);
+      if (given.length > 1) {
+        throw new AppError('validation_failed', 'use one of before_seq, after_seq and around', [
+          { path: '/querystring', message: 'before_seq, after_seq and around exclude each other' },
+        ]);
+      }
+      const limit = query.limit ?? 50;
+      // Around a message: half the page before it, the rest from it on.
+      const beforeCount = query.around !== undefined ? Math.floor(limit / 2) : limit;
+      const fromCount = limit - beforeCount;
+      const window: TimelineWindow =
+        query.around !== undefined
+          ? { around: query.around, beforeLimit: beforeCount + 1, fromLimit: fromCount + 1 }
+          : query.after_seq !== undefined
+            ? { fromSeq: query.after_seq + 1, beforeLimit: 0, fromLimit: limit + 1 }
+            : { beforeSeq: query.before_seq, beforeLimit: limit + 1, fromLimit: 0 };
+      const page = await readTimelinePage(orm, ctx.tenantId, userId, conversationId, window);
+      if (!page.visible) throw notFound('conversation');
+      if (page.role === null || !isAllowed(page.role, 'read')) throw notAllowedError('read');
+      if (!page.anchorFound) {
+        throw new AppError(
+          'validation_failed',
+          'around is not a main-timeline message of this conversation',
+          [{ path: '/querystring/around', message: 'is not a main-timeline message of this conversation' }],
         );
-        if (given.length > 1) {
-          throw new AppError('validation_failed', 'use one of before_seq, after_seq and around', [
-            { path: '/querystring', message: 'before_seq, after_seq and around exclude each other' },
-          ]);
-        }
-        const firstMain = conversation.firstMainSeq;
-        let rows: StoredMessage[];
-        let hasMoreBefore: boolean;
-        let hasMoreAfter: boolean;
-        if (query.around !== undefined) {
-          const anchor = await findMessage(scope, query.around);
-          if (!anchor || anchor.conversationId !== conversationId || anchor.threadRootId !== null) {
-            throw new AppError(
-              'validation_failed',
-              'around is not a main-timeline message of this conversation',
-              [
-                {
-                  path: '/querystring/around',
-                  message: 'is not a main-timeline message of this conversation',
-                },
-              ],
-            );
-          }
-          const beforeCount = Math.floor(limit / 2);
-          const afterCount = limit - beforeCount;
-          const before = await listTimeline(scope, conversationId, {
-            beforeSeq: anchor.seq,
-            limit: beforeCount + 1,
-          });
-          const after = await listTimeline(scope, conversationId, {
-            fromSeq: anchor.seq,
-            limit: afterCount + 1,
-          });
-          hasMoreBefore = before.length > beforeCount;
-          hasMoreAfter = after.length > afterCount;
-          rows = [...before.slice(0, beforeCount).reverse(), ...after.slice(0, afterCount)];
-        } else if (query.after_seq !== undefined) {
-          const page = await listTimeline(scope, conversationId, {
-            afterSeq: query.after_seq,
-            limit: limit + 1,
-          });
-          hasMoreAfter = page.length > limit;
-          rows = page.slice(0, limit);
-          hasMoreBefore = firstMain !== null && firstMain <= query.after_seq;
-        } else {
-          const page = await listTimeline(scope, conversationId, {
-            beforeSeq: query.before_seq,
-            limit: limit + 1,
-          });
-          hasMoreBefore = page.length > limit;
-          rows = page.slice(0, limit).reverse();
-          hasMoreAfter = query.before_seq !== undefined && conversation.lastMainSeq >= query.before_seq;
-        }
-        return {
-          data: await presentMessages(scope, userId, rows),
-          has_more_before: hasMoreBefore,
-          has_more_after: hasMoreAfter,
-        };
-      });
+      }
+      let hasMoreBefore: boolean;
+      let hasMoreAfter: boolean;
+      let rows: StoredMessage[];
+      if (query.around !== undefined) {
+        hasMoreBefore = page.before.length > beforeCount;
+        hasMoreAfter = page.from.length > fromCount;
+        rows = [...page.before.slice(0, beforeCount).reverse(), ...page.from.slice(0, fromCount)];
+      } else if (query.after_seq !== undefined) {
+        hasMoreAfter = page.from.length > limit;
+        rows = page.from.slice(0, limit);
+        hasMoreBefore = page.firstMainSeq !== null && page.firstMainSeq <= query.after_seq;
+      } else {
+        hasMoreBefore = page.before.length > limit;
+        rows = page.before.slice(0, limit).reverse();
+        hasMoreAfter = query.before_seq !== undefined && page.lastMainSeq >= query.before_seq;
+      }
+      return {
+        data: rows.map((row) => toMessageView(row, page.reactions.get(row.id) ?? [])),
+        has_more_before: hasMoreBefore,
+        has_more_after: hasMoreAfter,
+      };
     },
 
     getMessage(ctx: TenantContext, messageId: string) {

@@ -2,7 +2,12 @@ import { Type } from 'typebox';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
 import { errorResponses } from '../../http/schemas.ts';
-import { ConversationMessagesParams, MessageParams, PageQuery } from '../messages/messages.schemas.ts';
+import {
+  ConversationMessagesParams,
+  MessageParams,
+  PageQuery,
+  MAX_SEQ,
+} from '../messages/messages.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 import type { ReadsService } from './reads.service.ts';
 
@@ -15,7 +20,11 @@ const doc = {
 const ReadBody = Type.Object(
   {
     seq: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Read up to this seq; the latest when left out' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_SEQ,
+        description: 'Read up to this seq; the latest when left out',
+      }),
     ),
   },
   { additionalProperties: false, examples: [{ seq: 42 }, {}] },
