@@ -460,6 +460,8 @@ type Action =
   | { kind: 'send'; sender: Sender; mention: boolean }
   | { kind: 'reply'; sender: Sender; root: number; mention: boolean }
   | { kind: 'delete'; target: number }
+  | { kind: 'edit'; target: number; mention: boolean }
+  | { kind: 'erase' }
   | { kind: 'read'; at: number | 'latest' | 'beyond' };
 
 interface ModelMessage {
@@ -491,18 +493,37 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
+      kind: fc.constant('edit' as const),
+      target: fc.nat({ max: 100 }),
+      mention: fc.boolean(),
+    }),
+  },
+  // Erasing carol makes her messages tombstones and removes her; she sends nothing after.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('erase' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
       kind: fc.constant('read' as const),
       at: fc.oneof(fc.nat({ max: 100 }), fc.constant('latest' as const), fc.constant('beyond' as const)),
     }),
   },
 );
 
-describe('unread counts, property-based', () => {
-  it('equal a brute-force count over any history of sends, replies, deletes and reads', async () => {
+// Groups (and direct conversations) read counters that triggers keep; channels count by scanning. Both must
+// agree with the model.
+describe.each(['group', 'channel'] as const)('unread counts in a %s, property-based', (type) => {
+  it('equal a brute-force count over any history of sends, replies, edits, deletes, erasures and reads', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25, size: 'max' }), async (actions) => {
-        const tenant = await tenantWithUsers('alice', 'bob', 'carol');
-        const group = await createGroup(tenant, 'alice', ['bob', 'carol']);
+        const tenant = await tenantWithUsers('alice', 'bob', 'carol', 'dave');
+        const created = await as(tenant, 'alice').post('/v1/conversations', {
+          type,
+          name: 'property',
+          members: ['bob', 'carol'],
+        });
+        expect(created.statusCode, created.body).toBe(201);
+        const group = created.json<{ id: string }>().id;
+        let carolErased = false;
         const model: ModelMessage[] = [];
         let watermark = 0;
         const lastSeq = () => model.at(-1)?.seq ?? 0;
@@ -522,6 +543,7 @@ describe('unread counts, property-based', () => {
           switch (action.kind) {
             case 'send':
             case 'reply': {
+              if (action.sender === 'carol' && carolErased) break;
               let root: ModelMessage | undefined;
               if (action.kind === 'reply') {
                 const roots = model.filter((message) => !message.isReply && !message.deleted);
@@ -549,6 +571,29 @@ describe('unread counts, property-based', () => {
               if (target === undefined) break;
               await deleteMessage(tenant, target.sender, target.id);
               target.deleted = true;
+              break;
+            }
+            case 'edit': {
+              const live = model.filter((message) => !message.deleted);
+              const target = live[action.target % Math.max(live.length, 1)];
+              if (target === undefined) break;
+              const edited = await as(tenant, target.sender).patch(`/v1/messages/${target.id}`, {
+                text: `edited${action.mention ? ' cc @alice' : ''}`,
+              });
+              expect(edited.statusCode, edited.body).toBe(200);
+              target.mentionsAlice = action.mention;
+              break;
+            }
+            case 'erase': {
+              if (carolErased) break;
+              const erased = await t.app.inject({
+                method: 'DELETE',
+                url: '/v1/users/carol',
+                headers: { authorization: `Bearer ${tenant.apiKey.secret}` },
+              });
+              expect(erased.statusCode, erased.body).toBe(204);
+              carolErased = true;
+              for (const message of model) if (message.sender === 'carol') message.deleted = true;
               break;
             }
             case 'read': {
@@ -595,6 +640,15 @@ describe('unread counts, property-based', () => {
         const latestMain = model.filter((message) => !message.isReply).at(-1);
         expect(listed?.last_message?.seq ?? null).toBe(latestMain?.seq ?? null);
         expect(listed?.last_message?.id ?? null).toBe(latestMain?.id ?? null);
+
+        // A member who arrives now has every live main-timeline message unread, none mentioning him.
+        const joined =
+          type === 'channel'
+            ? await as(tenant, 'dave').post(`/v1/conversations/${group}/join`)
+            : await as(tenant, 'alice').post(`/v1/conversations/${group}/members`, { user_ids: ['dave'] });
+        expect(joined.statusCode, joined.body).toBeLessThan(300);
+        const liveMain = model.filter((message) => !message.isReply && !message.deleted).length;
+        expect(await stateIn(tenant, 'dave', group)).toEqual({ unread_count: liveMain, mention_count: 0 });
       }),
       { numRuns: 20, interruptAfterTimeLimit: 60_000, markInterruptAsFailure: false },
     );

@@ -72,6 +72,13 @@ export const conversationMembers = pgTable(
     role: text('role', { enum: ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] }).notNull(),
     /** Read watermark: the highest seq this member has read (see the messaging core). */
     lastReadSeq: bigint('last_read_seq', { mode: 'number' }).notNull().default(0),
+    /**
+     * Direct and group conversations: other people's non-deleted main-timeline messages after the
+     * watermark, and of those the ones mentioning this member. Kept by triggers (migration 0012), never
+     * written by the application; 0 in channels, whose counts are read by a scan (reads.repository.ts).
+     */
+    unreadCount: integer('unread_count').notNull().default(0),
+    mentionCount: integer('mention_count').notNull().default(0),
     mutedUntil: timestamp('muted_until', { withTimezone: true, precision: 3 }),
     joinedAt: timestamp('joined_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },

@@ -360,6 +360,25 @@ export async function lockConversation(scope: TenantScope, conversationId: strin
     .for('update');
 }
 
+/**
+ * Locks, in id order, every conversation a user is a member of or has sent to, as an erasure does before
+ * changing any of them: the unread counters (migration 0012) stay exact only if whatever changes a
+ * conversation's messages or watermarks holds its row lock, and one order keeps concurrent erasures from
+ * deadlocking.
+ */
+export async function lockConversationsOfUser(scope: TenantScope, userId: string): Promise<void> {
+  await scope.tx.execute(sql`
+    SELECT c.id FROM conversations c
+    WHERE c.tenant_id = ${scope.tenantId} AND c.id IN (
+      SELECT m.conversation_id FROM conversation_members m
+      WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId}
+      UNION
+      SELECT x.conversation_id FROM messages x
+      WHERE x.tenant_id = ${scope.tenantId} AND x.sender_id = ${userId})
+    ORDER BY c.id
+    FOR UPDATE OF c`);
+}
+
 /** Who inherits OWNER: the longest-standing ADMIN, else MEMBER, else VIEWER, other than `exceptUserId`. */
 export async function findSuccessor(
   scope: TenantScope,

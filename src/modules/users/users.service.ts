@@ -5,7 +5,7 @@ import { inTenant } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { assertMetadataSize } from '../../metadata.ts';
-import { listMembershipsOfUser } from '../conversations/conversations.repository.ts';
+import { listMembershipsOfUser, lockConversationsOfUser } from '../conversations/conversations.repository.ts';
 import { removeUserFromAllConversations } from '../conversations/conversations.service.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactEventsOfSender } from '../events/events.repository.ts';
@@ -100,6 +100,7 @@ export function createUsersService({ orm, events, onCredentialsChanged }: UsersS
       requireBackend(ctx, 'erase users');
       await inTenant(orm, ctx.tenantId, async (scope) => {
         if (!(await eraseUserRow(scope, userId))) throw notFound('user');
+        await lockConversationsOfUser(scope, userId);
         await removeUserFromAllConversations(scope, events, userId);
         await redactMessagesOf(scope, userId);
         await redactEventsOfSender(scope, userId);
