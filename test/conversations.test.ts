@@ -165,6 +165,56 @@ describe('listing', () => {
     expectProblem(badCursor, 400, 'validation_failed');
   });
 
+  it('shows each listed conversation as GET /v1/conversations/{id} does: counts, last message, settings', async () => {
+    const tenant = await tenantWithUsers('alice', 'bob');
+    const group = await create(tenant, 'alice', { type: 'group', name: 'g', members: ['bob'] });
+    const channel = await create(tenant, 'alice', { type: 'channel', name: 'c' });
+    const direct = await create(tenant, 'alice', { type: 'direct', members: ['bob'] });
+    const quiet = await create(tenant, 'alice', { type: 'group', name: 'no messages yet' });
+    expect((await as(tenant, 'bob').post(`/v1/conversations/${channel.id}/join`)).statusCode).toBe(200);
+    const sendAs = async (userId: string, conversationId: string, payload: object) => {
+      const response = await as(tenant, userId).post(`/v1/conversations/${conversationId}/messages`, payload);
+      expect(response.statusCode, response.body).toBe(201);
+      return response.json<{ id: string }>();
+    };
+    const hello = await sendAs('bob', group.id, { text: 'hello @alice' });
+    await sendAs('bob', group.id, { text: 'in a thread', thread_root_id: hello.id });
+    await as(tenant, 'alice').put(`/v1/messages/${hello.id}/reactions/:wave:`);
+    await as(tenant, 'bob').put(`/v1/messages/${hello.id}/reactions/:wave:`);
+    await as(tenant, 'bob').put(`/v1/messages/${hello.id}/reactions/:eyes:`);
+    await sendAs('bob', channel.id, { text: 'channel news for @alice' });
+    await sendAs('bob', channel.id, { text: 'more news' });
+    await sendAs('alice', direct.id, { text: 'mine' });
+    const muted = await as(tenant, 'alice').patch(`/v1/conversations/${direct.id}/settings`, {
+      muted_until: '2999-01-01T00:00:00.000Z',
+    });
+    expect(muted.statusCode, muted.body).toBe(200);
+
+    const listed = (await as(tenant, 'alice').get('/v1/conversations')).json<{
+      data: (ConversationBody & Record<string, unknown>)[];
+    }>().data;
+    expect(listed.map((item) => item.id)).toEqual([direct.id, channel.id, group.id, quiet.id]);
+    for (const item of listed) {
+      const alone = await as(tenant, 'alice').get(`/v1/conversations/${item.id}`);
+      expect(item).toEqual(alone.json());
+    }
+    expect(listed.map((item) => [item.unread_count, item.mention_count])).toEqual([
+      [0, 0],
+      [2, 1],
+      [1, 1],
+      [0, 0],
+    ]);
+    expect(listed[2]?.last_message).toMatchObject({
+      id: hello.id,
+      reactions: [
+        { emoji: ':wave:', count: 2, me: true },
+        { emoji: ':eyes:', count: 1, me: false },
+      ],
+    });
+    expect(listed[3]?.last_message).toBeNull();
+    expect(listed[0]).toMatchObject({ muted: true, last_message: { text: 'mine' } });
+  });
+
   it("discovers the tenant's channels by name prefix, with the caller's role", async () => {
     const tenant = await tenantWithUsers('alice', 'bob');
     const general = await create(tenant, 'alice', { type: 'channel', name: 'General' });

@@ -8,8 +8,43 @@
 -- reads: the conversation (null when the caller may not see it: not a member, and not a channel), the
 -- caller's role, and only for members, the rows. `p_around` (a message id) is the anchor: the rows before it
 -- and the rows from it on; without it, rows before `p_before_seq` (the latest when null) and rows from
--- `p_from_seq`. A side whose limit is 0 is not read. Rows are the messages' columns as to_jsonb writes them
--- (as parley_send_message returns them); reactions are summarized per (message, emoji) for the caller.
+-- `p_from_seq`. A side whose limit is 0 is not read. Rows are parley_message_json's; reactions are
+-- summarized per (message, emoji) for the caller.
+-- A message as the application reads it (messageFromJson in messages.repository.ts): every column but the
+-- search vector, which no reader needs and which to_jsonb would render as text.
+CREATE OR REPLACE FUNCTION parley_message_json(m messages)
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE
+AS $$
+  SELECT jsonb_build_object(
+    'tenant_id', m.tenant_id, 'conversation_id', m.conversation_id, 'seq', m.seq, 'id', m.id,
+    'sender_id', m.sender_id, 'text', m.text, 'mentions', m.mentions, 'thread_root_id', m.thread_root_id,
+    'reply_count', m.reply_count, 'last_reply_at', m.last_reply_at, 'metadata', m.metadata,
+    'client_msg_id', m.client_msg_id, 'pinned_at', m.pinned_at, 'pinned_by', m.pinned_by,
+    'created_at', m.created_at, 'edited_at', m.edited_at, 'deleted_at', m.deleted_at)
+$$;
+--> statement-breakpoint
+-- The reactions of some messages as one viewer sees them: one entry per (message, emoji) with its count
+-- and whether the viewer is among those who reacted, in the order summarizeReactions (reactions.repository.ts)
+-- gives: first reacted first, then by emoji.
+CREATE OR REPLACE FUNCTION parley_reaction_summaries(p_tenant uuid, p_viewer text, p_message_ids uuid[])
+RETURNS jsonb
+LANGUAGE sql
+STABLE
+AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'message_id', r.message_id, 'emoji', r.emoji, 'count', r.count, 'me', r.me)
+         ORDER BY r.first_at, r.emoji), '[]')
+  FROM (
+    SELECT mr.message_id, mr.emoji, count(*)::int AS count, bool_or(mr.user_id = p_viewer) AS me,
+           min(mr.created_at) AS first_at
+    FROM message_reactions mr
+    WHERE mr.tenant_id = p_tenant AND mr.message_id = ANY (p_message_ids)
+    GROUP BY mr.message_id, mr.emoji
+  ) r
+$$;
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION parley_timeline_page(
   p_tenant uuid,
   p_viewer text,
@@ -61,11 +96,9 @@ BEGIN
   END IF;
 
   IF p_before_limit > 0 THEN
-    SELECT coalesce(jsonb_agg(to_jsonb(page) ORDER BY page.seq DESC), '[]') INTO v_before
+    SELECT coalesce(jsonb_agg(parley_message_json(page.m) ORDER BY (page.m).seq DESC), '[]') INTO v_before
     FROM (
-      SELECT m.tenant_id, m.conversation_id, m.seq, m.id, m.sender_id, m.text, m.mentions,
-             m.thread_root_id, m.reply_count, m.last_reply_at, m.metadata, m.client_msg_id,
-             m.pinned_at, m.pinned_by, m.created_at, m.edited_at, m.deleted_at
+      SELECT m
       FROM messages m
       WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conversation AND m.thread_root_id IS NULL
         AND m.seq < coalesce(p_before_seq, 9223372036854775807)
@@ -75,11 +108,9 @@ BEGIN
   END IF;
 
   IF p_from_limit > 0 THEN
-    SELECT coalesce(jsonb_agg(to_jsonb(page) ORDER BY page.seq), '[]') INTO v_from
+    SELECT coalesce(jsonb_agg(parley_message_json(page.m) ORDER BY (page.m).seq), '[]') INTO v_from
     FROM (
-      SELECT m.tenant_id, m.conversation_id, m.seq, m.id, m.sender_id, m.text, m.mentions,
-             m.thread_root_id, m.reply_count, m.last_reply_at, m.metadata, m.client_msg_id,
-             m.pinned_at, m.pinned_by, m.created_at, m.edited_at, m.deleted_at
+      SELECT m
       FROM messages m
       WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conversation AND m.thread_root_id IS NULL
         AND m.seq >= p_from_seq
@@ -88,20 +119,8 @@ BEGIN
     ) page;
   END IF;
 
-  -- In the order summarizeReactions (reactions.repository.ts) gives: first reacted first, then by emoji.
-  SELECT coalesce(jsonb_agg(jsonb_build_object(
-           'message_id', r.message_id, 'emoji', r.emoji, 'count', r.count, 'me', r.me)
-         ORDER BY r.first_at, r.emoji), '[]')
-  INTO v_reactions
-  FROM (
-    SELECT mr.message_id, mr.emoji, count(*)::int AS count, bool_or(mr.user_id = p_viewer) AS me,
-           min(mr.created_at) AS first_at
-    FROM message_reactions mr
-    WHERE mr.tenant_id = p_tenant
-      AND mr.message_id = ANY (ARRAY(
-        SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(v_before || v_from) AS e))
-    GROUP BY mr.message_id, mr.emoji
-  ) r;
+  v_reactions := parley_reaction_summaries(p_tenant, p_viewer, ARRAY(
+    SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(v_before || v_from) AS e));
 
   RETURN jsonb_build_object(
     'conversation', jsonb_build_object(
@@ -112,6 +131,14 @@ BEGIN
     'reactions', v_reactions);
 END;
 $$;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION parley_message_json(messages) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION parley_message_json(messages) TO parley_app;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION parley_reaction_summaries(uuid, text, uuid[]) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION parley_reaction_summaries(uuid, text, uuid[]) TO parley_app;
 --> statement-breakpoint
 REVOKE ALL ON FUNCTION parley_timeline_page(uuid, text, uuid, uuid, bigint, integer, bigint, integer) FROM PUBLIC;
 --> statement-breakpoint

@@ -19,6 +19,22 @@ ALTER TABLE "conversation_members" ADD COLUMN "mention_count" integer DEFAULT 0 
 -- (sends update the row; reads, edits, deletions and member changes lock it FOR UPDATE; erasure locks the
 -- erased user's conversations first). Each trigger statement then takes its snapshot after the lock, and
 -- sees every earlier change of that conversation.
+-- The rule as a scan from a watermark: a range scan of messages_main_timeline_idx, costing what is unread.
+-- The member trigger and the backfill below count with it, and so do channels at read time
+-- (countUnread in reads.repository.ts, parley_conversation_list).
+CREATE OR REPLACE FUNCTION parley_unread_scan(
+  p_tenant uuid, p_conversation uuid, p_user text, p_after_seq bigint
+) RETURNS TABLE (unread integer, mentions integer)
+LANGUAGE sql
+STABLE
+AS $$
+  SELECT count(*)::int, (count(*) FILTER (WHERE p_user = ANY (x.mentions)))::int
+  FROM messages x
+  WHERE x.tenant_id = p_tenant AND x.conversation_id = p_conversation
+    AND x.seq > p_after_seq AND x.thread_root_id IS NULL
+    AND x.deleted_at IS NULL AND x.sender_id <> p_user
+$$;
+--> statement-breakpoint
 CREATE OR REPLACE FUNCTION parley_count_member_unread() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -27,14 +43,10 @@ BEGIN
              WHERE c.tenant_id = NEW.tenant_id AND c.id = NEW.conversation_id AND c.type = 'channel') THEN
     NEW.unread_count := 0;
     NEW.mention_count := 0;
-    RETURN NEW;
+  ELSE
+    SELECT u.unread, u.mentions INTO NEW.unread_count, NEW.mention_count
+    FROM parley_unread_scan(NEW.tenant_id, NEW.conversation_id, NEW.user_id, NEW.last_read_seq) u;
   END IF;
-  SELECT count(*), count(*) FILTER (WHERE NEW.user_id = ANY (m.mentions))
-  INTO NEW.unread_count, NEW.mention_count
-  FROM messages m
-  WHERE m.tenant_id = NEW.tenant_id AND m.conversation_id = NEW.conversation_id
-    AND m.seq > NEW.last_read_seq AND m.thread_root_id IS NULL
-    AND m.deleted_at IS NULL AND m.sender_id <> NEW.user_id;
   RETURN NEW;
 END;
 $$;
@@ -115,10 +127,11 @@ CREATE TRIGGER messages_count_unread_on_update
 -- (its WHEN), so they are counted here, the same way.
 UPDATE conversation_members cm
 SET (unread_count, mention_count) = (
-  SELECT count(*)::int, (count(*) FILTER (WHERE cm.user_id = ANY (m.mentions)))::int
-  FROM messages m
-  WHERE m.tenant_id = cm.tenant_id AND m.conversation_id = cm.conversation_id
-    AND m.seq > cm.last_read_seq AND m.thread_root_id IS NULL
-    AND m.deleted_at IS NULL AND m.sender_id <> cm.user_id)
+  SELECT u.unread, u.mentions
+  FROM parley_unread_scan(cm.tenant_id, cm.conversation_id, cm.user_id, cm.last_read_seq) u)
 FROM conversations c
 WHERE c.tenant_id = cm.tenant_id AND c.id = cm.conversation_id AND c.type <> 'channel';
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION parley_unread_scan(uuid, uuid, text, bigint) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION parley_unread_scan(uuid, uuid, text, bigint) TO parley_app;

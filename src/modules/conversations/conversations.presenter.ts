@@ -1,9 +1,10 @@
 import type { TenantScope } from '../../db/tenant-scope.ts';
-import { presentMessages } from '../messages/messages.presenter.ts';
+import { presentMessages, toMessageView } from '../messages/messages.presenter.ts';
 import { findMessagesAt } from '../messages/messages.repository.ts';
 import type { MessageView } from '../messages/messages.schemas.ts';
 import { countUnread } from '../reads/reads.repository.ts';
-import type { ConversationRow, MemberRow } from './conversations.repository.ts';
+import type { ConversationListRow, ConversationRow, MemberRow } from './conversations.repository.ts';
+import type { ReactionsByMessage } from '../reactions/reactions.repository.ts';
 import type { ConversationView, MemberView } from './conversations.schemas.ts';
 
 // How conversations and members are shown: to one viewer (API responses) or to every member (events).
@@ -91,6 +92,21 @@ export async function presentConversations(
       lastMessage: lastMessages.get(conversation.id) ?? null,
     }),
   );
+}
+
+/** A row of the caller's conversation list (`readConversationPage`), its last message with its reactions. */
+export function toListedConversationView(
+  row: ConversationListRow,
+  reactions: ReactionsByMessage,
+): ConversationView {
+  return toConversationView(row.conversation, row.member, {
+    unreadCount: row.unreadCount,
+    mentionCount: row.mentionCount,
+    lastMessage:
+      row.lastMessage === null
+        ? null
+        : toMessageView(row.lastMessage, reactions.get(row.lastMessage.id) ?? []),
+  });
 }
 
 /** One conversation as `userId` sees it. */

@@ -1,8 +1,13 @@
-import { and, asc, desc, eq, gt, isNotNull, isNull, like, lt, ne, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, like, lt, ne, sql, type SQL } from 'drizzle-orm';
 import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
 import { users } from '../../db/schema/users.ts';
+import { rowsOf, type Orm } from '../../db/client.ts';
+import { rowFromJson } from '../../db/json-rows.ts';
+import { messages } from '../../db/schema/messages.ts';
 import { isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
+import type { StoredMessage } from '../messages/messages.repository.ts';
+import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
 import type { ConversationType, Role } from './conversation-access.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -240,9 +245,25 @@ export function listMembers(
     .limit(page.limit);
 }
 
-/** A page of a user's live conversations, most recent activity first, after the (activity, id) key. */
-export function listUserConversations(
-  scope: TenantScope,
+/** One row of a conversation-list page: the conversation, the caller's membership, counts, last message. */
+export interface ConversationListRow {
+  conversation: ConversationRow;
+  member: MemberRow;
+  unreadCount: number;
+  mentionCount: number;
+  /** The latest main-timeline message, or null before the first. */
+  lastMessage: StoredMessage | null;
+}
+
+/**
+ * A page of a user's conversations, most recent activity first, after the (activity, id) keyset cursor, in
+ * one round trip: the parley_conversation_list function (migration 0013), which sets the tenant itself and
+ * commits on its own. Each row carries its unread and mention counts and its last main-timeline message;
+ * `reactions` are those messages' reactions as the user sees them.
+ */
+export async function readConversationPage(
+  orm: Orm,
+  tenantId: string,
   userId: string,
   query: {
     type: ConversationType | undefined;
@@ -250,35 +271,35 @@ export function listUserConversations(
     after: { activityAt: string; id: string } | undefined;
     limit: number;
   },
-): Promise<{ conversation: ConversationRow; member: MemberRow }[]> {
-  return scope.tx
-    .select({ conversation: conversations, member: conversationMembers })
-    .from(conversationMembers)
-    .innerJoin(
-      conversations,
-      and(
-        eq(conversations.tenantId, conversationMembers.tenantId),
-        eq(conversations.id, conversationMembers.conversationId),
-      ),
-    )
-    .where(
-      and(
-        eq(conversationMembers.tenantId, scope.tenantId),
-        eq(conversationMembers.userId, userId),
-        isLive,
-        query.type === undefined ? undefined : eq(conversations.type, query.type),
-        query.archived === undefined
-          ? undefined
-          : query.archived
-            ? isNotNull(conversations.archivedAt)
-            : isNull(conversations.archivedAt),
-        query.after === undefined
-          ? undefined
-          : sql`(${conversations.lastActivityAt}, ${conversations.id}) < (${query.after.activityAt}::timestamptz, ${query.after.id}::uuid)`,
-      ),
-    )
-    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
-    .limit(query.limit);
+): Promise<{ rows: ConversationListRow[]; reactions: ReactionsByMessage }> {
+  const result = await orm.execute(sql`SELECT parley_conversation_list(
+    ${tenantId}::uuid, ${userId}::text, ${query.type ?? null}::text, ${query.archived ?? null}::boolean,
+    ${query.after?.activityAt ?? null}::timestamptz, ${query.after?.id ?? null}::uuid, ${query.limit}::integer
+  ) AS page`);
+  const [row] = rowsOf<{ page: ConversationPageJson }>(result);
+  if (!row) throw new Error('parley_conversation_list returned no row');
+  return {
+    rows: row.page.rows.map((item) => ({
+      conversation: rowFromJson(conversations, item.conversation),
+      member: rowFromJson(conversationMembers, item.member),
+      unreadCount: item.unread_count,
+      mentionCount: item.mention_count,
+      lastMessage: item.last_message === null ? null : rowFromJson(messages, item.last_message),
+    })),
+    reactions: reactionsFromJson(row.page.reactions),
+  };
+}
+
+/** parley_conversation_list's answer as JSON. */
+interface ConversationPageJson {
+  rows: {
+    conversation: Record<string, unknown>;
+    member: Record<string, unknown>;
+    unread_count: number;
+    mention_count: number;
+    last_message: Record<string, unknown> | null;
+  }[];
+  reactions: { message_id: string; emoji: string; count: number; me: boolean }[];
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
-import type { TenantContext } from '../../context.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
 import { AppError, notFound, type FieldError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { cursorText, cursorTimestamp, cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
@@ -29,7 +29,7 @@ import {
   listMembershipsOfUser,
   lockConversation,
   releaseDirectPairsOf,
-  listUserConversations,
+  readConversationPage,
   updateConversation as updateConversationRow,
   updateMemberRole,
   updateMemberSettings,
@@ -42,6 +42,7 @@ import {
   memberEvent,
   presentConversation,
   presentConversations,
+  toListedConversationView,
   toConversationView,
   toMemberView,
 } from './conversations.presenter.ts';
@@ -192,21 +193,21 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
     },
 
     /** The caller's conversations, most recent activity first. */
-    listConversations(ctx: TenantContext, query: ListConversationsQuery & { limit: number }) {
-      return run(ctx, async (scope, userId) => {
-        const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
-        const rows = await listUserConversations(scope, userId, {
-          type: query.type,
-          archived: query.archived,
-          after: after && { activityAt: cursorTimestamp(after[0]), id: cursorUuid(after[1]) },
-          limit: query.limit + 1,
-        });
-        const page = toPage(rows, query.limit, (row) => [
-          row.conversation.lastActivityAt.toISOString(),
-          row.conversation.id,
-        ]);
-        return { ...page, data: await presentConversations(scope, userId, page.data) };
+    /** The caller's conversations, most recent activity first, with counts and last messages: one round trip. */
+    async listConversations(ctx: TenantContext, query: ListConversationsQuery & { limit: number }) {
+      const userId = actingUserId(ctx);
+      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
+      const { rows, reactions } = await readConversationPage(orm, ctx.tenantId, userId, {
+        type: query.type,
+        archived: query.archived,
+        after: after && { activityAt: cursorTimestamp(after[0]), id: cursorUuid(after[1]) },
+        limit: query.limit + 1,
       });
+      const page = toPage(rows, query.limit, (row) => [
+        row.conversation.lastActivityAt.toISOString(),
+        row.conversation.id,
+      ]);
+      return { ...page, data: page.data.map((row) => toListedConversationView(row, reactions)) };
     },
 
     /** The tenant's channels, newest first, with the caller's role in each (null when not a member). */

@@ -1,9 +1,11 @@
 import { and, asc, desc, eq, gt, isNotNull, sql, type SQL } from 'drizzle-orm';
 import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
 import { rowsOf, type Orm, type Tx } from '../../db/client.ts';
+import { rowFromJson } from '../../db/json-rows.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import type { Role } from '../conversations/conversation-access.ts';
+import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
 export type EditRow = typeof messageEdits.$inferSelect;
@@ -118,29 +120,8 @@ function sqlStateOf(error: unknown): string | undefined {
   return undefined;
 }
 
-/** A message row as `to_jsonb` writes it. */
-function messageFromJson(json: Record<string, unknown>): StoredMessage {
-  const date = (value: unknown) => (value === null || value === undefined ? null : new Date(value as string));
-  return {
-    tenantId: json.tenant_id as string,
-    conversationId: json.conversation_id as string,
-    seq: Number(json.seq),
-    id: json.id as string,
-    senderId: json.sender_id as string,
-    text: json.text as string | null,
-    mentions: json.mentions as string[],
-    threadRootId: json.thread_root_id as string | null,
-    replyCount: json.reply_count as number,
-    lastReplyAt: date(json.last_reply_at),
-    metadata: json.metadata as Record<string, unknown>,
-    clientMsgId: json.client_msg_id as string | null,
-    pinnedAt: date(json.pinned_at),
-    pinnedBy: json.pinned_by as string | null,
-    createdAt: new Date(json.created_at as string),
-    editedAt: date(json.edited_at),
-    deletedAt: date(json.deleted_at),
-  };
-}
+/** A message row as `to_jsonb` or parley_message_json writes it. */
+const messageFromJson = (json: Record<string, unknown>): StoredMessage => rowFromJson(messages, json);
 
 /**
  * Sends a message in one statement (the parley_send_message function): checks visibility, role, archive
@@ -207,9 +188,6 @@ export async function updateMessage(
   return row;
 }
 
-/** The reactions of a page's messages as one viewer sees them, by message id. */
-export type ReactionsByMessage = Map<string, { emoji: string; count: number; me: boolean }[]>;
-
 /** What `readTimelinePage` asks for: the rows before a seq and the rows from a seq, or around a message. */
 export interface TimelineWindow {
   /** A message id: both sides are read from its seq (before it, and from it on). */
@@ -266,21 +244,15 @@ export async function readTimelinePage(
   if (conversation === null) return { visible: false };
   if (conversation.role === null) return { visible: true, role: null };
   if (!anchorFound) return { visible: true, role: conversation.role, anchorFound: false };
-  const reactions: ReactionsByMessage = new Map();
-  for (const reaction of row.page.reactions) {
-    const list = reactions.get(reaction.message_id) ?? [];
-    list.push({ emoji: reaction.emoji, count: reaction.count, me: reaction.me });
-    reactions.set(reaction.message_id, list);
-  }
   return {
     visible: true,
     role: conversation.role,
     anchorFound: true,
     firstMainSeq: conversation.first_main_seq === null ? null : Number(conversation.first_main_seq),
     lastMainSeq: Number(conversation.last_main_seq),
-    before: row.page.before.map(messageFromJson),
-    from: row.page.from.map(messageFromJson),
-    reactions,
+    before: row.page.before.map((json) => messageFromJson(json)),
+    from: row.page.from.map((json) => messageFromJson(json)),
+    reactions: reactionsFromJson(row.page.reactions),
   };
 }
 

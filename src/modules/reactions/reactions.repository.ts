@@ -37,14 +37,37 @@ export async function deleteReaction(
   return rows.length > 0;
 }
 
+/** The reactions of some messages as one viewer sees them: per message id, each emoji in order of first use. */
+export type ReactionsByMessage = Map<string, { emoji: string; count: number; me: boolean }[]>;
+
+/** Groups (message, emoji) summaries, already in order of first use, by message. */
+export function groupReactions(
+  summaries: Iterable<{ messageId: string; emoji: string; count: number; me: boolean }>,
+): ReactionsByMessage {
+  const grouped: ReactionsByMessage = new Map();
+  for (const { messageId, emoji, count, me } of summaries) {
+    const list = grouped.get(messageId) ?? [];
+    list.push({ emoji, count, me });
+    grouped.set(messageId, list);
+  }
+  return grouped;
+}
+
+/**
+ * parley_reaction_summaries' answer (migration 0011), as the one-round-trip read functions return it.
+ */
+export const reactionsFromJson = (
+  summaries: { message_id: string; emoji: string; count: number; me: boolean }[],
+): ReactionsByMessage =>
+  groupReactions(summaries.map(({ message_id: messageId, ...rest }) => ({ messageId, ...rest })));
+
 /** Per message: each emoji, how many reacted with it and whether `userId` did, in order of first use. */
 export async function summarizeReactions(
   scope: TenantScope,
   messageIds: string[],
   userId: string,
-): Promise<Map<string, { emoji: string; count: number; me: boolean }[]>> {
-  const summary = new Map<string, { emoji: string; count: number; me: boolean }[]>();
-  if (messageIds.length === 0) return summary;
+): Promise<ReactionsByMessage> {
+  if (messageIds.length === 0) return new Map();
   const rows = await scope.tx
     .select({
       messageId: messageReactions.messageId,
@@ -61,12 +84,7 @@ export async function summarizeReactions(
     )
     .groupBy(messageReactions.messageId, messageReactions.emoji)
     .orderBy(sql`min(${messageReactions.createdAt})`, messageReactions.emoji);
-  for (const row of rows) {
-    const list = summary.get(row.messageId) ?? [];
-    list.push({ emoji: row.emoji, count: row.count, me: row.me });
-    summary.set(row.messageId, list);
-  }
-  return summary;
+  return groupReactions(rows);
 }
 
 /** Who reacted to a message with what, by (emoji, user id), after a key. */

@@ -37,7 +37,7 @@ export interface UnreadRow {
  * Exact unread counts by the contract's rule: other people's non-deleted main-timeline messages after the
  * watermark (and, of those, the ones mentioning the member). Direct and group conversations read the
  * member's counters, which triggers keep (migration 0012); channels, whose members have no counters, count
- * with an index range scan from the watermark, and only when something follows it.
+ * with parley_unread_scan (an index range scan from the watermark), and only when something follows it.
  */
 export async function countUnread(
   scope: TenantScope,
@@ -56,12 +56,9 @@ export async function countUnread(
     FROM conversation_members m
     JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
     LEFT JOIN LATERAL (
-      SELECT count(*)::int AS unread, (count(*) FILTER (WHERE m.user_id = ANY (x.mentions)))::int AS mentions
-      FROM messages x
-      WHERE x.tenant_id = m.tenant_id AND x.conversation_id = m.conversation_id
-        AND x.seq > m.last_read_seq AND x.thread_root_id IS NULL
-        AND x.deleted_at IS NULL AND x.sender_id <> m.user_id
-        AND c.type = 'channel' AND c.last_main_seq > m.last_read_seq
+      SELECT scan.unread, scan.mentions
+      FROM parley_unread_scan(m.tenant_id, m.conversation_id, m.user_id, m.last_read_seq) scan
+      WHERE c.type = 'channel' AND c.last_main_seq > m.last_read_seq
     ) u ON true
     WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId} ${only}`);
   return rowsOf<Omit<UnreadRow, 'lastReadSeq'> & { lastReadSeq: string | number }>(result).map((row) => ({

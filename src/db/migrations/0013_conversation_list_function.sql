@@ -1,0 +1,67 @@
+-- A page of the caller's conversation list in one round trip. As a transaction it was seven (BEGIN, the
+-- tenant setting, the page, the unread counts, the last messages, their reactions, COMMIT). One call,
+-- committing by itself, reads the page of memberships most recently active first, each with its unread and
+-- mention counts (the member's counters; a scan for channels, as countUnread does), its last main-timeline
+-- message, and those messages' reactions for the caller. SECURITY INVOKER: it runs as parley_app, under
+-- row-level security. Filters and the keyset cursor mean what listUserConversations' did.
+CREATE OR REPLACE FUNCTION parley_conversation_list(
+  p_tenant uuid,
+  p_user text,
+  p_type text,
+  p_archived boolean,
+  p_after_activity_at timestamptz,
+  p_after_id uuid,
+  p_limit integer
+) RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  v_rows jsonb;
+BEGIN
+  PERFORM set_config('app.tenant_id', p_tenant::text, true);
+
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'conversation', to_jsonb(page.c),
+           'member', to_jsonb(page.m),
+           'unread_count',
+             CASE WHEN (page.c).type = 'channel' THEN coalesce(u.unread, 0) ELSE (page.m).unread_count END,
+           'mention_count',
+             CASE WHEN (page.c).type = 'channel' THEN coalesce(u.mentions, 0) ELSE (page.m).mention_count END,
+           'last_message', last.message)
+         ORDER BY (page.c).last_activity_at DESC, (page.c).id DESC), '[]')
+  INTO v_rows
+  FROM (
+    -- The page first: the counts and last messages below are read for its rows only.
+    SELECT c, m
+    FROM conversation_members m
+    JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
+    WHERE m.tenant_id = p_tenant AND m.user_id = p_user
+      AND (p_type IS NULL OR c.type = p_type)
+      AND (p_archived IS NULL OR (c.archived_at IS NOT NULL) = p_archived)
+      AND (p_after_id IS NULL OR (c.last_activity_at, c.id) < (p_after_activity_at, p_after_id))
+    ORDER BY c.last_activity_at DESC, c.id DESC
+    LIMIT p_limit
+  ) page
+  LEFT JOIN LATERAL (
+    SELECT scan.unread, scan.mentions
+    FROM parley_unread_scan(p_tenant, (page.c).id, p_user, (page.m).last_read_seq) scan
+    WHERE (page.c).type = 'channel' AND (page.c).last_main_seq > (page.m).last_read_seq
+  ) u ON true
+  LEFT JOIN LATERAL (
+    SELECT parley_message_json(x) AS message
+    FROM messages x
+    WHERE x.tenant_id = p_tenant AND x.conversation_id = (page.c).id AND x.seq = (page.c).last_main_seq
+  ) last ON true;
+
+  RETURN jsonb_build_object(
+    'rows', v_rows,
+    'reactions', parley_reaction_summaries(p_tenant, p_user, ARRAY(
+      SELECT (row_json -> 'last_message' ->> 'id')::uuid
+      FROM jsonb_array_elements(v_rows) AS row_json
+      WHERE jsonb_typeof(row_json -> 'last_message') = 'object')));
+END;
+$$;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION parley_conversation_list(uuid, text, text, boolean, timestamptz, uuid, integer) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION parley_conversation_list(uuid, text, text, boolean, timestamptz, uuid, integer) TO parley_app;
