@@ -3,37 +3,25 @@
 -- trips; the page itself, an index range scan, costs far less than any one of them. One call, committing by
 -- itself, reads all of it. SECURITY INVOKER: it runs as parley_app, under row-level security.
 --
--- The application decides what the answer means (messages.service.ts listHistory): it checks the role,
--- asks for one more row than a page on each side it reads, and works out has_more_before/after. This
--- reads: the conversation (null when the caller may not see it: not a member, and not a channel), the
--- caller's role, and only for members, the rows. `p_around` (a message id) is the anchor: the rows before it
--- and the rows from it on; without it, rows before `p_before_seq` (the latest when null) and rows from
--- `p_from_seq`. A side whose limit is 0 is not read. Rows are parley_message_json's; reactions are
--- summarized per (message, emoji) for the caller.
--- A message as the application reads it (messageFromJson in messages.repository.ts): every column but the
--- search vector, which no reader needs and which to_jsonb would render as text.
-CREATE OR REPLACE FUNCTION parley_message_json(m messages)
-RETURNS jsonb
-LANGUAGE sql
-IMMUTABLE
-AS $$
-  SELECT jsonb_build_object(
-    'tenant_id', m.tenant_id, 'conversation_id', m.conversation_id, 'seq', m.seq, 'id', m.id,
-    'sender_id', m.sender_id, 'text', m.text, 'mentions', m.mentions, 'thread_root_id', m.thread_root_id,
-    'reply_count', m.reply_count, 'last_reply_at', m.last_reply_at, 'metadata', m.metadata,
-    'client_msg_id', m.client_msg_id, 'pinned_at', m.pinned_at, 'pinned_by', m.pinned_by,
-    'created_at', m.created_at, 'edited_at', m.edited_at, 'deleted_at', m.deleted_at)
-$$;
+-- Rows travel as `json`, not `jsonb`: building jsonb (binary, keys sorted) took about 16 µs a message row
+-- against about half that for json, which the driver parses the same way.
+
+-- A message as readers see it: every column but the search vector, which no reader needs (and which a
+-- row's JSON would spell out in full). security_invoker: row-level security applies as on messages itself.
+CREATE VIEW message_rows WITH (security_invoker = true) AS
+SELECT tenant_id, conversation_id, seq, id, sender_id, text, mentions, thread_root_id, reply_count,
+       last_reply_at, metadata, client_msg_id, pinned_at, pinned_by, created_at, edited_at, deleted_at
+FROM messages;
 --> statement-breakpoint
 -- The reactions of some messages as one viewer sees them: one entry per (message, emoji) with its count
 -- and whether the viewer is among those who reacted, in the order summarizeReactions (reactions.repository.ts)
 -- gives: first reacted first, then by emoji.
 CREATE OR REPLACE FUNCTION parley_reaction_summaries(p_tenant uuid, p_viewer text, p_message_ids uuid[])
-RETURNS jsonb
+RETURNS json
 LANGUAGE sql
 STABLE
 AS $$
-  SELECT coalesce(jsonb_agg(jsonb_build_object(
+  SELECT coalesce(json_agg(json_build_object(
            'message_id', r.message_id, 'emoji', r.emoji, 'count', r.count, 'me', r.me)
          ORDER BY r.first_at, r.emoji), '[]')
   FROM (
@@ -45,6 +33,13 @@ AS $$
   ) r
 $$;
 --> statement-breakpoint
+-- The application decides what the answer means (messages.service.ts listHistory): it checks the role,
+-- asks for one more row than a page on each side it reads, and works out has_more_before/after. This
+-- reads: the conversation (null when the caller may not see it: not a member, and not a channel), the
+-- caller's role, and only for members, the rows. `p_around` (a message id) is the anchor: the rows before it
+-- and the rows from it on; without it, rows before `p_before_seq` (the latest when null) and rows from
+-- `p_from_seq`. A side whose limit is 0 is not read. Rows are message_rows'; reactions are summarized per
+-- (message, emoji) for the caller.
 CREATE OR REPLACE FUNCTION parley_timeline_page(
   p_tenant uuid,
   p_viewer text,
@@ -54,7 +49,7 @@ CREATE OR REPLACE FUNCTION parley_timeline_page(
   p_before_limit integer,
   p_from_seq bigint,
   p_from_limit integer
-) RETURNS jsonb
+) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -63,9 +58,10 @@ DECLARE
   v_last_main_seq bigint;
   v_role text;
   v_anchor_seq bigint;
-  v_before jsonb := '[]';
-  v_from jsonb := '[]';
-  v_reactions jsonb := '[]';
+  v_before json := '[]';
+  v_before_ids uuid[] := '{}';
+  v_from json := '[]';
+  v_from_ids uuid[] := '{}';
 BEGIN
   PERFORM set_config('app.tenant_id', p_tenant::text, true);
 
@@ -77,10 +73,10 @@ BEGIN
   WHERE c.tenant_id = p_tenant AND c.id = p_conversation AND c.deleted_at IS NULL;
   -- Channels are visible to every user of the tenant; other conversations only to their members.
   IF NOT FOUND OR (v_role IS NULL AND v_type <> 'channel') THEN
-    RETURN jsonb_build_object('conversation', NULL);
+    RETURN json_build_object('conversation', NULL);
   END IF;
   IF v_role IS NULL THEN
-    RETURN jsonb_build_object('conversation', jsonb_build_object('role', NULL));
+    RETURN json_build_object('conversation', json_build_object('role', NULL));
   END IF;
 
   IF p_around IS NOT NULL THEN
@@ -88,18 +84,17 @@ BEGIN
     WHERE m.tenant_id = p_tenant AND m.id = p_around
       AND m.conversation_id = p_conversation AND m.thread_root_id IS NULL;
     IF NOT FOUND THEN
-      RETURN jsonb_build_object(
-        'conversation', jsonb_build_object('role', v_role), 'anchor_found', false);
+      RETURN json_build_object('conversation', json_build_object('role', v_role), 'anchor_found', false);
     END IF;
     p_before_seq := v_anchor_seq;
     p_from_seq := v_anchor_seq;
   END IF;
 
   IF p_before_limit > 0 THEN
-    SELECT coalesce(jsonb_agg(parley_message_json(page.m) ORDER BY (page.m).seq DESC), '[]') INTO v_before
+    SELECT coalesce(json_agg(page ORDER BY page.seq DESC), '[]'), coalesce(array_agg(page.id), '{}')
+    INTO v_before, v_before_ids
     FROM (
-      SELECT m
-      FROM messages m
+      SELECT * FROM message_rows m
       WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conversation AND m.thread_root_id IS NULL
         AND m.seq < coalesce(p_before_seq, 9223372036854775807)
       ORDER BY m.seq DESC
@@ -108,10 +103,10 @@ BEGIN
   END IF;
 
   IF p_from_limit > 0 THEN
-    SELECT coalesce(jsonb_agg(parley_message_json(page.m) ORDER BY (page.m).seq), '[]') INTO v_from
+    SELECT coalesce(json_agg(page ORDER BY page.seq), '[]'), coalesce(array_agg(page.id), '{}')
+    INTO v_from, v_from_ids
     FROM (
-      SELECT m
-      FROM messages m
+      SELECT * FROM message_rows m
       WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conversation AND m.thread_root_id IS NULL
         AND m.seq >= p_from_seq
       ORDER BY m.seq
@@ -119,22 +114,15 @@ BEGIN
     ) page;
   END IF;
 
-  v_reactions := parley_reaction_summaries(p_tenant, p_viewer, ARRAY(
-    SELECT (e ->> 'id')::uuid FROM jsonb_array_elements(v_before || v_from) AS e));
-
-  RETURN jsonb_build_object(
-    'conversation', jsonb_build_object(
+  RETURN json_build_object(
+    'conversation', json_build_object(
       'role', v_role, 'first_main_seq', v_first_main_seq, 'last_main_seq', v_last_main_seq),
     'anchor_found', true,
     'before', v_before,
     'from', v_from,
-    'reactions', v_reactions);
+    'reactions', parley_reaction_summaries(p_tenant, p_viewer, v_before_ids || v_from_ids));
 END;
 $$;
---> statement-breakpoint
-REVOKE ALL ON FUNCTION parley_message_json(messages) FROM PUBLIC;
---> statement-breakpoint
-GRANT EXECUTE ON FUNCTION parley_message_json(messages) TO parley_app;
 --> statement-breakpoint
 REVOKE ALL ON FUNCTION parley_reaction_summaries(uuid, text, uuid[]) FROM PUBLIC;
 --> statement-breakpoint

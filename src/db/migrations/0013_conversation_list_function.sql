@@ -2,8 +2,9 @@
 -- tenant setting, the page, the unread counts, the last messages, their reactions, COMMIT). One call,
 -- committing by itself, reads the page of memberships most recently active first, each with its unread and
 -- mention counts (the member's counters; a scan for channels, as countUnread does), its last main-timeline
--- message, and those messages' reactions for the caller. SECURITY INVOKER: it runs as parley_app, under
--- row-level security. Filters and the keyset cursor mean what listUserConversations' did.
+-- message, and those messages' reactions for the caller, as json (not jsonb: see migration 0011).
+-- SECURITY INVOKER: it runs as parley_app, under row-level security. Filters and the keyset cursor mean
+-- what the list's earlier query did.
 CREATE OR REPLACE FUNCTION parley_conversation_list(
   p_tenant uuid,
   p_user text,
@@ -12,24 +13,26 @@ CREATE OR REPLACE FUNCTION parley_conversation_list(
   p_after_activity_at timestamptz,
   p_after_id uuid,
   p_limit integer
-) RETURNS jsonb
+) RETURNS json
 LANGUAGE plpgsql
 AS $$
 DECLARE
-  v_rows jsonb;
+  v_rows json;
+  v_message_ids uuid[];
 BEGIN
   PERFORM set_config('app.tenant_id', p_tenant::text, true);
 
-  SELECT coalesce(jsonb_agg(jsonb_build_object(
-           'conversation', to_jsonb(page.c),
-           'member', to_jsonb(page.m),
+  SELECT coalesce(json_agg(json_build_object(
+           'conversation', page.c,
+           'member', page.m,
            'unread_count',
-             CASE WHEN (page.c).type = 'channel' THEN coalesce(u.unread, 0) ELSE (page.m).unread_count END,
+             CASE WHEN (page.c).type = 'channel' THEN u.unread ELSE (page.m).unread_count END,
            'mention_count',
-             CASE WHEN (page.c).type = 'channel' THEN coalesce(u.mentions, 0) ELSE (page.m).mention_count END,
+             CASE WHEN (page.c).type = 'channel' THEN u.mentions ELSE (page.m).mention_count END,
            'last_message', last.message)
-         ORDER BY (page.c).last_activity_at DESC, (page.c).id DESC), '[]')
-  INTO v_rows
+         ORDER BY (page.c).last_activity_at DESC, (page.c).id DESC), '[]'),
+         coalesce(array_agg((last.message ->> 'id')::uuid) FILTER (WHERE last.message IS NOT NULL), '{}')
+  INTO v_rows, v_message_ids
   FROM (
     -- The page first: the counts and last messages below are read for its rows only.
     SELECT c, m
@@ -42,23 +45,19 @@ BEGIN
     ORDER BY c.last_activity_at DESC, c.id DESC
     LIMIT p_limit
   ) page
-  LEFT JOIN LATERAL (
-    SELECT scan.unread, scan.mentions
-    FROM parley_unread_scan(p_tenant, (page.c).id, p_user, (page.m).last_read_seq) scan
-    WHERE (page.c).type = 'channel' AND (page.c).last_main_seq > (page.m).last_read_seq
+  LEFT JOIN LATERAL parley_unread_scan(
+    (page.c).type = 'channel' AND (page.c).last_main_seq > (page.m).last_read_seq,
+    p_tenant, (page.c).id, p_user, (page.m).last_read_seq
   ) u ON true
   LEFT JOIN LATERAL (
-    SELECT parley_message_json(x) AS message
-    FROM messages x
+    SELECT row_to_json(x) AS message
+    FROM message_rows x
     WHERE x.tenant_id = p_tenant AND x.conversation_id = (page.c).id AND x.seq = (page.c).last_main_seq
   ) last ON true;
 
-  RETURN jsonb_build_object(
+  RETURN json_build_object(
     'rows', v_rows,
-    'reactions', parley_reaction_summaries(p_tenant, p_user, ARRAY(
-      SELECT (row_json -> 'last_message' ->> 'id')::uuid
-      FROM jsonb_array_elements(v_rows) AS row_json
-      WHERE jsonb_typeof(row_json -> 'last_message') = 'object')));
+    'reactions', parley_reaction_summaries(p_tenant, p_user, v_message_ids));
 END;
 $$;
 --> statement-breakpoint

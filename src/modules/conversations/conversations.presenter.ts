@@ -72,7 +72,7 @@ export async function presentConversations(
 ): Promise<ConversationView[]> {
   const memberOf = rows.flatMap((row) => (row.member === null ? [] : [row.conversation.id]));
   const counts = new Map(
-    (await countUnread(scope, userId, memberOf)).map((row) => [row.conversationId, row]),
+    (await countUnread(scope, scope.tenantId, userId, memberOf)).map((row) => [row.conversationId, row]),
   );
   const latest = await findMessagesAt(
     scope,

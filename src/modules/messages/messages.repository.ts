@@ -120,7 +120,7 @@ function sqlStateOf(error: unknown): string | undefined {
   return undefined;
 }
 
-/** A message row as `to_jsonb` or parley_message_json writes it. */
+/** A message row as `to_jsonb(m)` (a send) or `row_to_json` of `message_rows` (the read functions) writes it. */
 const messageFromJson = (json: Record<string, unknown>): StoredMessage => rowFromJson(messages, json);
 
 /**

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
-import { rowsOf } from '../../db/client.ts';
+import { rowsOf, type Orm } from '../../db/client.ts';
 import { conversationMembers } from '../../db/schema/conversations.ts';
-import { isAnyOf } from '../../db/params.ts';
+import { arrayParam } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 /** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
@@ -35,32 +35,23 @@ export interface UnreadRow {
 
 /**
  * Exact unread counts by the contract's rule: other people's non-deleted main-timeline messages after the
- * watermark (and, of those, the ones mentioning the member). Direct and group conversations read the
- * member's counters, which triggers keep (migration 0012); channels, whose members have no counters, count
- * with parley_unread_scan (an index range scan from the watermark), and only when something follows it.
+ * watermark (and, of those, the ones mentioning the member), in one statement, the parley_unread_counts
+ * function (migration 0012): direct and group conversations read the member's counters, which triggers
+ * keep; channels count with a range scan from the watermark, and only when something follows it. It sets
+ * the tenant itself, so it runs on its own (given the Orm: one round trip) or in a transaction (a scope).
  */
 export async function countUnread(
-  scope: TenantScope,
+  db: Orm | TenantScope,
+  tenantId: string,
   userId: string,
   conversationIds?: string[],
 ): Promise<UnreadRow[]> {
   if (conversationIds?.length === 0) return [];
-  const only =
-    conversationIds === undefined
-      ? sql``
-      : sql`AND ${isAnyOf(sql`m.conversation_id`, conversationIds, 'uuid')}`;
-  const result = await scope.tx.execute(sql`
-    SELECT m.conversation_id AS "conversationId", m.last_read_seq AS "lastReadSeq",
-           CASE WHEN c.type = 'channel' THEN coalesce(u.unread, 0) ELSE m.unread_count END AS "unreadCount",
-           CASE WHEN c.type = 'channel' THEN coalesce(u.mentions, 0) ELSE m.mention_count END AS "mentionCount"
-    FROM conversation_members m
-    JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
-    LEFT JOIN LATERAL (
-      SELECT scan.unread, scan.mentions
-      FROM parley_unread_scan(m.tenant_id, m.conversation_id, m.user_id, m.last_read_seq) scan
-      WHERE c.type = 'channel' AND c.last_main_seq > m.last_read_seq
-    ) u ON true
-    WHERE m.tenant_id = ${scope.tenantId} AND m.user_id = ${userId} ${only}`);
+  const ids = conversationIds === undefined ? sql`NULL::uuid[]` : arrayParam(conversationIds, 'uuid');
+  const result = await ('tx' in db ? db.tx : db).execute(sql`
+    SELECT conversation_id AS "conversationId", last_read_seq AS "lastReadSeq",
+           unread_count AS "unreadCount", mention_count AS "mentionCount"
+    FROM parley_unread_counts(${tenantId}::uuid, ${userId}::text, ${ids})`);
   return rowsOf<Omit<UnreadRow, 'lastReadSeq'> & { lastReadSeq: string | number }>(result).map((row) => ({
     ...row,
     lastReadSeq: Number(row.lastReadSeq),

@@ -1,6 +1,6 @@
 import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
-import type { TenantContext } from '../../context.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
 import { notFound } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
@@ -34,7 +34,7 @@ export function createReadsService({ orm, events }: { orm: Orm; events: EventLog
             },
           ]);
         }
-        const [counts] = await countUnread(scope, userId, [conversationId]);
+        const [counts] = await countUnread(scope, scope.tenantId, userId, [conversationId]);
         return {
           conversation_id: conversationId,
           last_read_seq: counts?.lastReadSeq ?? target,
@@ -45,25 +45,21 @@ export function createReadsService({ orm, events }: { orm: Orm; events: EventLog
     },
 
     /** Totals and the conversations with something unread, most unread first. */
-    getUnread(ctx: TenantContext) {
-      return run(ctx, async (scope, userId) => {
-        const rows = (await countUnread(scope, userId)).filter(
-          (row) => row.unreadCount > 0 || row.mentionCount > 0,
-        );
-        rows.sort(
-          (a, b) => b.unreadCount - a.unreadCount || a.conversationId.localeCompare(b.conversationId),
-        );
-        return {
-          total_unread: rows.reduce((sum, row) => sum + row.unreadCount, 0),
-          total_mentions: rows.reduce((sum, row) => sum + row.mentionCount, 0),
-          conversations: rows.map((row) => ({
-            conversation_id: row.conversationId,
-            unread_count: row.unreadCount,
-            mention_count: row.mentionCount,
-            last_read_seq: row.lastReadSeq,
-          })),
-        };
-      });
+    async getUnread(ctx: TenantContext) {
+      const rows = (await countUnread(orm, ctx.tenantId, actingUserId(ctx))).filter(
+        (row) => row.unreadCount > 0 || row.mentionCount > 0,
+      );
+      rows.sort((a, b) => b.unreadCount - a.unreadCount || a.conversationId.localeCompare(b.conversationId));
+      return {
+        total_unread: rows.reduce((sum, row) => sum + row.unreadCount, 0),
+        total_mentions: rows.reduce((sum, row) => sum + row.mentionCount, 0),
+        conversations: rows.map((row) => ({
+          conversation_id: row.conversationId,
+          unread_count: row.unreadCount,
+          mention_count: row.mentionCount,
+          last_read_seq: row.lastReadSeq,
+        })),
+      };
     },
 
     /** Members whose watermark has reached a message, by user id. */
