@@ -188,7 +188,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     stopRetention();
     hub.close();
   });
-  await registerGateway(app, {
+  registerGateway(app, {
     hub,
     auth,
     messages,

@@ -66,7 +66,7 @@ export const ProblemSchema = Type.Object(
   { $id: 'Problem', title: 'Problem' },
 );
 
-interface ProblemBody {
+export interface ProblemBody {
   type: string;
   title: string;
   status: number;
@@ -75,7 +75,8 @@ interface ProblemBody {
   errors?: FieldError[];
 }
 
-function problemOf(code: ErrorCode, detail: string, errors?: FieldError[]): ProblemBody {
+/** The problem document of an error code. */
+export function problemOf(code: ErrorCode, detail: string, errors?: FieldError[]): ProblemBody {
   const { status, title } = ERROR_CODES[code];
   return { type: `urn:parley:error:${code}`, title, status, detail, code, ...(errors ? { errors } : {}) };
 }
@@ -110,11 +111,13 @@ const isRestatement = (issue: AjvIssue) =>
   issue.keyword === 'oneOf' ||
   (issue.keyword === 'type' && issue.params.type === 'null');
 
-/** One error per field, the most telling: a nullable string that fails its pattern says just that. */
-function fieldErrorsOf(error: FastifyError): FieldError[] {
-  const context = error.validationContext ?? 'body';
+/**
+ * Ajv's issues as field errors under `/<context>`, one per field, the most telling: a nullable string that
+ * fails its pattern says just that.
+ */
+export function fieldErrorsFromAjv(context: string, issues: readonly AjvIssue[]): FieldError[] {
   const byPath = new Map<string, { fieldError: FieldError; isRestatement: boolean }>();
-  for (const issue of (error.validation as AjvIssue[] | undefined) ?? []) {
+  for (const issue of issues) {
     const fieldError = toFieldError(context, issue);
     const existing = byPath.get(fieldError.path);
     if (existing === undefined || (existing.isRestatement && !isRestatement(issue))) {
@@ -123,6 +126,9 @@ function fieldErrorsOf(error: FastifyError): FieldError[] {
   }
   return [...byPath.values()].map((entry) => entry.fieldError);
 }
+
+const fieldErrorsOf = (error: FastifyError): FieldError[] =>
+  fieldErrorsFromAjv(error.validationContext ?? 'body', (error.validation as AjvIssue[] | undefined) ?? []);
 
 /** Fastify's own errors that are the client's fault, by code, mapped to ours. */
 const FASTIFY_ERRORS: Record<string, ErrorCode> = {

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
@@ -31,7 +32,62 @@ async function userToken(userId = 'bob') {
   return { tenant, token: await mintUserToken(t, tenant, userId) };
 }
 
+/** An upgrade request that the gateway refuses: its HTTP status and problem document. */
+function refusedUpgrade(path: string, headers: Record<string, string> = {}) {
+  return new Promise<{
+    status: number;
+    type: string;
+    problem: { code: string; errors?: { path: string }[] };
+  }>((resolve, reject) => {
+    const request = http.request(`${base.replace(/^ws/, 'http')}${path}`, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      },
+    });
+    request.once('upgrade', () => reject(new Error(`${path} was upgraded`)));
+    request.once('error', reject);
+    request.once('response', (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          type: response.headers['content-type'] ?? '',
+          problem: JSON.parse(body) as { code: string; errors?: { path: string }[] },
+        }),
+      );
+    });
+    request.end();
+  });
+}
+
 describe('gateway limits', () => {
+  it('refuses a bad upgrade over HTTP with a problem document, and stays up', async () => {
+    const { token } = await userToken();
+    const cases: [string, Record<string, string>, number, string, string | undefined][] = [
+      [`/v1/ws?access_token=${token}&extra=1`, {}, 400, 'validation_failed', '/querystring/extra'],
+      ['/v1/ws?cursor=a&cursor=b', {}, 400, 'validation_failed', '/querystring/cursor'],
+      [`/v1/ws?access_token=${'x'.repeat(4097)}`, {}, 400, 'validation_failed', '/querystring/access_token'],
+      ['/v1/elsewhere', {}, 404, 'not_found', undefined],
+      [`/v1/ws?access_token=${token}`, { origin: 'https://evil.example' }, 403, 'forbidden', undefined],
+    ];
+    for (const [path, headers, status, code, field] of cases) {
+      const refused = await refusedUpgrade(path, headers);
+      expect(refused, path).toMatchObject({ status, type: 'application/problem+json', problem: { code } });
+      if (field !== undefined) expect(refused.problem.errors?.map((error) => error.path)).toEqual([field]);
+    }
+    // Without an upgrade, /v1/ws is no HTTP route.
+    expect((await t.app.inject({ method: 'GET', url: '/v1/ws' })).statusCode).toBe(404);
+    const socket = await TestSocket.open(`${base}/v1/ws?access_token=${token}`);
+    await socket.waitFor((frame) => frame.type === 'ready');
+    await socket.close();
+  });
+
   it('refuses browser origins that are not allowed, and accepts allowed ones and non-browser clients', async () => {
     const { token } = await userToken();
     await expect(

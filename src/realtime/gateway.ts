@@ -1,10 +1,11 @@
-import websocket from '@fastify/websocket';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Ajv } from 'ajv';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import { Type, type Static } from 'typebox';
-import type { RawData, WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tenantContextOf, type Principal } from '../context.ts';
-import { AppError, sendProblem } from '../errors.ts';
+import { AppError, fieldErrorsFromAjv, problemOf, type ErrorCode, type FieldError } from '../errors.ts';
 import type { App } from '../http/app-types.ts';
 import type { AuthService } from '../modules/auth/auth.service.ts';
 import { SeqOrZero } from '../modules/messages/messages.schemas.ts';
@@ -94,22 +95,250 @@ export function textOf(data: RawData): string {
   return Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(new Uint8Array(data)).toString('utf8');
 }
 
-/** A token bucket: `rate` frames a second sustained, bursts of twice that. */
-function createRateLimit(rate: number) {
-  let tokens = rate * 2;
-  let last = Date.now();
-  return () => {
-    const now = Date.now();
-    tokens = Math.min(rate * 2, tokens + ((now - last) / 1000) * rate);
-    last = now;
-    if (tokens < 1) return false;
-    tokens -= 1;
-    return true;
-  };
+/** What every socket of the gateway shares. */
+interface GatewayShared {
+  hub: Hub;
+  messages: MessagesService;
+  reads: ReadsService;
+  limits: GatewayLimits;
+  retentionDays: number;
+  log: FastifyBaseLogger;
+  authenticate(token: string): Promise<Extract<Principal, { kind: 'user' }>>;
 }
 
-/** GET /v1/ws: the real-time gateway (docs/REALTIME.md). */
-export async function registerGateway(
+/**
+ * One socket, from its upgrade to its close. Its state lives in fields of one object, and its handlers are
+ * methods: an idle socket is held by 15,000s at once, and a dozen closures and a timer each (as the handler
+ * had) cost about a kilobyte more per socket than this. Heartbeats are the gateway's one shared timer.
+ */
+class GatewaySocket {
+  connection: Connection | null = null;
+  /** When a frame or a pong last arrived. */
+  lastHeard = Date.now();
+  lastPinged = Date.now();
+  private isAuthenticating = false;
+  private authTimer: NodeJS.Timeout | undefined;
+  /** Token bucket: `wsMaxFramesPerSecond` frames a second sustained, bursts of twice that. */
+  private tokens: number;
+  private refilledAt = Date.now();
+
+  constructor(
+    readonly socket: WebSocket,
+    /** The TCP socket under `socket`: fan-out writes to it directly (see Connection.sendFrame). */
+    private readonly transport: Duplex,
+    private readonly cursor: string | undefined,
+    private readonly shared: GatewayShared,
+  ) {
+    this.tokens = shared.limits.wsMaxFramesPerSecond * 2;
+    socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(data, isBinary));
+    socket.on('pong', () => (this.lastHeard = Date.now()));
+    // A protocol error (a frame over 64 KiB: 1009, invalid UTF-8: 1007) or a reset connection: ws closes the
+    // socket itself, and the close handler cleans up. Without a listener the error would end the process.
+    socket.on('error', (error) => shared.log.debug({ err: error }, 'websocket error'));
+  }
+
+  /** Authenticates with the query's token at once, or waits up to 5 s for an `auth` frame. */
+  begin(accessToken: string | undefined): void {
+    if (accessToken !== undefined) {
+      void this.start(accessToken);
+      return;
+    }
+    this.authTimer = setTimeout(() => {
+      this.authTimer = undefined;
+      if (this.connection === null) this.socket.close(CLOSE.unauthorized, 'authenticate within 5 seconds');
+    }, AUTH_TIMEOUT_MS);
+  }
+
+  closed(): void {
+    this.stopAuthTimer();
+    if (this.connection !== null) this.shared.hub.remove(this.connection);
+  }
+
+  private stopAuthTimer(): void {
+    clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+  }
+
+  // A method, not a narrowed check: the state changes across awaits.
+  private isOpen(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  private sendFrame(frame: object): void {
+    if (this.isOpen()) this.socket.send(JSON.stringify(frame));
+  }
+
+  private sendError(error: unknown, ref: string | undefined): void {
+    const refPart = ref === undefined ? {} : { ref };
+    if (error instanceof AppError) {
+      this.sendFrame({ type: 'error', ...refPart, code: error.code, detail: error.message });
+      return;
+    }
+    this.shared.log.error({ err: error, connectionId: this.connection?.id }, 'socket frame failed');
+    this.sendFrame({ type: 'error', ...refPart, code: 'internal', detail: 'internal error' });
+  }
+
+  private isWithinRate(): boolean {
+    const rate = this.shared.limits.wsMaxFramesPerSecond;
+    const now = Date.now();
+    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.refilledAt) / 1000) * rate);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  // One authentication per socket: a second token (query and frame, or two frames) is refused.
+  private async start(token: string): Promise<void> {
+    if (this.isAuthenticating) throw new AppError('conflict', 'this socket is already authenticated');
+    this.isAuthenticating = true;
+    const { hub, limits, retentionDays } = this.shared;
+    try {
+      const principal = await this.shared.authenticate(token);
+      if (hub.countConnections(principal.tenantId, principal.userId) >= limits.wsMaxConnectionsPerUser) {
+        this.socket.close(CLOSE.tooManyConnections, 'too many connections for this user');
+        return;
+      }
+      const resumeFrom = this.cursor === undefined ? null : decodeCursor(this.cursor);
+      if (resumeFrom !== null) assertCursorRetained(resumeFrom, retentionDays);
+      const joined = new Connection(
+        principal.tenantId,
+        principal.userId,
+        this.socket,
+        hub.timings.maxBufferedBytes,
+        this.transport,
+      );
+      if (!this.isOpen()) return;
+      this.connection = joined;
+      const position = await hub.add(joined, resumeFrom);
+      // Ready first, then what a resuming socket missed, then live events: cursors only move forward.
+      this.sendFrame({
+        type: 'ready',
+        user_id: principal.userId,
+        connection_id: joined.id,
+        server_time: new Date().toISOString(),
+        cursor: this.cursor ?? encodeCursor(position),
+      });
+      if (resumeFrom !== null) await hub.resume(joined, resumeFrom, position);
+      if (!this.isOpen()) hub.remove(joined);
+    } catch (error) {
+      const code = error instanceof AppError ? error.code : 'internal';
+      if (code !== 'unauthorized') this.sendError(error, undefined);
+      this.socket.close(
+        CLOSE_CODE_OF[code] ?? CLOSE.internal,
+        error instanceof AppError ? error.message.slice(0, 120) : 'internal error',
+      );
+    }
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.lastHeard = Date.now();
+    let frame: unknown;
+    try {
+      if (isBinary) throw new Error('binary');
+      frame = JSON.parse(textOf(data));
+    } catch {
+      this.socket.close(1007, 'frames are JSON text');
+      return;
+    }
+    // Any JSON may arrive (null, a number, an array): read `ref` only from an object.
+    const ref =
+      typeof frame === 'object' && frame !== null && typeof (frame as { ref?: unknown }).ref === 'string'
+        ? (frame as { ref: string }).ref
+        : undefined;
+    if (!this.isWithinRate()) {
+      this.sendError(
+        new AppError('rate_limited', `at most ${this.shared.limits.wsMaxFramesPerSecond} frames a second`),
+        ref,
+      );
+      return;
+    }
+    if (!isClientFrame(frame)) {
+      this.sendError(new AppError('validation_failed', ajv.errorsText(isClientFrame.errors)), ref);
+      return;
+    }
+    this.handleFrame(frame).catch((error: unknown) => this.sendError(error, frame.ref));
+  }
+
+  private async handleFrame(frame: ClientFrame): Promise<void> {
+    if (frame.type === 'auth') {
+      this.stopAuthTimer();
+      await this.start(frame.token);
+      return;
+    }
+    if (frame.type === 'ping') {
+      this.sendFrame({ type: 'pong', ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
+      return;
+    }
+    const current = this.connection;
+    if (current === null) throw new AppError('unauthorized', 'authenticate first');
+    const ctx = tenantContextOf({
+      kind: 'user',
+      tenantId: current.tenantId,
+      userId: current.userId,
+      keyId: '',
+      via: 'token',
+    });
+    const ack = (extra: object = {}) =>
+      this.sendFrame({ type: 'ack', ...(frame.ref === undefined ? {} : { ref: frame.ref }), ...extra });
+    if (frame.type === 'send') {
+      const { message } = await this.shared.messages.sendMessage(ctx, frame.conversation_id, {
+        text: frame.text,
+        ...(frame.client_msg_id === undefined ? {} : { client_msg_id: frame.client_msg_id }),
+        ...(frame.thread_root_id === undefined ? {} : { thread_root_id: frame.thread_root_id }),
+      });
+      ack({ message });
+    } else if (frame.type === 'read') {
+      await this.shared.reads.markRead(
+        ctx,
+        frame.conversation_id,
+        frame.seq === undefined ? {} : { seq: frame.seq },
+      );
+      ack();
+    } else {
+      if (!current.conversations.has(frame.conversation_id))
+        throw new AppError('not_found', 'conversation not found');
+      this.shared.hub.setTyping(current, frame.conversation_id, frame.type === 'typing.start');
+      ack();
+    }
+  }
+}
+
+/** Answers an upgrade request over HTTP with a problem document, and closes the connection. */
+function refuseUpgrade(socket: Duplex, code: ErrorCode, detail: string, errors?: FieldError[]): void {
+  const problem = problemOf(code, detail, errors);
+  const body = JSON.stringify(problem);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n` +
+      'Content-Type: application/problem+json\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+  );
+}
+
+/** The upgrade URL's query as an object, or why it is refused: a parameter given twice. */
+function queryOf(params: URLSearchParams): { query: Record<string, string> } | { error: FieldError } {
+  const query: Record<string, string> = {};
+  for (const [key, value] of params) {
+    if (Object.hasOwn(query, key)) {
+      return { error: { path: `/querystring/${key}`, message: 'is given more than once' } };
+    }
+    query[key] = value;
+  }
+  return { query };
+}
+
+const isWsQuery = ajv.compile<Static<typeof WsQuery>>(WsQuery);
+
+/**
+ * GET /v1/ws: the real-time gateway (docs/REALTIME.md). The gateway takes the HTTP upgrade itself (`ws` in
+ * noServer mode) rather than through a Fastify route: a route's request, reply and their closures stayed
+ * referenced by the open socket for its whole life, about 3 KiB per idle socket. What the route did before
+ * the upgrade is done here: the path, the `Origin` check and the query's schema, each refusal a problem
+ * document over HTTP. A plain GET without an upgrade falls through to Fastify, which answers 404.
+ */
+export function registerGateway(
   app: App,
   deps: {
     hub: Hub;
@@ -120,215 +349,98 @@ export async function registerGateway(
     /** Days the event log keeps: an older resume cursor closes the socket with 4410. */
     retentionDays: number;
   },
-): Promise<void> {
+): void {
   const { hub, auth, messages, reads, limits, retentionDays } = deps;
-  await app.register(websocket, {
-    options: { maxPayload: MAX_FRAME_BYTES },
-    // On shutdown, tell clients the server is going away (1001), so they reconnect elsewhere.
-    preClose: function (
-      this: { websocketServer: { clients: Set<WebSocket>; close(done: () => void): void } },
-      done,
-    ) {
-      for (const client of this.websocketServer.clients)
-        client.close(CLOSE.goingAway, 'server shutting down');
-      this.websocketServer.close(done);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  const sockets = new Set<GatewaySocket>();
+  const shared: GatewayShared = {
+    hub,
+    messages,
+    reads,
+    limits,
+    retentionDays,
+    log: app.log,
+    async authenticate(token) {
+      const principal = await auth.authenticateTenantCredential(token, undefined);
+      if (principal.kind !== 'user') throw new AppError('unauthorized', 'connect with a user token');
+      await auth.ensureActiveUser(principal);
+      return principal;
     },
-  });
-
-  const authenticate = async (token: string): Promise<Extract<Principal, { kind: 'user' }>> => {
-    const principal = await auth.authenticateTenantCredential(token, undefined);
-    if (principal.kind !== 'user') throw new AppError('unauthorized', 'connect with a user token');
-    await auth.ensureActiveUser(principal);
-    return principal;
   };
 
-  app.get(
-    '/v1/ws',
-    {
-      websocket: true,
-      config: { auth: 'none' },
-      schema: {
-        tags: ['real time'],
-        summary: 'WebSocket gateway (see docs/REALTIME.md)',
-        querystring: WsQuery,
-      },
-      preValidation: async (request: FastifyRequest, reply) => {
-        const origin = request.headers.origin;
-        if (
-          origin !== undefined &&
-          limits.allowedOrigins.length > 0 &&
-          !limits.allowedOrigins.includes(origin)
-        ) {
-          await sendProblem(reply, 'forbidden', `origin ${origin} may not open a socket`);
+  // One timer for every socket's heartbeat: each is pinged once per interval, from when it connected, and
+  // dropped after the silence limit without a frame or a pong.
+  const pingIntervalMs = limits.pingIntervalMs ?? 30_000;
+  const silenceLimitMs = limits.silenceLimitMs ?? 75_000;
+  const heartbeat = setInterval(
+    () => {
+      const now = Date.now();
+      for (const gatewaySocket of sockets) {
+        if (now - gatewaySocket.lastHeard > silenceLimitMs) {
+          gatewaySocket.socket.terminate();
+        } else if (now - gatewaySocket.lastPinged >= pingIntervalMs) {
+          gatewaySocket.lastPinged = now;
+          gatewaySocket.socket.ping();
         }
-      },
-    },
-    (socket: WebSocket, request) => {
-      // What the socket's closures need of the upgrade request, taken now: closures that used `request`
-      // itself kept it (and its IncomingMessage, headers and reply) alive for the socket's whole life.
-      const query = request.query;
-      const log = request.log;
-      const transport = request.raw.socket;
-      let connection: Connection | null = null;
-      let lastHeard = Date.now();
-      const isWithinRate = createRateLimit(limits.wsMaxFramesPerSecond);
-      // A function, not a narrowed check: the state changes across awaits.
-      const isOpen = () => socket.readyState === socket.OPEN;
-      const sendFrame = (frame: object) => {
-        if (isOpen()) socket.send(JSON.stringify(frame));
-      };
-      const sendError = (error: unknown, ref: string | undefined) => {
-        if (error instanceof AppError) {
-          sendFrame({
-            type: 'error',
-            ...(ref === undefined ? {} : { ref }),
-            code: error.code,
-            detail: error.message,
-          });
-          return;
-        }
-        log.error({ err: error }, 'socket frame failed');
-        sendFrame({
-          type: 'error',
-          ...(ref === undefined ? {} : { ref }),
-          code: 'internal',
-          detail: 'internal error',
-        });
-      };
-
-      // One authentication per socket: a second token (query and frame, or two frames) is refused.
-      let isAuthenticating = false;
-      const start = async (token: string) => {
-        if (isAuthenticating) throw new AppError('conflict', 'this socket is already authenticated');
-        isAuthenticating = true;
-        try {
-          const principal = await authenticate(token);
-          if (hub.countConnections(principal.tenantId, principal.userId) >= limits.wsMaxConnectionsPerUser) {
-            socket.close(CLOSE.tooManyConnections, 'too many connections for this user');
-            return;
-          }
-          const resumeFrom = query.cursor === undefined ? null : decodeCursor(query.cursor);
-          if (resumeFrom !== null) assertCursorRetained(resumeFrom, retentionDays);
-          const joined = new Connection(
-            principal.tenantId,
-            principal.userId,
-            socket,
-            hub.timings.maxBufferedBytes,
-            transport,
-          );
-          if (!isOpen()) return;
-          connection = joined;
-          const position = await hub.add(joined, resumeFrom);
-          // Ready first, then what a resuming socket missed, then live events: cursors only move forward.
-          sendFrame({
-            type: 'ready',
-            user_id: principal.userId,
-            connection_id: joined.id,
-            server_time: new Date().toISOString(),
-            cursor: query.cursor ?? encodeCursor(position),
-          });
-          if (resumeFrom !== null) await hub.resume(joined, resumeFrom, position);
-          if (!isOpen()) hub.remove(joined);
-        } catch (error) {
-          const code = error instanceof AppError ? error.code : 'internal';
-          if (code !== 'unauthorized') sendError(error, undefined);
-          socket.close(
-            CLOSE_CODE_OF[code] ?? CLOSE.internal,
-            error instanceof AppError ? error.message.slice(0, 120) : 'internal error',
-          );
-        }
-      };
-
-      const authTimer = setTimeout(() => {
-        if (connection === null) socket.close(CLOSE.unauthorized, 'authenticate within 5 seconds');
-      }, AUTH_TIMEOUT_MS);
-      if (query.access_token !== undefined) {
-        clearTimeout(authTimer);
-        void start(query.access_token);
       }
-
-      const heartbeat = setInterval(() => {
-        if (Date.now() - lastHeard > (limits.silenceLimitMs ?? 75_000)) socket.terminate();
-        else socket.ping();
-      }, limits.pingIntervalMs ?? 30_000);
-      socket.on('pong', () => (lastHeard = Date.now()));
-
-      socket.on('message', (data: RawData, isBinary: boolean) => {
-        lastHeard = Date.now();
-        let frame: unknown;
-        try {
-          if (isBinary) throw new Error('binary');
-          frame = JSON.parse(textOf(data));
-        } catch {
-          socket.close(1007, 'frames are JSON text');
-          return;
-        }
-        // Any JSON may arrive (null, a number, an array): read `ref` only from an object.
-        const ref =
-          typeof frame === 'object' && frame !== null && typeof (frame as { ref?: unknown }).ref === 'string'
-            ? (frame as { ref: string }).ref
-            : undefined;
-        if (!isRateOk()) return;
-        if (!isClientFrame(frame)) {
-          sendError(new AppError('validation_failed', ajv.errorsText(isClientFrame.errors)), ref);
-          return;
-        }
-        void handleFrame(frame).catch((error: unknown) => sendError(error, frame.ref));
-
-        function isRateOk(): boolean {
-          if (isWithinRate()) return true;
-          sendError(
-            new AppError('rate_limited', `at most ${limits.wsMaxFramesPerSecond} frames a second`),
-            ref,
-          );
-          return false;
-        }
-      });
-
-      const handleFrame = async (frame: ClientFrame) => {
-        if (frame.type === 'auth') {
-          clearTimeout(authTimer);
-          await start(frame.token);
-          return;
-        }
-        if (frame.type === 'ping') {
-          sendFrame({ type: 'pong', ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
-          return;
-        }
-        const current = connection;
-        if (current === null) throw new AppError('unauthorized', 'authenticate first');
-        const ctx = tenantContextOf({
-          kind: 'user',
-          tenantId: current.tenantId,
-          userId: current.userId,
-          keyId: '',
-          via: 'token',
-        });
-        const ack = (extra: object = {}) =>
-          sendFrame({ type: 'ack', ...(frame.ref === undefined ? {} : { ref: frame.ref }), ...extra });
-        if (frame.type === 'send') {
-          const { message } = await messages.sendMessage(ctx, frame.conversation_id, {
-            text: frame.text,
-            ...(frame.client_msg_id === undefined ? {} : { client_msg_id: frame.client_msg_id }),
-            ...(frame.thread_root_id === undefined ? {} : { thread_root_id: frame.thread_root_id }),
-          });
-          ack({ message });
-        } else if (frame.type === 'read') {
-          await reads.markRead(ctx, frame.conversation_id, frame.seq === undefined ? {} : { seq: frame.seq });
-          ack();
-        } else {
-          if (!current.conversations.has(frame.conversation_id))
-            throw new AppError('not_found', 'conversation not found');
-          hub.setTyping(current, frame.conversation_id, frame.type === 'typing.start');
-          ack();
-        }
-      };
-
-      socket.on('close', () => {
-        clearTimeout(authTimer);
-        clearInterval(heartbeat);
-        if (connection !== null) hub.remove(connection);
-      });
     },
+    Math.max(10, Math.min(1000, Math.floor(pingIntervalMs / 4))),
   );
+  heartbeat.unref();
+
+  let isClosing = false;
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Until ws owns the socket, an error on it (a client gone mid-handshake) only destroys it.
+    const destroyOnError = () => socket.destroy();
+    socket.on('error', destroyOnError);
+    const url = new URL(request.url ?? '/', 'http://parley.invalid');
+    if (url.pathname !== '/v1/ws') {
+      refuseUpgrade(socket, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
+      return;
+    }
+    if (isClosing) {
+      socket.destroy();
+      return;
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined && limits.allowedOrigins.length > 0 && !limits.allowedOrigins.includes(origin)) {
+      refuseUpgrade(socket, 'forbidden', `origin ${origin} may not open a socket`);
+      return;
+    }
+    const parsed = queryOf(url.searchParams);
+    if ('error' in parsed) {
+      refuseUpgrade(socket, 'validation_failed', 'invalid query string', [parsed.error]);
+      return;
+    }
+    const query = parsed.query;
+    if (!isWsQuery(query)) {
+      refuseUpgrade(
+        socket,
+        'validation_failed',
+        'invalid query string',
+        fieldErrorsFromAjv('querystring', isWsQuery.errors ?? []),
+      );
+      return;
+    }
+    socket.removeListener('error', destroyOnError);
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const gatewaySocket = new GatewaySocket(ws, socket, query.cursor, shared);
+      sockets.add(gatewaySocket);
+      ws.on('close', () => {
+        sockets.delete(gatewaySocket);
+        gatewaySocket.closed();
+      });
+      gatewaySocket.begin(query.access_token);
+    });
+  };
+  app.server.on('upgrade', onUpgrade);
+
+  // On shutdown, tell clients the server is going away (1001), so they reconnect elsewhere.
+  app.addHook('preClose', (done) => {
+    isClosing = true;
+    clearInterval(heartbeat);
+    app.server.removeListener('upgrade', onUpgrade);
+    for (const gatewaySocket of sockets) gatewaySocket.socket.close(CLOSE.goingAway, 'server shutting down');
+    wss.close(() => done());
+  });
 }
