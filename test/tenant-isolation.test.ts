@@ -72,6 +72,54 @@ describe('row-level security', () => {
     expect(inAcme).toEqual([{ id: 'mia' }]);
   });
 
+  it('keeps search, which bypasses row-level security, to the transaction tenant and the member', async () => {
+    // Every function that runs as the tables' owner, reviewed: two purges of expired rows, and search.
+    const definers = await query<{ name: string }>(sql`
+      SELECT proname AS name FROM pg_proc WHERE prosecdef AND pronamespace = 'public'::regnamespace
+      ORDER BY proname`);
+    expect(definers.map((row) => row.name)).toEqual([
+      'parley_purge_events',
+      'parley_purge_expired_idempotency_keys',
+      'parley_search_messages',
+    ]);
+    // The same user id in two tenants, each in a conversation holding the same word.
+    const sent: Record<string, string> = {};
+    for (const [name, tenant] of [
+      ['acme', await createTenant(t)],
+      ['globex', await createTenant(t)],
+    ] as const) {
+      await putUser(t, tenant, 'mia');
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/conversations',
+        headers: actingAs(tenant, 'mia'),
+        payload: { type: 'group', name: 'g' },
+      });
+      const message = await t.app.inject({
+        method: 'POST',
+        url: `/v1/conversations/${created.json<{ id: string }>().id}/messages`,
+        headers: actingAs(tenant, 'mia'),
+        payload: { text: `zebracrossing at ${name}` },
+      });
+      sent[name] = message.json<{ id: string }>().id;
+      sent[`${name}-tenant`] = tenant.id;
+    }
+    const search = sql`SELECT id FROM parley_search_messages(
+      'mia', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10)`;
+    expect(await query(search), 'without a tenant').toEqual([]);
+    const found = await inTenant(t.database.db.orm, sent['acme-tenant'] ?? '', async (scope) =>
+      rowsOf<{ id: string }>(await scope.tx.execute(search)),
+    );
+    expect(found).toEqual([{ id: sent.acme }]);
+    const asOther = await inTenant(t.database.db.orm, sent['acme-tenant'] ?? '', async (scope) =>
+      rowsOf<{ id: string }>(
+        await scope.tx.execute(sql`SELECT id FROM parley_search_messages(
+          'noone', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10)`),
+      ),
+    );
+    expect(asOther, 'a user who is no member').toEqual([]);
+  });
+
   it("refuses to write a row into another tenant's data", async () => {
     const acme = await createTenant(t);
     const globex = await createTenant(t);

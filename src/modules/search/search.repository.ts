@@ -27,38 +27,22 @@ export interface SearchQuery {
  * Full-text search over the messages of the conversations a user is a member of, best match first: the
  * english text-search configuration (stemming) through the GIN index on (tenant_id, search_vector), plus,
  * for scripts written without spaces, a substring match through the trigram index. Deleted messages never
- * match (their text is gone), nor do messages of deleted conversations.
+ * match (their text is gone), nor do messages of deleted conversations. The search runs in the
+ * parley_search_messages function (migration 0014), which may use those indexes where row-level security
+ * would not let it, and filters by the transaction's tenant itself; it returns only ids and ranks, and the
+ * caller reads the messages under row-level security.
  */
 export async function searchMessages(
   scope: TenantScope,
   userId: string,
   query: SearchQuery,
 ): Promise<SearchHit[]> {
-  const substring =
-    query.substringPattern === null ? sql`false` : sql`m.text ILIKE ${query.substringPattern}`;
-  const filters = [
-    query.conversationId === undefined ? sql`` : sql`AND m.conversation_id = ${query.conversationId}::uuid`,
-    query.senderId === undefined ? sql`` : sql`AND m.sender_id = ${query.senderId}`,
-    query.since === undefined ? sql`` : sql`AND m.created_at >= ${query.since}::timestamptz`,
-    query.until === undefined ? sql`` : sql`AND m.created_at < ${query.until}::timestamptz`,
-  ];
   const result = await scope.tx.execute(sql`
-    SELECT id, rank FROM (
-      SELECT m.id,
-             (ts_rank(m.search_vector, q.query) + CASE WHEN ${substring} THEN 0.05 ELSE 0 END)::real AS rank
-      FROM messages m
-      CROSS JOIN (SELECT websearch_to_tsquery('english', ${query.text}) AS query) q
-      JOIN conversation_members cm
-        ON cm.tenant_id = m.tenant_id AND cm.conversation_id = m.conversation_id AND cm.user_id = ${userId}
-      JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
-      WHERE m.tenant_id = ${scope.tenantId}
-        AND m.deleted_at IS NULL
-        AND (m.search_vector @@ q.query OR ${substring})
-        ${sql.join(filters, sql` `)}
-    ) hits
-    ${query.after === undefined ? sql`` : sql`WHERE (rank, id) < (${query.after.rank}::real, ${query.after.id}::uuid)`}
-    ORDER BY rank DESC, id DESC
-    LIMIT ${query.limit}`);
+    SELECT id, rank FROM parley_search_messages(
+      ${userId}::text, ${query.text}::text, ${query.substringPattern}::text,
+      ${query.conversationId ?? null}::uuid, ${query.senderId ?? null}::text,
+      ${query.since ?? null}::timestamptz, ${query.until ?? null}::timestamptz,
+      ${query.after?.rank ?? null}::real, ${query.after?.id ?? null}::uuid, ${query.limit}::integer)`);
   return rowsOf<{ id: string; rank: number | string }>(result).map((row) => ({
     id: row.id,
     rank: Number(row.rank),
