@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: runs the compiled server in dist/ (built by `npm run build`, which `npm ci` runs as `prepare`)
+// `npm start`: runs the bundled server, dist/main.mjs (built by `npm run build`, which `npm ci` runs as `prepare`)
 // when it is at least as new as every file in src/; otherwise runs the TypeScript sources through tsx and
 // says so. Plain Node on compiled JavaScript is ready sooner than compiling on the fly (docs/PERFORMANCE.md).
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -20,7 +20,7 @@ function newestIn(directory) {
 }
 
 if (existsSync(stamp) && statSync(stamp).mtimeMs >= newestIn(path.join(root, 'src'))) {
-  await import('../dist/main.js');
+  await import('../dist/main.mjs');
 } else {
   process.stderr.write(
     'parley: dist/ is missing or older than src/, so running the sources through tsx (`npm run build` makes start-up faster)\n',
