@@ -39,6 +39,8 @@ export async function history(db: 'embedded' | 'postgres', isQuick: boolean): Pr
     statements.push(`UPDATE conversations
       SET last_message_seq = ${params.messages}, last_main_seq = ${params.messages}, first_main_seq = 1
       WHERE tenant_id = '${tenant.id}' AND id = '${conversation.id}'`);
+    // Messages inserted in bulk, not sent: their unread counters are counted afterwards.
+    statements.push('SELECT parley_recount_unread()');
     // As a long-lived table would be: vacuumed (hint bits set, visibility map current) and analyzed.
     statements.push('VACUUM ANALYZE messages');
     await runOwnerSql(database, statements);
