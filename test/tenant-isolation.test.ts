@@ -6,11 +6,13 @@ import { inTenant } from '../src/db/tenant-scope.ts';
 import { useTestApp } from './helpers/app.ts';
 import {
   actingAs,
+  asUser,
   bearer,
   createTenant,
   expectProblem,
   mintUserToken,
   putUser,
+  sendText,
 } from './helpers/factories.ts';
 
 const t = useTestApp();
@@ -89,19 +91,9 @@ describe('row-level security', () => {
       ['globex', await createTenant(t)],
     ] as const) {
       await putUser(t, tenant, 'mia');
-      const created = await t.app.inject({
-        method: 'POST',
-        url: '/v1/conversations',
-        headers: actingAs(tenant, 'mia'),
-        payload: { type: 'group', name: 'g' },
-      });
-      const message = await t.app.inject({
-        method: 'POST',
-        url: `/v1/conversations/${created.json<{ id: string }>().id}/messages`,
-        headers: actingAs(tenant, 'mia'),
-        payload: { text: `zebracrossing at ${name}` },
-      });
-      sent[name] = message.json<{ id: string }>().id;
+      const created = await asUser(t, tenant, 'mia').post('/v1/conversations', { type: 'group', name: 'g' });
+      const conversationId = created.json<{ id: string }>().id;
+      sent[name] = (await sendText(t, tenant, 'mia', conversationId, `zebracrossing at ${name}`)).id;
       sent[`${name}-tenant`] = tenant.id;
     }
     const search = sql`SELECT id FROM parley_search_messages(
