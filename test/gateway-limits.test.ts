@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
@@ -81,6 +82,22 @@ describe('gateway limits', () => {
       expect(refused, path).toMatchObject({ status, type: 'application/problem+json', problem: { code } });
       if (field !== undefined) expect(refused.problem.errors?.map((error) => error.path)).toEqual([field]);
     }
+    // A request target that is no URL is refused, and does not end the process.
+    const { port } = new URL(base.replace(/^ws/, 'http'));
+    const answer = await new Promise<string>((resolve, reject) => {
+      const raw = net.connect(Number(port), '127.0.0.1', () =>
+        raw.write(
+          'GET http://[ HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+            'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        ),
+      );
+      let received = '';
+      raw.setEncoding('utf8');
+      raw.on('data', (chunk: string) => (received += chunk));
+      raw.on('close', () => resolve(received));
+      raw.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     // Without an upgrade, /v1/ws is no HTTP route.
     expect((await t.app.inject({ method: 'GET', url: '/v1/ws' })).statusCode).toBe(404);
     const socket = await TestSocket.open(`${base}/v1/ws?access_token=${token}`);

@@ -393,7 +393,14 @@ export function registerGateway(
     // Until ws owns the socket, an error on it (a client gone mid-handshake) only destroys it.
     const destroyOnError = () => socket.destroy();
     socket.on('error', destroyOnError);
-    const url = new URL(request.url ?? '/', 'http://parley.invalid');
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://parley.invalid');
+    } catch {
+      // An absolute-form target that is no URL (`GET http://[ HTTP/1.1`): thrown here, it would end the process.
+      refuseUpgrade(socket, 'validation_failed', 'the request target is not a URL');
+      return;
+    }
     if (url.pathname !== '/v1/ws') {
       refuseUpgrade(socket, 'not_found', `no WebSocket endpoint at ${url.pathname}`);
       return;
