@@ -23,6 +23,7 @@ ALTER TABLE "conversation_members" ADD COLUMN "mention_count" integer DEFAULT 0 
 -- (sends update the row; reads, edits, deletions and member changes lock it FOR UPDATE; erasure locks the
 -- erased user's conversations first). Each statement then takes its snapshot after the lock, and sees
 -- every earlier change of that conversation.
+
 -- The rule as a scan from a watermark: a range scan of messages_main_timeline_idx, costing what is unread.
 -- The member trigger and the backfill below count with it, and so do channels at read time
 -- (parley_unread_counts, parley_conversation_list). Unless `p_scan`, it counts nothing without
