@@ -192,7 +192,6 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
       });
     },
 
-    /** The caller's conversations, most recent activity first. */
     /** The caller's conversations, most recent activity first, with counts and last messages: one round trip. */
     async listConversations(ctx: TenantContext, query: ListConversationsQuery & { limit: number }) {
       const userId = actingUserId(ctx);
