@@ -373,16 +373,13 @@ describe('history', () => {
     await putUser(t, other, 'alice');
     expectProblem(await as(other, 'alice').get(`/v1/conversations/${id}/messages`), 404, 'not_found');
     // A seq beyond what a seq can be is bad input, not a server error.
-    for (const query of [
-      'after_seq=1e300',
-      'before_seq=99999999999999999999',
-      'after_seq=9223372036854775807',
+    for (const path of [
+      `/v1/conversations/${id}/messages?after_seq=1e300`,
+      `/v1/conversations/${id}/messages?before_seq=99999999999999999999`,
+      `/v1/conversations/${id}/messages?after_seq=9223372036854775807`,
+      `/v1/messages/${first.id}/replies?after_seq=1e300`,
     ]) {
-      expectProblem(
-        await as(tenant, 'bob').get(`/v1/conversations/${id}/messages?${query}`),
-        400,
-        'validation_failed',
-      );
+      expectProblem(await as(tenant, 'bob').get(path), 400, 'validation_failed');
     }
   });
 });

@@ -102,6 +102,17 @@ describe('connecting', () => {
       type: 'error',
       code: 'not_found',
     });
+    // A read past any possible seq is refused as input, before the database sees it.
+    socket.send({
+      type: 'read',
+      ref: 'r3',
+      conversation_id: '01a20000-0000-7000-8000-000000000000',
+      seq: 1e300,
+    });
+    expect(await socket.waitFor((frame) => frame.ref === 'r3')).toMatchObject({
+      type: 'error',
+      code: 'validation_failed',
+    });
     socket.send({ type: 'ping', ref: 'p' });
     expect(await socket.waitFor((frame) => frame.ref === 'p')).toMatchObject({ type: 'pong' });
     socket.socket.send('{not json');
