@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm start`: runs the bundled server, dist/main.mjs (built by `npm run build`, which `npm ci` runs as `prepare`)
 // when it is at least as new as every file in src/; otherwise runs the TypeScript sources through tsx and
-// says so. Plain Node on compiled JavaScript is ready sooner than compiling on the fly (docs/PERFORMANCE.md).
+// says so. One bundled file is ready sooner than compiling the sources on the fly (docs/PERFORMANCE.md).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

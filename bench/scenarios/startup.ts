@@ -77,7 +77,7 @@ export async function startup(_db: 'embedded' | 'postgres', isQuick: boolean): P
     },
     targets: isQuick ? {} : { ready_ms: { max: 1500 } },
     notes: [
-      'timed from spawning `npm start` (npm itself included), which runs the compiled dist/ when it is current',
+      'timed from spawning `npm start` (npm itself included), which runs the bundled dist/main.mjs when it is current',
     ],
   };
 }

@@ -40,7 +40,7 @@ export interface ServerProcess {
 }
 
 /**
- * Starts the server as `npm start` does (bin/start.mjs: the compiled dist/ when current, as after `npm ci`,
+ * Starts the server as `npm start` does (bin/start.mjs: the bundled dist/main.mjs when current, as after `npm ci`,
  * else the sources through tsx) on an ephemeral port, and waits for its welcome line.
  */
 export async function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
