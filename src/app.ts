@@ -171,7 +171,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerUserRoutes(app, users);
   registerAuthRoutes(app, auth);
   const orm = deps.db.orm;
-  const messages = createMessagesService({ orm, events });
+  const messages = createMessagesService({
+    orm,
+    events,
+    sendBatchesInFlight: deps.db.sendBatchesInFlight,
+  });
   const reads = createReadsService({ orm, events });
   registerConversationRoutes(app, createConversationsService({ orm, events }));
   registerMessageRoutes(app, messages);

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { newId } from '../src/ids.ts';
+import { sendMessageRows, type SendValues } from '../src/modules/messages/messages.repository.ts';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
 import {
@@ -201,6 +203,103 @@ describe('sending', () => {
       data: MessageBody[];
     }>();
     expect(history.data.map((message) => [message.seq, message.text])).toEqual([[1, 'once']]);
+  });
+});
+
+describe('sends in one batch', () => {
+  /** What parley_send_messages is given for one send (the event data is not under test here). */
+  const sendOf = (
+    senderId: string,
+    conversationId: string,
+    text: string,
+    extra: { clientMsgId?: string; threadTargetId?: string } = {},
+  ): SendValues => ({
+    senderId,
+    conversationId,
+    id: newId(),
+    text,
+    mentions: [],
+    threadTargetId: extra.threadTargetId ?? null,
+    metadata: {},
+    clientMsgId: extra.clientMsgId ?? null,
+    eventData: {},
+  });
+  const SENDERS = ['OWNER', 'ADMIN', 'MEMBER'];
+
+  it('gives each send its own outcome; a refused one writes nothing and undoes none of the others', async () => {
+    const { tenant, id } = await groupWith('bob', 'vic');
+    await as(tenant, 'alice').patch(`/v1/conversations/${id}/members/vic`, { role: 'VIEWER' });
+    await putUser(t, tenant, 'olga');
+    const archived = await as(tenant, 'alice').post('/v1/conversations', { type: 'group', members: ['bob'] });
+    const archivedId = archived.json<{ id: string }>().id;
+    await as(tenant, 'alice').post(`/v1/conversations/${archivedId}/archive`);
+
+    const outcomes = await sendMessageRows(
+      t.database.db.orm,
+      tenant.id,
+      [
+        sendOf('alice', id, 'one', { clientMsgId: 'c1' }),
+        sendOf('vic', id, 'viewer'),
+        sendOf('olga', id, 'outsider'),
+        sendOf('bob', id, 'two'),
+        sendOf('alice', archivedId, 'archived'),
+        sendOf('alice', id, 'retry of one', { clientMsgId: 'c1' }),
+        sendOf('bob', id, 'reply', { threadTargetId: newId() }),
+        sendOf('bob', id, 'three'),
+      ],
+      SENDERS,
+    );
+    const summary = outcomes.map((outcome) =>
+      typeof outcome === 'string' ? outcome : [outcome.created, outcome.message.seq, outcome.message.text],
+    );
+    expect(summary).toEqual([
+      [true, 1, 'one'],
+      'role_may_not_send',
+      'conversation_not_found',
+      [true, 2, 'two'],
+      'conversation_archived',
+      [false, 1, 'one'],
+      'thread_target_elsewhere',
+      [true, 3, 'three'],
+    ]);
+    const seen = await history(tenant, 'alice', id);
+    expect(seen.data.map((message) => [message.seq, message.text])).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ]);
+    // Each send moved its sender's watermark and counted itself for the other members.
+    const stateOf = async (userId: string) => {
+      const response = await as(tenant, userId).get('/v1/unread');
+      const body = response.json<{ conversations: { conversation_id: string }[] }>();
+      return body.conversations.find((state) => state.conversation_id === id);
+    };
+    expect(await stateOf('alice')).toMatchObject({ last_read_seq: 1, unread_count: 2 });
+    // bob sent the last message: nothing is unread for him, so /v1/unread leaves the conversation out.
+    expect(await stateOf('bob')).toBeUndefined();
+    const forBob = await as(tenant, 'bob').get(`/v1/conversations/${id}`);
+    expect(forBob.json<{ unread_count: number }>().unread_count).toBe(0);
+    expect(await stateOf('vic')).toMatchObject({ last_read_seq: 0, unread_count: 3 });
+    expect((await history(tenant, 'bob', archivedId)).data).toEqual([]);
+  });
+
+  it('answers every request of a burst with its own status while they share calls', async () => {
+    const { tenant, id } = await groupWith('bob', 'vic');
+    await as(tenant, 'alice').patch(`/v1/conversations/${id}/members/vic`, { role: 'VIEWER' });
+    await putUser(t, tenant, 'olga');
+    const url = `/v1/conversations/${id}/messages`;
+    const burst = Array.from({ length: 30 }, (_, index) => {
+      const sender = index % 10 === 3 ? 'vic' : index % 10 === 7 ? 'olga' : index % 2 === 0 ? 'alice' : 'bob';
+      return as(tenant, sender).post(url, { text: `m${index}` });
+    });
+    const statuses = (await Promise.all(burst)).map((response) => response.statusCode);
+    expect(statuses).toEqual(
+      Array.from({ length: 30 }, (_, index) => (index % 10 === 3 ? 403 : index % 10 === 7 ? 404 : 201)),
+    );
+    const seen = await history(tenant, 'alice', id, '?limit=100');
+    expect(seen.data.map((message) => message.seq)).toEqual(
+      Array.from({ length: 24 }, (_, index) => index + 1),
+    );
   });
 });
 

@@ -39,6 +39,12 @@ export interface Database {
    * behind hundreds of them). The embedded database has one connection: there it is `orm`.
    */
   readonly deliveryOrm: Orm;
+  /**
+   * How many batches of sends run at once (see `SendBatcher`): the sends that arrive meanwhile wait and go
+   * together. The embedded database runs one statement at a time, so one; PostgreSQL, a quarter of the pool,
+   * which keeps connections for everything else a request does and makes batches form under load.
+   */
+  readonly sendBatchesInFlight: number;
   /** Throws unless a trivial query round-trips. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -79,6 +85,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
     kind: 'embedded',
     orm,
     deliveryOrm: orm,
+    sendBatchesInFlight: 1,
     ping: async () => {
       await client.query('SELECT 1');
     },
@@ -102,6 +109,7 @@ async function openPostgres(
     kind: 'postgres',
     orm: drizzleNodePg({ client: pool }),
     deliveryOrm: drizzleNodePg({ client: deliveryPool }),
+    sendBatchesInFlight: Math.max(1, Math.floor(poolSize / 4)),
     ping: async () => {
       await pool.query('SELECT 1');
     },

@@ -57,26 +57,7 @@ export function findMessagesByIds(scope: TenantScope, messageIds: string[]): Pro
     .where(and(eq(messages.tenantId, scope.tenantId), isAnyOf(messages.id, messageIds, 'uuid')));
 }
 
-/** The message a sender sent with `clientMsgId`, in any conversation. */
-export async function findMessageByClientMsgId(
-  scope: TenantScope,
-  senderId: string,
-  clientMsgId: string,
-): Promise<StoredMessage | undefined> {
-  const [row] = await scope.tx
-    .select(messageColumns)
-    .from(messages)
-    .where(
-      and(
-        eq(messages.tenantId, scope.tenantId),
-        eq(messages.senderId, senderId),
-        eq(messages.clientMsgId, clientMsgId),
-      ),
-    );
-  return row;
-}
-
-/** What `sendMessageRow` writes; the database adds seq, created_at and the thread root of a reply. */
+/** One send for `sendMessageRows`; the database adds seq, created_at and the thread root of a reply. */
 export interface SendValues {
   senderId: string;
   conversationId: string;
@@ -87,71 +68,78 @@ export interface SendValues {
   threadTargetId: string | null;
   metadata: Record<string, unknown>;
   clientMsgId: string | null;
-  /** Roles allowed to send, from the permission table. */
-  sendRoles: readonly string[];
   /** The message.created event's data; seq, created_at and thread_root_id are filled in by the database. */
   eventData: Record<string, unknown>;
 }
 
-/** Why `sendMessageRow` refused, by the SQLSTATE parley_send_message raised (see migration 0008). */
+/** Why the database refused a send (see parley_send_one, migration 0015); a refused send wrote nothing. */
 export type SendRefusal =
   | 'conversation_not_found'
   | 'role_may_not_send'
   | 'conversation_archived'
   | 'thread_target_elsewhere'
-  | 'thread_root_deleted'
-  | 'client_msg_id_taken';
+  | 'thread_root_deleted';
 
-const SEND_REFUSALS: Record<string, SendRefusal> = {
-  PX404: 'conversation_not_found',
-  PX403: 'role_may_not_send',
-  PX409: 'conversation_archived',
-  PX400: 'thread_target_elsewhere',
-  PX410: 'thread_root_deleted',
-  PX001: 'client_msg_id_taken',
-};
+const SEND_REFUSALS: ReadonlySet<string> = new Set<SendRefusal>([
+  'conversation_not_found',
+  'role_may_not_send',
+  'conversation_archived',
+  'thread_target_elsewhere',
+  'thread_root_deleted',
+]);
 
-/** The SQLSTATE of a database error, looked for on the error and the causes drivers wrap it in. */
-function sqlStateOf(error: unknown): string | undefined {
-  for (let current = error; current instanceof Error; current = current.cause) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
+/**
+ * What a send came to: the new message (`created: true`), the sender's earlier message with the same
+ * client_msg_id (`created: false`; it may belong to another conversation), or a refusal.
+ */
+export type SendOutcome = { created: boolean; message: StoredMessage } | SendRefusal;
 
 /** A message row as `to_jsonb(m)` (a send) or `row_to_json` of `message_rows` (the read functions) writes it. */
 const messageFromJson = (json: Record<string, unknown>): StoredMessage => rowFromJson(messages, json);
 
+type SendResultJson = { created: boolean; message: Record<string, unknown> } | { refused: string };
+
+function sendOutcomeOf(result: SendResultJson): SendOutcome {
+  if ('refused' in result) {
+    if (!SEND_REFUSALS.has(result.refused)) throw new Error(`unknown send refusal ${result.refused}`);
+    return result.refused as SendRefusal;
+  }
+  return { created: result.created, message: messageFromJson(result.message) };
+}
+
 /**
- * Sends a message in one statement (the parley_send_message function): checks visibility, role, archive
- * and thread, allocates the seq under the conversation's row lock, inserts the message, counts the reply,
- * moves the sender's read watermark and records message.created and read.updated. It sets the tenant
- * itself, so it runs on its own (one round trip, committing by itself) or inside an `inTenant` transaction
- * of the same tenant. A retried client_msg_id returns the sender's original (`created: false`), which may
- * belong to another conversation.
+ * Sends messages of one tenant in one statement (the parley_send_messages function, migration 0015), and
+ * returns their outcomes in the order given. For each send it checks visibility, role, archive and thread,
+ * allocates the seq under the conversation's row lock, inserts the message, counts the reply, moves the
+ * sender's read watermark and records message.created and read.updated. It sets the tenant itself, so it
+ * runs on its own (one round trip, committing every send at once) or inside an `inTenant` transaction of
+ * the same tenant. Refusals are outcomes, not errors: one refused send does not undo the others.
  */
-export async function sendMessageRow(
+export async function sendMessageRows(
   db: Orm | Tx,
   tenantId: string,
-  values: SendValues,
-): Promise<{ created: boolean; message: StoredMessage } | SendRefusal> {
-  let result: unknown;
-  try {
-    result = await db.execute(sql`SELECT parley_send_message(
-      ${tenantId}::uuid, ${values.senderId}::text, ${values.conversationId}::uuid, ${values.id}::uuid,
-      ${values.text}::text, ${arrayParam(values.mentions, 'text')}, ${values.threadTargetId}::uuid,
-      ${JSON.stringify(values.metadata)}::jsonb, ${values.clientMsgId}::text,
-      ${arrayParam(values.sendRoles, 'text')}, ${JSON.stringify(values.eventData)}::jsonb
-    ) AS result`);
-  } catch (error) {
-    const refusal = SEND_REFUSALS[sqlStateOf(error) ?? ''];
-    if (refusal !== undefined) return refusal;
-    throw error;
+  sends: readonly SendValues[],
+  sendRoles: readonly string[],
+): Promise<SendOutcome[]> {
+  const body = sends.map((send) => ({
+    sender: send.senderId,
+    conversation: send.conversationId,
+    id: send.id,
+    text: send.text,
+    mentions: send.mentions,
+    thread_target: send.threadTargetId,
+    metadata: send.metadata,
+    client_msg_id: send.clientMsgId,
+    event_data: send.eventData,
+  }));
+  const result = await db.execute(
+    sql`SELECT parley_send_messages(${tenantId}::uuid, ${JSON.stringify(body)}::jsonb, ${arrayParam(sendRoles, 'text')}) AS results`,
+  );
+  const [row] = rowsOf<{ results: SendResultJson[] }>(result);
+  if (!row || row.results.length !== sends.length) {
+    throw new Error('parley_send_messages did not return one result per send');
   }
-  const [row] = rowsOf<{ result: { created: boolean; message: Record<string, unknown> } }>(result);
-  if (!row) throw new Error('parley_send_message returned no row');
-  return { created: row.result.created, message: messageFromJson(row.result.message) };
+  return row.results.map(sendOutcomeOf);
 }
 
 /** Counts a reply on its thread root (delta 1) or takes a deleted one off (-1). */

@@ -19,15 +19,16 @@ import { assertNotDeleted, deletedMessageError, loadVisibleMessage } from './mes
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
-  findMessageByClientMsgId,
   insertEdit,
   listEdits,
   listReplies,
   readTimelinePage,
   purgeMessageHistory,
-  sendMessageRow,
+  sendMessageRows,
   updateMessage,
+  type SendOutcome,
   type SendRefusal,
+  type SendValues,
   type StoredMessage,
   type TimelineWindow,
 } from './messages.repository.ts';
@@ -35,9 +36,7 @@ import { presentMessage, presentMessages, toEventData, toMessageView } from './m
 import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
-
-/** Rolls back a direct send's transaction when a concurrent send with its client_msg_id committed first. */
-class ClientMsgIdTaken extends Error {}
+import { SendBatcher } from './send-batcher.ts';
 
 /** The roles that may send, from the one permission table; the send statement checks the member's against them. */
 const SEND_ROLES = ROLES.filter((role) => isAllowed(role, 'send'));
@@ -71,8 +70,8 @@ function checkSendInput(input: SendMessageInput): void {
   }
 }
 
-/** The API error of a refused send (client_msg_id_taken is handled by the caller, not here). */
-function sendRefusalError(refusal: Exclude<SendRefusal, 'client_msg_id_taken'>): AppError {
+/** The API error of a refused send. */
+function sendRefusalError(refusal: SendRefusal): AppError {
   switch (refusal) {
     case 'conversation_not_found':
       return notFound('conversation');
@@ -89,18 +88,17 @@ function sendRefusalError(refusal: Exclude<SendRefusal, 'client_msg_id_taken'>):
   }
 }
 
-/**
- * Sends with one statement (see `sendMessageRow`): committing on its own when given the Orm, inside the
- * transaction when given a scope. `mentions` are already resolved against the members.
- */
-async function sendWith(
-  db: Orm | TenantScope,
+/** The most sends one call of parley_send_messages carries. */
+const MAX_SEND_BATCH = 64;
+
+/** What the database is asked to write for a send. `mentions` are already resolved against the members. */
+function sendValuesOf(
   tenantId: string,
   userId: string,
   conversationId: string,
   input: SendMessageInput,
   mentions: string[],
-): Promise<{ message: StoredMessage; created: boolean } | 'client_msg_id_taken'> {
+): SendValues {
   const id = newId();
   const clientMsgId = input.client_msg_id ?? null;
   const metadata = input.metadata ?? {};
@@ -130,7 +128,7 @@ async function sendWith(
       [],
     ),
   );
-  const outcome = await sendMessageRow('tx' in db ? db.tx : db, tenantId, {
+  return {
     senderId: userId,
     conversationId,
     id,
@@ -139,18 +137,34 @@ async function sendWith(
     threadTargetId: input.thread_root_id ?? null,
     metadata,
     clientMsgId,
-    sendRoles: SEND_ROLES,
     eventData,
-  });
-  if (outcome === 'client_msg_id_taken') return outcome;
+  };
+}
+
+/** The message a send came to, or the API error of its refusal. */
+function sentOrThrow(outcome: SendOutcome): { message: StoredMessage; created: boolean } {
   if (typeof outcome === 'string') throw sendRefusalError(outcome);
   return outcome;
 }
 
 /** Messages: sending (with exactly-once retries), history, threads, edits and deletion. */
-export function createMessagesService({ orm, events }: { orm: Orm; events: EventLog }) {
+export function createMessagesService({
+  orm,
+  events,
+  sendBatchesInFlight,
+}: {
+  orm: Orm;
+  events: EventLog;
+  /** How many batches of sends may run at once (see `SendBatcher`). */
+  sendBatchesInFlight: number;
+}) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
+  const batcher = new SendBatcher(
+    (tenantId, sends) => sendMessageRows(orm, tenantId, sends, SEND_ROLES),
+    sendBatchesInFlight,
+    MAX_SEND_BATCH,
+  );
 
   /** A send's answer: a new message as is (it has no reactions yet), a retried one as the sender sees it. */
   const answer = async (
@@ -169,18 +183,11 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
     };
   };
 
-  /** A concurrent send with the same client_msg_id committed first: its message is the answer. */
-  const originalOf = async (ctx: TenantContext, clientMsgId: string | undefined) => {
-    if (clientMsgId === undefined) throw new Error('a send without client_msg_id conflicted on it');
-    const existing = await run(ctx, (scope, userId) => findMessageByClientMsgId(scope, userId, clientMsgId));
-    if (!existing) throw new Error('client_msg_id conflicted with a message that does not exist');
-    return { message: existing, created: false };
-  };
-
   return {
     /**
-     * Sends a message in one round trip; the same client_msg_id from the same sender returns the original
-     * (created: false). A text with @candidates first reads which of them are members.
+     * Sends a message in one round trip, shared with the sends that wait for the database with it (see
+     * `SendBatcher`); the same client_msg_id from the same sender returns the original (created: false).
+     * A text with @candidates first reads which of them are members.
      */
     async sendMessage(ctx: TenantContext, conversationId: string, input: SendMessageInput) {
       const userId = actingUserId(ctx);
@@ -189,12 +196,9 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
         mentionCandidatesOf(input.text).length === 0
           ? []
           : await run(ctx, (scope) => resolveMentions(scope, conversationId, input.text));
-      const sent = await sendWith(orm, ctx.tenantId, userId, conversationId, input, mentions);
-      return answer(
-        ctx,
-        () => conversationId,
-        sent === 'client_msg_id_taken' ? await originalOf(ctx, input.client_msg_id) : sent,
-      );
+      const values = sendValuesOf(ctx.tenantId, userId, conversationId, input, mentions);
+      const sent = sentOrThrow(await batcher.send(ctx.tenantId, values));
+      return answer(ctx, () => conversationId, sent);
     },
 
     /** Finds or creates the direct conversation with `to` and sends to it, in one transaction. */
@@ -211,22 +215,15 @@ export function createMessagesService({ orm, events }: { orm: Orm; events: Event
       // The direct conversation's id, once known: a retry is checked against it like any send (409 if the
       // client_msg_id belongs to a message elsewhere).
       let directId = '';
-      let sent: { message: StoredMessage; created: boolean };
-      try {
-        sent = await run(ctx, async (scope, userId) => {
-          const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
-          directId = conversation.id;
-          const mentions = await resolveMentions(scope, conversation.id, input.text);
-          const outcome = await sendWith(scope, ctx.tenantId, userId, conversation.id, send, mentions);
-          // The failed statement has aborted the transaction: throw, so it is rolled back as such (and
-          // nothing it announced after commit is announced).
-          if (outcome === 'client_msg_id_taken') throw new ClientMsgIdTaken();
-          return outcome;
-        });
-      } catch (error) {
-        if (!(error instanceof ClientMsgIdTaken)) throw error;
-        sent = await originalOf(ctx, input.client_msg_id);
-      }
+      const sent = await run(ctx, async (scope, userId) => {
+        const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
+        directId = conversation.id;
+        const mentions = await resolveMentions(scope, conversation.id, input.text);
+        const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions);
+        const [outcome] = await sendMessageRows(scope.tx, ctx.tenantId, [values], SEND_ROLES);
+        if (outcome === undefined) throw new Error('a send of one returned no outcome');
+        return sentOrThrow(outcome);
+      });
       return answer(ctx, () => directId, sent);
     },
 

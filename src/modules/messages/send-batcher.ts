@@ -1,0 +1,96 @@
+import type { SendOutcome, SendValues } from './messages.repository.ts';
+
+/** Runs one tenant's sends as one statement and returns their outcomes in order (`sendMessageRows`). */
+export type RunSends = (tenantId: string, sends: SendValues[]) => Promise<SendOutcome[]>;
+
+interface Pending {
+  tenantId: string;
+  values: SendValues;
+  resolve: (outcome: SendOutcome) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Hands sends to the database in batches, the way PostgreSQL groups commits: at most `maxInFlight` calls
+ * run at once, and the sends that arrive while they run wait, then go together as the next call (up to
+ * `maxBatch` sends of one tenant). An idle server sends each message at once, alone; a busy one pays the
+ * round trip, the call and the commit's WAL flush once per batch instead of once per message, so its
+ * capacity grows with its load instead of its queue.
+ *
+ * Each caller still gets its own outcome: refusals are values, not errors (see `sendMessageRows`). A batch
+ * is one transaction, so an error (a deadlock, a lost connection) undoes all of it; then each of its sends
+ * is tried again on its own, so that an error reaches only the caller whose send causes it.
+ */
+export class SendBatcher {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly run: RunSends,
+    private readonly maxInFlight: number,
+    private readonly maxBatch: number,
+  ) {
+    if (!(maxInFlight >= 1 && maxBatch >= 1)) throw new Error('SendBatcher needs room for one send');
+  }
+
+  /** Sends one message; resolves once its batch has committed. */
+  send(tenantId: string, values: SendValues): Promise<SendOutcome> {
+    return new Promise<SendOutcome>((resolve, reject) => {
+      this.queue.push({ tenantId, values, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (
+      let head = this.queue[0];
+      head !== undefined && this.inFlight < this.maxInFlight;
+      head = this.queue[0]
+    ) {
+      const { tenantId } = head;
+      const batch = this.takeBatch(tenantId);
+      this.inFlight += 1;
+      void this.dispatch(tenantId, batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  /** The oldest waiting sends of `tenantId`, in arrival order, up to `maxBatch`; the rest keep waiting. */
+  private takeBatch(tenantId: string): Pending[] {
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const pending of this.queue) {
+      if (pending.tenantId === tenantId && batch.length < this.maxBatch) batch.push(pending);
+      else rest.push(pending);
+    }
+    this.queue = rest;
+    return batch;
+  }
+
+  private async dispatch(tenantId: string, batch: Pending[]): Promise<void> {
+    try {
+      const outcomes = await this.run(
+        tenantId,
+        batch.map((pending) => pending.values),
+      );
+      batch.forEach((pending, index) => pending.resolve(outcomes[index] as SendOutcome));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(error);
+        return;
+      }
+      await Promise.all(
+        batch.map(async (pending) => {
+          try {
+            const [outcome] = await this.run(tenantId, [pending.values]);
+            pending.resolve(outcome as SendOutcome);
+          } catch (alone) {
+            pending.reject(alone);
+          }
+        }),
+      );
+    }
+  }
+}

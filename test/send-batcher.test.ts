@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import type { SendOutcome, SendValues } from '../src/modules/messages/messages.repository.ts';
+import { SendBatcher } from '../src/modules/messages/send-batcher.ts';
+
+/** A send whose text names it, so a test can tell which outcome went to which caller. */
+const values = (text: string): SendValues => ({
+  senderId: 'alice',
+  conversationId: '00000000-0000-7000-8000-000000000001',
+  id: '00000000-0000-7000-8000-000000000002',
+  text,
+  mentions: [],
+  threadTargetId: null,
+  metadata: {},
+  clientMsgId: null,
+  eventData: {},
+});
+
+/** An outcome that carries its send's text back. */
+const outcomeOf = (send: SendValues): SendOutcome =>
+  ({ created: true, message: { text: send.text } }) as unknown as SendOutcome;
+
+/** A database stand-in whose calls finish only when the test releases them, recording what each carried. */
+function heldDatabase() {
+  const calls: { tenantId: string; texts: string[]; release: () => void; fail: (error: Error) => void }[] =
+    [];
+  const run = (tenantId: string, sends: SendValues[]) =>
+    new Promise<SendOutcome[]>((resolve, reject) => {
+      calls.push({
+        tenantId,
+        texts: sends.map((send) => send.text),
+        release: () => {
+          // A send whose text is "poison" fails the whole call, as a failing statement fails its transaction.
+          if (sends.some((send) => send.text === 'poison')) reject(new Error('poisoned batch'));
+          else resolve(sends.map(outcomeOf));
+        },
+        fail: reject,
+      });
+    });
+  return { calls, run };
+}
+
+const textOf = (outcome: SendOutcome) => (typeof outcome === 'string' ? outcome : outcome.message.text);
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('SendBatcher', () => {
+  it('sends at once while a call is free, and the sends that wait meanwhile as one call', async () => {
+    const db = heldDatabase();
+    const batcher = new SendBatcher(db.run, 1, 64);
+    const first = batcher.send('t1', values('a'));
+    const waiting = ['b', 'c', 'd'].map((text) => batcher.send('t1', values(text)));
+    await settle();
+    expect(db.calls.map((call) => call.texts)).toEqual([['a']]);
+
+    db.calls[0]?.release();
+    expect(textOf(await first)).toBe('a');
+    await settle();
+    expect(db.calls.map((call) => call.texts)).toEqual([['a'], ['b', 'c', 'd']]);
+    db.calls[1]?.release();
+    expect((await Promise.all(waiting)).map(textOf)).toEqual(['b', 'c', 'd']);
+  });
+
+  it('runs at most maxInFlight calls, of at most maxBatch sends each', async () => {
+    const db = heldDatabase();
+    const batcher = new SendBatcher(db.run, 2, 3);
+    const sent = 'abcdefghij'.split('').map((text) => batcher.send('t1', values(text)));
+    await settle();
+    expect(db.calls.map((call) => call.texts)).toEqual([['a'], ['b']]);
+    db.calls[0]?.release();
+    await settle();
+    expect(db.calls.map((call) => call.texts)).toEqual([['a'], ['b'], ['c', 'd', 'e']]);
+    db.calls[1]?.release();
+    await settle();
+    expect(db.calls.map((call) => call.texts)).toEqual([['a'], ['b'], ['c', 'd', 'e'], ['f', 'g', 'h']]);
+    db.calls[2]?.release();
+    db.calls[3]?.release();
+    await settle();
+    db.calls[4]?.release();
+    expect((await Promise.all(sent)).map(textOf)).toEqual('abcdefghij'.split(''));
+    expect(db.calls.map((call) => call.texts.length)).toEqual([1, 1, 3, 3, 2]);
+  });
+
+  it("never puts two tenants' sends in one call, and keeps the oldest waiting send first", async () => {
+    const db = heldDatabase();
+    const batcher = new SendBatcher(db.run, 1, 64);
+    const sent = [
+      batcher.send('t1', values('a')),
+      batcher.send('t2', values('x')),
+      batcher.send('t1', values('b')),
+      batcher.send('t2', values('y')),
+      batcher.send('t1', values('c')),
+    ];
+    for (let index = 0; index < 3; index++) {
+      await settle();
+      db.calls[index]?.release();
+    }
+    expect((await Promise.all(sent)).map(textOf)).toEqual(['a', 'x', 'b', 'y', 'c']);
+    expect(db.calls.map((call) => [call.tenantId, ...call.texts])).toEqual([
+      ['t1', 'a'],
+      ['t2', 'x', 'y'],
+      ['t1', 'b', 'c'],
+    ]);
+  });
+
+  it('retries the sends of a failed call one by one, so the error reaches only the send that causes it', async () => {
+    const db = heldDatabase();
+    const batcher = new SendBatcher(db.run, 1, 64);
+    const first = batcher.send('t1', values('a'));
+    const batch = [
+      batcher.send('t1', values('b')),
+      batcher.send('t1', values('poison')),
+      batcher.send('t1', values('c')),
+    ];
+    await settle();
+    db.calls[0]?.release();
+    await first;
+    await settle();
+    db.calls[1]?.release(); // the batch of three fails as a whole
+    await settle();
+    expect(db.calls.slice(2).map((call) => call.texts)).toEqual([['b'], ['poison'], ['c']]);
+    for (const call of db.calls.slice(2)) call.release();
+    const results = await Promise.allSettled(batch);
+    expect(
+      results.map((result) => (result.status === 'fulfilled' ? textOf(result.value) : 'rejected')),
+    ).toEqual(['b', 'rejected', 'c']);
+    const rejected = results[1];
+    expect(rejected?.status === 'rejected' && String(rejected.reason)).toContain('poisoned batch');
+  });
+
+  it('rejects a send of one that fails, and keeps serving the sends after it', async () => {
+    const db = heldDatabase();
+    const batcher = new SendBatcher(db.run, 1, 64);
+    const failing = batcher.send('t1', values('a'));
+    const after = batcher.send('t1', values('b'));
+    await settle();
+    db.calls[0]?.fail(new Error('connection lost'));
+    await expect(failing).rejects.toThrow('connection lost');
+    await settle();
+    db.calls[1]?.release();
+    expect(textOf(await after)).toBe('b');
+    expect(db.calls).toHaveLength(2);
+  });
+});
