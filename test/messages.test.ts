@@ -283,7 +283,7 @@ describe('sends in one batch', () => {
     expect((await history(tenant, 'bob', archivedId)).data).toEqual([]);
   });
 
-  it('answers every request of a burst with its own status while they share calls', async () => {
+  it('answers each request of a concurrent burst with its own status, refusals included', async () => {
     const { tenant, id } = await groupWith('bob', 'vic');
     await as(tenant, 'alice').patch(`/v1/conversations/${id}/members/vic`, { role: 'VIEWER' });
     await putUser(t, tenant, 'olga');
