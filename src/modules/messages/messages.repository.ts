@@ -73,20 +73,16 @@ export interface SendValues {
 }
 
 /** Why the database refused a send (see parley_send_one, migration 0015); a refused send wrote nothing. */
-export type SendRefusal =
-  | 'conversation_not_found'
-  | 'role_may_not_send'
-  | 'conversation_archived'
-  | 'thread_target_elsewhere'
-  | 'thread_root_deleted';
-
-const SEND_REFUSALS: ReadonlySet<string> = new Set<SendRefusal>([
+const SEND_REFUSALS = [
   'conversation_not_found',
   'role_may_not_send',
   'conversation_archived',
   'thread_target_elsewhere',
   'thread_root_deleted',
-]);
+] as const;
+export type SendRefusal = (typeof SEND_REFUSALS)[number];
+const isSendRefusal = (value: string): value is SendRefusal =>
+  (SEND_REFUSALS as readonly string[]).includes(value);
 
 /**
  * What a send came to: the new message (`created: true`), the sender's earlier message with the same
@@ -101,8 +97,8 @@ type SendResultJson = { created: boolean; message: Record<string, unknown> } | {
 
 function sendOutcomeOf(result: SendResultJson): SendOutcome {
   if ('refused' in result) {
-    if (!SEND_REFUSALS.has(result.refused)) throw new Error(`unknown send refusal ${result.refused}`);
-    return result.refused as SendRefusal;
+    if (!isSendRefusal(result.refused)) throw new Error(`unknown send refusal ${result.refused}`);
+    return result.refused;
   }
   return { created: result.created, message: messageFromJson(result.message) };
 }
