@@ -433,6 +433,56 @@ describe('delivery', () => {
     await carol.close();
   });
 
+  it('follows a conversation created after connecting on every socket of a member, and stops when it leaves', async () => {
+    const s = await setup();
+    const [davePhone, daveLaptop, bob] = await Promise.all([
+      connect(await s.token('dave')),
+      connect(await s.token('dave')),
+      connect(await s.token('bob')),
+    ]);
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: actingAs(s.tenant, 'alice'),
+      payload: { type: 'group', members: ['bob', 'dave'] },
+    });
+    const later: Setup = { ...s, conversationId: created.json<{ id: string }>().id };
+    await sendRest(later, 'alice', 'hello dave');
+    for (const socket of [davePhone, daveLaptop, bob]) {
+      await socket.waitFor((frame) => frame.event?.data.text === 'hello dave');
+    }
+
+    const left = await t.app.inject({
+      method: 'DELETE',
+      url: `/v1/conversations/${later.conversationId}/members/dave`,
+      headers: actingAs(s.tenant, 'dave'),
+    });
+    expect(left.statusCode, left.body).toBe(204);
+    // Both of dave's sockets hear that he left (he is the event's subject), then nothing more of it.
+    for (const socket of [davePhone, daveLaptop]) {
+      await socket.waitFor((frame) => frame.event?.type === 'member.removed');
+    }
+    const seen = [davePhone.frames.length, daveLaptop.frames.length];
+    await sendRest(later, 'alice', 'dave is gone');
+    await bob.waitFor((frame) => frame.event?.data.text === 'dave is gone');
+    // A barrier: events reach a socket in log order, so once dave's sockets see him added to another
+    // conversation, the message sent before it would have arrived had it been sent to them.
+    await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${s.conversationId}/members`,
+      headers: actingAs(s.tenant, 'alice'),
+      payload: { user_ids: ['dave'] },
+    });
+    for (const [index, socket] of [davePhone, daveLaptop].entries()) {
+      await socket.waitFor(
+        (frame) => frame.event?.type === 'member.added' && frame.event.conversation_id === s.conversationId,
+      );
+      const texts = socket.frames.slice(seen[index]).map((frame) => frame.event?.data.text);
+      expect(texts).not.toContain('dave is gone');
+    }
+    for (const socket of [davePhone, daveLaptop, bob]) await socket.close();
+  });
+
   it('tells members about joins, leaves and archiving as they happen', async () => {
     const s = await setup();
     const channel = await t.app.inject({

@@ -25,6 +25,13 @@ export class TenantFeed {
     reject: (error: unknown) => void;
   }[] = [];
   readonly connections = new Set<Connection>();
+  /**
+   * The sockets following each conversation, and each user's sockets: an event goes to the sockets it
+   * concerns without a look at the tenant's others, so delivering one costs the same with 10 or 100,000
+   * sockets of the tenant on this process.
+   */
+  private readonly followers = new Map<string, Set<Connection>>();
+  private readonly byUser = new Map<string, Set<Connection>>();
 
   constructor(
     private readonly orm: Orm,
@@ -46,6 +53,20 @@ export class TenantFeed {
     });
   }
 
+  /** Stops delivering to a socket. */
+  remove(connection: Connection): void {
+    if (!this.connections.delete(connection)) return;
+    removeFrom(this.byUser, connection.userId, connection);
+    for (const conversationId of connection.conversations) {
+      removeFrom(this.followers, conversationId, connection);
+    }
+  }
+
+  /** The local sockets following a conversation (its members' sockets); do not modify. */
+  followersOf(conversationId: string): ReadonlySet<Connection> {
+    return this.followers.get(conversationId) ?? NONE;
+  }
+
   hasPendingRegistrations(): boolean {
     return this.registrations.length > 0;
   }
@@ -62,7 +83,7 @@ export class TenantFeed {
         for (const { connection, prepare, resolve, reject } of this.registrations.splice(0)) {
           try {
             await prepare();
-            this.connections.add(connection);
+            this.add(connection);
             resolve(this.position);
           } catch (error) {
             reject(error);
@@ -100,6 +121,42 @@ export class TenantFeed {
     this.position = { prev: now, at };
   }
 
+  private add(connection: Connection): void {
+    this.connections.add(connection);
+    addTo(this.byUser, connection.userId, connection);
+    for (const conversationId of connection.conversations) {
+      addTo(this.followers, conversationId, connection);
+    }
+  }
+
+  /**
+   * Applies what an event changes about who follows its conversation, before it is delivered, so a newly
+   * added member receives the event that adds it and a removed one only if it is the event's subject.
+   */
+  private applyMembership(event: StoredEvent): void {
+    const data = event.data as { user_id?: unknown; member_ids?: unknown };
+    const conversationId = event.conversationId;
+    const joining =
+      event.type === 'member.added'
+        ? [data.user_id]
+        : event.type === 'conversation.created' && Array.isArray(data.member_ids)
+          ? (data.member_ids as unknown[])
+          : [];
+    for (const userId of joining) {
+      if (typeof userId !== 'string') continue;
+      for (const connection of this.byUser.get(userId) ?? NONE) {
+        connection.conversations.add(conversationId);
+        addTo(this.followers, conversationId, connection);
+      }
+    }
+    if (event.type === 'member.removed' && typeof data.user_id === 'string') {
+      for (const connection of this.byUser.get(data.user_id) ?? NONE) {
+        connection.conversations.delete(conversationId);
+        removeFrom(this.followers, conversationId, connection);
+      }
+    }
+  }
+
   private dispatch(event: StoredEvent, frame: EventFrame): void {
     let payload: Buffer | undefined;
     let framed: Buffer | undefined;
@@ -107,10 +164,29 @@ export class TenantFeed {
       payload: () => (payload ??= Buffer.from(JSON.stringify({ type: 'event', event: frame }))),
       frame: () => (framed ??= encodeTextFrame(encode.payload())),
     };
-    for (const connection of this.connections) {
-      // Membership changes first, so a newly added member receives the event that adds it.
-      connection.follow(event);
-      if (connection.receives(event)) connection.deliver(event, frame, encode);
+    this.applyMembership(event);
+    // A private event (a user's own read state) goes to its subject's sockets only; any other to the
+    // conversation's followers and to its subject's sockets (a member just removed learns of it).
+    const followers = event.isPrivate ? NONE : this.followersOf(event.conversationId);
+    for (const connection of followers) connection.deliver(event, frame, encode);
+    if (event.subjectUserId === null) return;
+    for (const connection of this.byUser.get(event.subjectUserId) ?? NONE) {
+      if (!followers.has(connection)) connection.deliver(event, frame, encode);
     }
   }
+}
+
+const NONE: ReadonlySet<Connection> = new Set();
+
+function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  const set = index.get(key);
+  if (set === undefined) index.set(key, new Set([connection]));
+  else set.add(connection);
+}
+
+function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(connection);
+  if (set.size === 0) index.delete(key);
 }

@@ -131,7 +131,7 @@ export class Hub {
 
   remove(connection: Connection): void {
     const feed = this.feeds.get(connection.tenantId);
-    feed?.connections.delete(connection);
+    feed?.remove(connection);
     // A tenant with no sockets left here is not read any more; the next socket starts a fresh feed.
     if (feed && feed.connections.size === 0 && !feed.hasPendingRegistrations()) {
       this.feeds.delete(connection.tenantId);
@@ -200,9 +200,10 @@ export class Hub {
       return;
     }
     if (message.kind === 'credentials') return; // the auth cache's, not delivery's
-    const local = [...(this.feeds.get(message.tenantId)?.connections ?? [])];
+    const feed = this.feeds.get(message.tenantId);
     const now = new Date().toISOString();
     if (message.kind === 'typing') {
+      if (feed === undefined) return;
       const frame = {
         type: 'event',
         event: {
@@ -212,19 +213,17 @@ export class Hub {
           ts: now,
         },
       };
-      for (const connection of local) {
-        if (connection.userId !== message.userId && connection.conversations.has(message.conversationId)) {
-          connection.send(frame);
-        }
+      for (const connection of feed.followersOf(message.conversationId)) {
+        if (connection.userId !== message.userId) connection.send(frame);
       }
       return;
     }
-    this.onPresence(message, local, now);
+    this.onPresence(message, feed, now);
   }
 
   private onPresence(
     message: Extract<BusMessage, { kind: 'presence' }>,
-    local: Connection[],
+    feed: TenantFeed | undefined,
     now: string,
   ): void {
     const key = this.userKey(message.tenantId, message.userId);
@@ -235,32 +234,28 @@ export class Hub {
     if (processes.size > 0) this.presence.set(key, processes);
     else this.presence.delete(key);
     const isOnline = processes.size > 0;
-    if (wasOnline === isOnline || local.length === 0) return;
+    if (wasOnline === isOnline || feed === undefined || feed.connections.size === 0) return;
     // Visible to the users who share a direct or group conversation with the user. Not through channels:
     // a channel of n members would carry n² presence frames as they come and go (every socket of a
     // 5,000-member channel connecting meant 25 million frames).
     void this.loadConversations(message.tenantId, message.userId, { exceptChannels: true })
       .then((theirs) => {
-        if (theirs.size === 0) return;
-        for (const connection of local) {
-          if (connection.userId === message.userId) continue;
-          let shared: string | undefined;
-          for (const id of theirs) {
-            if (connection.conversations.has(id)) {
-              shared = id;
-              break;
-            }
+        // Each socket hears it once, naming the first conversation it shares with the user.
+        const told = new Set<Connection>();
+        for (const conversationId of theirs) {
+          for (const connection of feed.followersOf(conversationId)) {
+            if (connection.userId === message.userId || told.has(connection)) continue;
+            told.add(connection);
+            connection.send({
+              type: 'event',
+              event: {
+                type: 'presence.changed',
+                conversation_id: conversationId,
+                data: { user_id: message.userId, status: isOnline ? 'online' : 'offline' },
+                ts: now,
+              },
+            });
           }
-          if (shared === undefined) continue;
-          connection.send({
-            type: 'event',
-            event: {
-              type: 'presence.changed',
-              conversation_id: shared,
-              data: { user_id: message.userId, status: isOnline ? 'online' : 'offline' },
-              ts: now,
-            },
-          });
         }
       })
       .catch((error: unknown) => this.log.warn({ err: error }, 'presence fan-out failed'));
