@@ -1,4 +1,4 @@
-import { getTableColumns, type Table } from 'drizzle-orm';
+import { getTableColumns, type Column, type Table } from 'drizzle-orm';
 
 /**
  * A table's row from its JSON form (`to_jsonb(row)` or `row_to_json(row)`, whole or some of its columns),
@@ -9,13 +9,38 @@ import { getTableColumns, type Table } from 'drizzle-orm';
  */
 export function rowFromJson<T extends Table>(table: T, json: Record<string, unknown>): T['$inferSelect'] {
   const row: Record<string, unknown> = {};
-  for (const [key, column] of Object.entries(getTableColumns(table))) {
-    if (!(column.name in json)) continue;
-    const value = json[column.name];
-    // JSON columns arrive parsed already: mapping them again would parse a string value a second time.
-    const isJson = column.columnType === 'PgJsonb' || column.columnType === 'PgJson';
+  for (const { key, name, column, isJson } of readersOf(table)) {
+    if (!(name in json)) continue;
+    const value = json[name];
     row[key] =
       value === null || value === undefined || isJson ? (value ?? null) : column.mapFromDriverValue(value);
   }
   return row;
+}
+
+interface ColumnReader {
+  /** The schema's property name. */
+  key: string;
+  /** The column's name in SQL, and so in the JSON. */
+  name: string;
+  column: Column;
+  /** JSON columns arrive parsed already: mapping them again would parse a string value a second time. */
+  isJson: boolean;
+}
+
+const readers = new WeakMap<Table, ColumnReader[]>();
+
+/** A table's columns as `rowFromJson` reads them, worked out once per table rather than once per row. */
+function readersOf(table: Table): ColumnReader[] {
+  let list = readers.get(table);
+  if (list === undefined) {
+    list = Object.entries(getTableColumns(table)).map(([key, column]) => ({
+      key,
+      name: column.name,
+      column,
+      isJson: column.columnType === 'PgJsonb' || column.columnType === 'PgJson',
+    }));
+    readers.set(table, list);
+  }
+  return list;
 }
