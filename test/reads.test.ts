@@ -1,6 +1,8 @@
 import fc from 'fast-check';
+import Value from 'typebox/value';
 import { describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
+import { Unread } from '../src/modules/reads/reads.schemas.ts';
 import {
   actingAs,
   asUser,
@@ -73,10 +75,28 @@ async function markRead(
   return response.json<ReadState>();
 }
 
+/**
+ * GET /v1/unread, checked against its contract on every call: the database builds the body's JSON text and
+ * the server passes it on, so nothing else holds it to the response schema, the order (most unread first,
+ * ties by conversation id), the totals, or the rule that only conversations with something unread appear.
+ */
 async function unreadOf(tenant: TestTenant, userId: string): Promise<UnreadBody> {
   const response = await as(tenant, userId).get('/v1/unread');
   expect(response.statusCode, response.body).toBe(200);
-  return response.json<UnreadBody>();
+  expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+  const body = response.json<UnreadBody>();
+  expect([...Value.Errors(Unread, body)]).toEqual([]);
+  expect(Object.keys(body)).toEqual(['total_unread', 'total_mentions', 'conversations']);
+  const sorted = [...body.conversations].sort(
+    (a, b) =>
+      b.unread_count - a.unread_count ||
+      (a.conversation_id < b.conversation_id ? -1 : a.conversation_id > b.conversation_id ? 1 : 0),
+  );
+  expect(body.conversations).toEqual(sorted);
+  expect(body.conversations.every((row) => row.unread_count > 0 || row.mention_count > 0)).toBe(true);
+  expect(body.total_unread).toBe(body.conversations.reduce((sum, row) => sum + row.unread_count, 0));
+  expect(body.total_mentions).toBe(body.conversations.reduce((sum, row) => sum + row.mention_count, 0));
+  return body;
 }
 
 async function conversationsOf(tenant: TestTenant, userId: string): Promise<ConversationBody[]> {

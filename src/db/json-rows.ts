@@ -44,3 +44,11 @@ function readersOf(table: Table): ColumnReader[] {
   }
   return list;
 }
+
+/**
+ * JSON text the database built in the exact shape of an API response `T` (its field names, order and
+ * types), for a hot read whose answer is large: the server passes it on as the response body instead of
+ * parsing it into objects and serializing them again. The route's response schema still documents it,
+ * and a test holds the text to that schema.
+ */
+export type JsonText<T> = string & { readonly responseShape?: T };

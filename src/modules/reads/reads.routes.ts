@@ -10,6 +10,7 @@ import {
 } from '../messages/messages.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 import type { ReadsService } from './reads.service.ts';
+import { ReadState, Unread, type UnreadSummary } from './reads.schemas.ts';
 
 const asUser = { auth: 'user' } as const;
 const doc = {
@@ -29,19 +30,6 @@ const ReadBody = Type.Object(
   },
   { additionalProperties: false, examples: [{ seq: 42 }, {}] },
 );
-const ReadState = Type.Object({
-  conversation_id: Type.String({ format: 'uuid' }),
-  last_read_seq: Type.Integer(),
-  unread_count: Type.Integer(),
-  mention_count: Type.Integer(),
-});
-const Unread = Type.Object({
-  total_unread: Type.Integer(),
-  total_mentions: Type.Integer(),
-  conversations: Type.Array(ReadState, {
-    description: 'Conversations with unread messages, most unread first',
-  }),
-});
 const Receipts = Type.Object({
   data: Type.Array(Type.Object({ user_id: UserIdSchema, last_read_seq: Type.Integer() })),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
@@ -75,7 +63,11 @@ export function registerReadRoutes(app: App, reads: ReadsService): void {
       description: "Counts other people's non-deleted main-timeline messages after the watermark.",
       response: { 200: Unread, ...errorResponses('forbidden') },
     },
-    handler: (request) => reads.getUnread(tenantContext(request)),
+    // The database builds the body (readUnreadSummary): a string with a JSON content type is sent as is.
+    handler: async (request, reply) => {
+      const body = await reads.getUnread(tenantContext(request));
+      return reply.type('application/json; charset=utf-8').send(body as unknown as UnreadSummary);
+    },
   });
 
   app.get('/v1/messages/:message_id/receipts', {

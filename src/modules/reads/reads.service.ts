@@ -5,7 +5,7 @@ import { notFound } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
 import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
 import { loadVisibleMessage } from '../messages/message-access.ts';
-import { advanceReadWatermark, countUnread, listReaders } from './reads.repository.ts';
+import { advanceReadWatermark, countUnread, listReaders, readUnreadSummary } from './reads.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
 
 /** Read state: a watermark per member (last_read_seq), moved only forward; unread counts derive from it. */
@@ -44,22 +44,9 @@ export function createReadsService({ orm, events }: { orm: Orm; events: EventLog
       });
     },
 
-    /** Totals and the conversations with something unread, most unread first. */
-    async getUnread(ctx: TenantContext) {
-      const rows = (await countUnread(orm, ctx.tenantId, actingUserId(ctx))).filter(
-        (row) => row.unreadCount > 0 || row.mentionCount > 0,
-      );
-      rows.sort((a, b) => b.unreadCount - a.unreadCount || a.conversationId.localeCompare(b.conversationId));
-      return {
-        total_unread: rows.reduce((sum, row) => sum + row.unreadCount, 0),
-        total_mentions: rows.reduce((sum, row) => sum + row.mentionCount, 0),
-        conversations: rows.map((row) => ({
-          conversation_id: row.conversationId,
-          unread_count: row.unreadCount,
-          mention_count: row.mentionCount,
-          last_read_seq: row.lastReadSeq,
-        })),
-      };
+    /** Totals and the conversations with something unread, most unread first, as the response's JSON. */
+    getUnread(ctx: TenantContext) {
+      return readUnreadSummary(orm, ctx.tenantId, actingUserId(ctx));
     },
 
     /** Members whose watermark has reached a message, by user id. */
