@@ -45,7 +45,7 @@ export const DEFAULT_HUB_TIMINGS: HubTimings = {
 /** One authenticated socket. */
 export class Connection {
   readonly id = randomUUID();
-  /** Conversations whose events this socket receives; kept current by membership events. */
+  /** Conversations whose events this socket receives; its feed keeps it current from membership events. */
   conversations = new Set<string>();
   /** Live events held back while the connection catches up from its resume cursor. */
   private held: EventFrame[] | null = null;
@@ -96,31 +96,6 @@ export class Connection {
       return false;
     }
     return true;
-  }
-
-  /** Whether an event of the log concerns this socket's user. */
-  receives(event: StoredEvent): boolean {
-    return (
-      event.subjectUserId === this.userId ||
-      (!event.isPrivate && this.conversations.has(event.conversationId))
-    );
-  }
-
-  /** Applies what an event changes about which conversations this socket follows. */
-  follow(event: StoredEvent): void {
-    const data = event.data as { user_id?: unknown; member_ids?: unknown };
-    if (event.type === 'member.added' && data.user_id === this.userId)
-      this.conversations.add(event.conversationId);
-    if (event.type === 'member.removed' && data.user_id === this.userId) {
-      this.conversations.delete(event.conversationId);
-    }
-    if (
-      event.type === 'conversation.created' &&
-      Array.isArray(data.member_ids) &&
-      data.member_ids.includes(this.userId)
-    ) {
-      this.conversations.add(event.conversationId);
-    }
   }
 
   /**
