@@ -10,7 +10,7 @@ import type { App } from './http/app-types.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerMetrics } from './http/metrics.ts';
-import { buildLazySerializer, createValidatorCompiler } from './http/validation.ts';
+import { buildLazySerializer, createValidatorCompiler, registerJsonParser } from './http/validation.ts';
 import { registerAuthRoutes } from './modules/auth/auth.routes.ts';
 import { registerConversationRoutes } from './modules/conversations/conversations.routes.ts';
 import { registerMessageRoutes } from './modules/messages/messages.routes.ts';
@@ -109,6 +109,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.setErrorHandler(handleError);
   // JSON is the only body format; anything else is 415, not a string handed to validation.
   app.removeContentTypeParser('text/plain');
+  registerJsonParser(app);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
   );

@@ -2,6 +2,14 @@ import SerializerSelector from '@fastify/fast-json-stringify-compiler';
 import { Ajv, type Options, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { FastifySchema, FastifySchemaCompiler } from 'fastify';
+import { AppError } from '../errors.ts';
+import type { App } from './app-types.ts';
+import {
+  findUnstorableText,
+  isJsonDeeperThan,
+  MAX_JSON_DEPTH,
+  UNSTORABLE_TEXT_MESSAGE,
+} from './input-text.ts';
 
 // ajv-formats is CommonJS; under NodeNext its default import is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -23,7 +31,9 @@ function createAjv(options: Options): Ajv {
 /**
  * Request validation. Bodies are JSON and get no type coercion: `"5"` is not 5, and `""` does not become
  * null. Query strings, params and headers are text, so they are coerced to the declared types. Every
- * problem is reported at once; unknown properties are rejected rather than silently dropped.
+ * problem is reported at once; unknown properties are rejected rather than silently dropped. Before any
+ * schema, every string and key of every part must be text PostgreSQL can store (src/http/input-text.ts):
+ * one rule for all fields, so no route's field can carry a NUL or a lone surrogate to the database.
  */
 export function createValidatorCompiler(): FastifySchemaCompiler<FastifySchema> {
   const bodyAjv = createAjv({ coerceTypes: false });
@@ -34,6 +44,19 @@ export function createValidatorCompiler(): FastifySchemaCompiler<FastifySchema> 
     // `npm start` took to be ready. Fastify reads a failed validation's `errors` off the function.
     let compiled: ValidateFunction | undefined;
     const validate = (data: unknown): boolean => {
+      const unstorable = findUnstorableText(data);
+      if (unstorable !== null) {
+        validate.errors = [
+          {
+            instancePath: unstorable,
+            schemaPath: '#',
+            keyword: 'storableText',
+            params: {},
+            message: UNSTORABLE_TEXT_MESSAGE,
+          },
+        ];
+        return false;
+      }
       compiled ??= ajv.compile(schema as object);
       const isValid = compiled(data);
       validate.errors = compiled.errors;
@@ -57,4 +80,29 @@ export function buildLazySerializer(
     let serialize: SerializerSelector.Serializer | undefined;
     return (data: unknown) => (serialize ??= compile(route))(data);
   };
+}
+
+/**
+ * JSON bodies, parsed as Fastify parses them (prototype poisoning refused) once their nesting is known to be
+ * at most MAX_JSON_DEPTH: a deeper body is refused before anything (the idempotency hash, a route without a
+ * body schema) walks it recursively.
+ */
+export function registerJsonParser(app: App): void {
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (isJsonDeeperThan(text, MAX_JSON_DEPTH)) {
+      done(
+        new AppError(
+          'validation_failed',
+          `the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+          [{ path: '/body', message: `must nest at most ${MAX_JSON_DEPTH} levels deep` }],
+        ),
+        undefined,
+      );
+      return;
+    }
+    void parseJson(request, text, done);
+  });
 }

@@ -14,6 +14,25 @@ export interface Cursor {
 
 /** PostgreSQL's pg_snapshot text form: xmin:xmax:xip,xip,... */
 const SNAPSHOT = /^\d{1,20}:\d{1,20}:(\d{1,20}(,\d{1,20})*)?$/;
+/** Transaction ids stay far below this; a larger one in a cursor was not written by PostgreSQL. */
+const MAX_XID = 2n ** 63n - 1n;
+
+/**
+ * True when `text` is a snapshot PostgreSQL would take as a pg_snapshot (the checks of its parse_snapshot):
+ * ids from 1, xmin ≤ xmax, each in-progress id in [xmin, xmax) and in order. A cursor holding anything else
+ * was forged, and must be a 400 here rather than an error from the database.
+ */
+function isSnapshotText(text: unknown): text is string {
+  if (typeof text !== 'string' || !SNAPSHOT.test(text)) return false;
+  const { xmin, xmax, inProgress } = parseSnapshotIds(text);
+  if (xmin < 1n || xmax < xmin || xmax > MAX_XID) return false;
+  let last = xmin;
+  for (const id of inProgress) {
+    if (id < last || id >= xmax) return false;
+    last = id;
+  }
+  return true;
+}
 
 /** The opaque string form of a cursor. */
 export function encodeCursor(cursor: Cursor): string {
@@ -35,9 +54,9 @@ export function decodeCursor(text: string): Cursor {
   }
   if (typeof value !== 'object' || value === null) throw invalid();
   const { prev, now, afterId, at } = value as Record<string, unknown>;
-  if (typeof prev !== 'string' || !SNAPSHOT.test(prev)) throw invalid();
+  if (!isSnapshotText(prev)) throw invalid();
   if (typeof at !== 'number' || !Number.isSafeInteger(at)) throw invalid();
-  if (now !== undefined && (typeof now !== 'string' || !SNAPSHOT.test(now))) throw invalid();
+  if (now !== undefined && !isSnapshotText(now)) throw invalid();
   if (
     afterId !== undefined &&
     (typeof afterId !== 'number' || !Number.isSafeInteger(afterId) || afterId < 0)
@@ -65,14 +84,19 @@ export interface Snapshot {
   inProgress: Set<bigint>;
 }
 
-/** Parses PostgreSQL's `xmin:xmax:xip,…` snapshot text. */
-export function parseSnapshot(text: string): Snapshot {
+function parseSnapshotIds(text: string): { xmin: bigint; xmax: bigint; inProgress: bigint[] } {
   const [xmin = '0', xmax = '0', xip = ''] = text.split(':');
   return {
     xmin: BigInt(xmin),
     xmax: BigInt(xmax),
-    inProgress: new Set(xip === '' ? [] : xip.split(',').map((id) => BigInt(id))),
+    inProgress: xip === '' ? [] : xip.split(',').map((id) => BigInt(id)),
   };
+}
+
+/** Parses PostgreSQL's `xmin:xmax:xip,…` snapshot text. */
+export function parseSnapshot(text: string): Snapshot {
+  const { xmin, xmax, inProgress } = parseSnapshotIds(text);
+  return { xmin, xmax, inProgress: new Set(inProgress) };
 }
 
 /** pg_visible_in_snapshot, in JavaScript: whether a committed transaction's effects are in a snapshot. */

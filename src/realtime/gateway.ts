@@ -7,6 +7,12 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tenantContextOf, type Principal } from '../context.ts';
 import { AppError, fieldErrorsFromAjv, problemOf, type ErrorCode, type FieldError } from '../errors.ts';
 import type { App } from '../http/app-types.ts';
+import {
+  findUnstorableText,
+  isJsonDeeperThan,
+  MAX_JSON_DEPTH,
+  UNSTORABLE_TEXT_MESSAGE,
+} from '../http/input-text.ts';
 import type { AuthService } from '../modules/auth/auth.service.ts';
 import { SeqOrZero } from '../modules/messages/messages.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
@@ -38,7 +44,8 @@ const AUTH_TIMEOUT_MS = 5000;
 
 const Ref = Type.Optional(Type.String({ maxLength: 128 }));
 const ConversationId = Type.String({ format: 'uuid' });
-const ClientFrame = Type.Union([
+/** Every frame a client may send (docs/REALTIME.md). */
+export const ClientFrame = Type.Union([
   Type.Object(
     { type: Type.Literal('auth'), token: Type.String({ maxLength: 4096 }), ref: Ref },
     { additionalProperties: false },
@@ -234,9 +241,11 @@ class GatewaySocket {
   private onMessage(data: RawData, isBinary: boolean): void {
     this.lastHeard = Date.now();
     let frame: unknown;
+    let text: string;
     try {
       if (isBinary) throw new Error('binary');
-      frame = JSON.parse(textOf(data));
+      text = textOf(data);
+      frame = JSON.parse(text);
     } catch {
       this.socket.close(1007, 'frames are JSON text');
       return;
@@ -249,6 +258,22 @@ class GatewaySocket {
     if (!this.isWithinRate()) {
       this.sendError(
         new AppError('rate_limited', `at most ${this.shared.limits.wsMaxFramesPerSecond} frames a second`),
+        ref,
+      );
+      return;
+    }
+    // The rules every HTTP body follows too (src/http/input-text.ts), before the frame's own schema.
+    if (isJsonDeeperThan(text, MAX_JSON_DEPTH)) {
+      this.sendError(
+        new AppError('validation_failed', `frames nest at most ${MAX_JSON_DEPTH} levels deep`),
+        ref,
+      );
+      return;
+    }
+    const unstorable = findUnstorableText(frame);
+    if (unstorable !== null) {
+      this.sendError(
+        new AppError('validation_failed', `${unstorable || '/'} ${UNSTORABLE_TEXT_MESSAGE}`),
         ref,
       );
       return;
