@@ -41,9 +41,15 @@ export function cursorUuid(part: string | undefined): string {
 
 /** A cursor part that must be an RFC 3339 timestamp. */
 export function cursorTimestamp(part: string | undefined): string {
-  // Only what this API writes: an ISO timestamp that survives a round trip (no 2026-02-30).
+  // Only what this API writes: an ISO timestamp with a four-digit year (PostgreSQL's timestamptz takes no
+  // `+275760-…`, which JavaScript writes for dates past 9999) that survives a round trip (no 2026-02-30).
   const parsed = part === undefined ? Number.NaN : Date.parse(part);
-  if (part === undefined || Number.isNaN(parsed) || new Date(parsed).toISOString() !== part)
+  if (
+    part === undefined ||
+    !/^\d{4}-/.test(part) ||
+    Number.isNaN(parsed) ||
+    new Date(parsed).toISOString() !== part
+  )
     throw invalidCursor();
   return part;
 }

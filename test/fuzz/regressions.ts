@@ -86,6 +86,14 @@ export const REGRESSIONS: Regression[] = [
     }),
   },
   {
+    name: 'a conversation-list cursor with a timestamp past year 9999 (+275760-…) answered 500 on PostgreSQL',
+    request: (world) => ({
+      method: 'GET',
+      url: `/v1/conversations?cursor=${cursor(['+275760-09-13T00:00:00.000Z', '00000000-0000-0000-0000-000000000000'])}`,
+      headers: asActor(world),
+    }),
+  },
+  {
     name: 'a sync cursor whose snapshot PostgreSQL does not take ("0:0:") answered 500',
     request: (world) => ({
       method: 'GET',
