@@ -104,6 +104,9 @@ describeWithPostgres('a database that cannot be reached', () => {
       expect(problem.detail).not.toMatch(/ECONN|terminated|127\.0\.0\.1/);
       expect(send.headers['retry-after']).toBe('1');
     }
+    const readiness = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(readiness.statusCode).toBe(503);
+    expect(readiness.json()).toEqual({ status: 'unavailable', checks: { database: 'error', bus: 'ok' } });
     const admin = await t.app.inject({
       method: 'GET',
       url: '/v1/admin/tenants',
