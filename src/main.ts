@@ -49,6 +49,9 @@ const importServer = () =>
   ]);
 
 async function start(config: Config): Promise<void> {
+  // A reader of stdout or stderr that has gone away must not end the server: the logger copes on its own
+  // (src/logger.ts); this covers the start banner and the messages written directly.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   const logger = createLogger(config.logLevel);
   // The database opens (the embedded one compiles its WebAssembly, about half a second) while the server's
   // modules load (about as long), instead of one after the other.
