@@ -2,7 +2,7 @@ import { CredentialCache } from './modules/auth/credential-cache.ts';
 import { Command, InvalidArgumentError } from 'commander';
 import { rotateAdminToken, STORED_ADMIN_TOKEN_TTL_MS } from './admin-token.ts';
 import { loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
+import { configuredSecrets, createLogger } from './logger.ts';
 import {
   createAuthService,
   DEFAULT_TOKEN_TTL_SECONDS,
@@ -46,7 +46,10 @@ const parseTtl = (value: string) => {
 /** Opens the runtime, runs `work`, prints its result as JSON and closes everything. */
 async function withRuntime(work: (runtime: Runtime) => Promise<unknown>): Promise<void> {
   const config = loadConfig();
-  const runtime = await openRuntime(config, createLogger(config.logLevel, 'stderr'));
+  const runtime = await openRuntime(
+    config,
+    createLogger(config.logLevel, 'stderr', configuredSecrets(config)),
+  );
   try {
     const result = await work(runtime);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.ts';
 
 interface LoggedRequest {
@@ -18,6 +18,33 @@ export function serializeRequest(request: LoggedRequest) {
     remoteAddress: request.ip,
     remotePort: request.socket?.remotePort,
   };
+}
+
+/**
+ * Anything shaped like a Parley credential, wherever it sits in a log line (a URL's path or query, a
+ * header, an error's message or stack): an api key secret (`psk_…`), an operator token (`padm_…`) or a
+ * JWT (three base64url parts, the first starting `eyJ`, which is `{"` encoded). The prefix stays, so a
+ * reader can still tell what kind of credential was there.
+ */
+const CREDENTIAL_SHAPES = /(psk_|padm_)[A-Za-z0-9_-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.?[A-Za-z0-9_-]*/g;
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Redacts credentials from one serialized log line: every credential-shaped string, and each of
+ * `secrets` (configured values of any shape, such as PARLEY_ADMIN_TOKEN) as written, JSON-escaped or
+ * percent-encoded. Applied to every line the process logs, so no field or message can carry one out.
+ */
+export function redactCredentials(line: string, secrets: readonly string[] = []): string {
+  let redacted = line.replace(CREDENTIAL_SHAPES, (match, prefix: string | undefined) =>
+    prefix === undefined ? 'eyJ[redacted]' : `${prefix}[redacted]`,
+  );
+  for (const secret of secrets) {
+    for (const form of new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)])) {
+      redacted = redacted.replace(new RegExp(escapeRegExp(form), 'g'), '[redacted]');
+    }
+  }
+  return redacted;
 }
 
 /** How long a log write may wait for a stalled stdout/stderr before the line is dropped. */
@@ -65,14 +92,27 @@ export function createLogDestination(fd: 1 | 2) {
   return destination;
 }
 
-/** The process logger: JSON lines on stdout (stderr for the CLI, whose stdout is its output); no credentials. */
-export function createLogger(level: Config['logLevel'], stream: 'stdout' | 'stderr' = 'stdout'): Logger {
+/**
+ * The process logger: JSON lines on stdout (stderr for the CLI, whose stdout is its output), or `output`
+ * (tests); no credentials in any line (redactCredentials, with the configured `secrets` too).
+ */
+export function createLogger(
+  level: Config['logLevel'],
+  output: 'stdout' | 'stderr' | DestinationStream = 'stdout',
+  secrets: readonly string[] = [],
+): Logger {
+  const configured = secrets.filter((secret) => secret.length > 0);
   return pino(
     {
       level,
       redact: ['req.headers.authorization', 'req.headers["x-parley-user"]', 'req.headers["idempotency-key"]'],
       serializers: { req: serializeRequest },
+      hooks: { streamWrite: (line) => redactCredentials(line, configured) },
     },
-    createLogDestination(stream === 'stdout' ? 1 : 2),
+    output === 'stdout' ? createLogDestination(1) : output === 'stderr' ? createLogDestination(2) : output,
   );
 }
+
+/** The configured secrets a logger must never print, whatever their shape. */
+export const configuredSecrets = (config: Pick<Config, 'adminToken' | 'secretKey'>): string[] =>
+  [config.adminToken, config.secretKey].filter((secret): secret is string => secret !== undefined);

@@ -3,7 +3,7 @@
 import type { createDemoTenantOnFirstStart } from './bootstrap.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
-import { createLogger } from './logger.ts';
+import { configuredSecrets, createLogger } from './logger.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
 /** In-flight requests get this long to finish after SIGTERM/SIGINT before the process exits anyway. */
@@ -61,7 +61,7 @@ async function start(config: Config): Promise<void> {
   // A reader of stdout or stderr that has gone away must not end the server: the logger copes on its own
   // (src/logger.ts); this covers the start banner and the messages written directly.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, 'stdout', configuredSecrets(config));
   // The database opens (the embedded one compiles its WebAssembly, about half a second) while the server's
   // modules load (about as long), instead of one after the other.
   const opening = openRuntime(config, logger);
