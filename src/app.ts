@@ -49,8 +49,8 @@ export interface AppDeps {
   db: Database;
   /** Master key api key secrets are derived from (see src/server-key.ts). */
   serverKey: string;
-  /** SHA-256 (hex) of the operator token (see src/admin-token.ts). */
-  adminTokenHash: string;
+  /** SHA-256 (hex) of the operator token, or a reader of the stored one (see src/admin-token.ts). */
+  adminTokenHash: string | (() => Promise<string>);
   /** pino logger; requests log with their request id. */
   logger: Logger;
   /** Cross-process fan-out: in-process by default, Redis with REDIS_URL. */

@@ -1,7 +1,8 @@
 import { CredentialCache } from './modules/auth/credential-cache.ts';
 import { Command, InvalidArgumentError } from 'commander';
+import { rotateAdminToken, STORED_ADMIN_TOKEN_TTL_MS } from './admin-token.ts';
 import { loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
+import { configuredSecrets, createLogger } from './logger.ts';
 import {
   createAuthService,
   DEFAULT_TOKEN_TTL_SECONDS,
@@ -45,7 +46,10 @@ const parseTtl = (value: string) => {
 /** Opens the runtime, runs `work`, prints its result as JSON and closes everything. */
 async function withRuntime(work: (runtime: Runtime) => Promise<unknown>): Promise<void> {
   const config = loadConfig();
-  const runtime = await openRuntime(config, createLogger(config.logLevel, 'stderr'));
+  const runtime = await openRuntime(
+    config,
+    createLogger(config.logLevel, 'stderr', configuredSecrets(config)),
+  );
   try {
     const result = await work(runtime);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -63,7 +67,9 @@ const tenantsOf = (runtime: Runtime) =>
   });
 
 const program = new Command('parley')
-  .description('Operate a Parley deployment: tenants, api keys, user tokens and migrations')
+  .description(
+    'Operate a Parley deployment: tenants, api keys, user tokens, the operator token and migrations',
+  )
   .showHelpAfterError();
 
 program
@@ -106,6 +112,24 @@ key
   .argument('<key_id>', 'api key id', parseUuid('key_id'))
   .action((tenantId: string, keyId: string) =>
     withRuntime((runtime) => tenantsOf(runtime).revokeApiKey(tenantId, keyId)),
+  );
+
+const adminToken = program.command('admin-token').description('Issue the operator token for /v1/admin');
+adminToken
+  .command('rotate')
+  .description(
+    'Generate a new operator token and store its hash; the previous one stops working on every server ' +
+      `within ${STORED_ADMIN_TOKEN_TTL_MS / 1000} s (the token is shown only now)`,
+  )
+  .action(() =>
+    withRuntime(async (runtime) => {
+      if (loadConfig().adminToken !== undefined) {
+        process.stderr.write(
+          'parley: PARLEY_ADMIN_TOKEN is set here; servers started with it accept only that token, not this one\n',
+        );
+      }
+      return { operator_token: await rotateAdminToken(runtime.db.orm) };
+    }),
   );
 
 program

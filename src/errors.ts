@@ -14,7 +14,11 @@ export const ERROR_CODES = {
   idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
   rate_limited: { status: 429, title: 'Rate limited' },
   internal: { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'Service unavailable' },
 } as const;
+
+/** What `Retry-After` says on an `unavailable` answer: a database restart takes about this long. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -36,6 +40,58 @@ export class AppError extends Error {
     this.name = 'AppError';
     this.status = ERROR_CODES[code].status;
   }
+}
+
+/** Socket-level failures: the peer refused, reset or never answered the connection. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/**
+ * PostgreSQL SQLSTATEs of a server that is going away or not there yet: 57P01 admin shutdown, 57P02 crash
+ * shutdown, 57P03 cannot connect now (starting up, shutting down, recovering), 53300 too many connections.
+ * Class 08 (connection exception) is matched by its prefix.
+ */
+const UNREACHABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What node-postgres says when a connection ends under a query or the pool cannot hand one out in time. */
+const UNREACHABLE_MESSAGES =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable)/;
+
+/**
+ * Whether an error means a service Parley needs (the database) cannot be reached right now, as opposed to
+ * a bug: looks through the wrappers (Drizzle's `cause`, an `AggregateError` of several addresses tried).
+ */
+export function isUnreachableError(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const { code, message, cause, errors } = error as {
+    code?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    errors?: unknown;
+  };
+  if (typeof code === 'string') {
+    if (NETWORK_ERROR_CODES.has(code) || UNREACHABLE_SQLSTATES.has(code)) return true;
+    if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+  }
+  if (typeof message === 'string' && UNREACHABLE_MESSAGES.test(message)) return true;
+  if (Array.isArray(errors) && errors.some((each) => isUnreachableError(each, depth + 1))) return true;
+  return isUnreachableError(cause, depth + 1);
+}
+
+/** The AppError a failure is answered with: itself, `unavailable` for an unreachable service, or none (a bug). */
+export function appErrorOf(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  if (isUnreachableError(error)) {
+    return new AppError('unavailable', 'the database is unreachable for the moment; retry later');
+  }
+  return undefined;
 }
 
 /** A not-found that does not say whether the thing exists elsewhere (other tenant, private conversation). */
@@ -160,6 +216,12 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     // Any other client error Fastify raises (bad headers, aborted bodies): say so without internals.
     request.log.info({ err: error }, 'client error');
     return sendProblem(reply, error.statusCode === 404 ? 'not_found' : 'validation_failed', error.message);
+  }
+  if (isUnreachableError(error)) {
+    // Not a bug: the database is restarting or cut off. The client retries; the log says what happened.
+    request.log.warn({ err: error }, 'database unreachable: answered 503');
+    reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    return sendProblem(reply, 'unavailable', 'the database is unreachable for the moment; retry later');
   }
   request.log.error({ err: error }, 'unhandled error');
   return sendProblem(reply, 'internal', `internal error; quote request id ${request.id} when reporting it`);

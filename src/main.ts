@@ -3,7 +3,7 @@
 import type { createDemoTenantOnFirstStart } from './bootstrap.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
-import { createLogger } from './logger.ts';
+import { configuredSecrets, createLogger } from './logger.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
 /** In-flight requests get this long to finish after SIGTERM/SIGINT before the process exits anyway. */
@@ -13,8 +13,16 @@ function welcomeText(
   baseUrl: string,
   adminToken: string | null,
   demo: Awaited<ReturnType<typeof createDemoTenantOnFirstStart>>,
+  secretsFile: string | null,
 ): string {
   const lines = ['', `Parley is running at ${baseUrl}  (API docs: ${baseUrl}/docs)`, ''];
+  if (secretsFile !== null) {
+    lines.push(
+      `The credentials below are also saved in ${secretsFile} (readable only by you):`,
+      'store them somewhere safe, then delete that file.',
+      '',
+    );
+  }
   if (adminToken !== null) {
     lines.push(
       'Operator token (shown once; set PARLEY_ADMIN_TOKEN to choose your own):',
@@ -44,12 +52,16 @@ const importServer = () =>
     import('./admin-token.ts'),
     import('./app.ts'),
     import('./bootstrap.ts'),
+    import('./first-start-secrets.ts'),
     import('./modules/tenants/tenants.service.ts'),
     import('./realtime/bus.ts'),
   ]);
 
 async function start(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  // A reader of stdout or stderr that has gone away must not end the server: the logger copes on its own
+  // (src/logger.ts); this covers the start banner and the messages written directly.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  const logger = createLogger(config.logLevel, 'stdout', configuredSecrets(config));
   // The database opens (the embedded one compiles its WebAssembly, about half a second) while the server's
   // modules load (about as long), instead of one after the other.
   const opening = openRuntime(config, logger);
@@ -62,10 +74,10 @@ async function start(config: Config): Promise<void> {
   }
   const [
     { resolveAdminToken },
-    { buildApp },
+    ,
     { createDemoTenantOnFirstStart },
+    { saveFirstStartSecrets },
     { createTenantsService },
-    { createLocalBus, createRedisBus },
   ] = modules;
   const adminToken = await resolveAdminToken(runtime.db.orm, config.adminToken);
   const demo = await createDemoTenantOnFirstStart(
@@ -77,6 +89,40 @@ async function start(config: Config): Promise<void> {
       onCredentialsChanged: () => {},
     }),
   );
+  let secretsFile: string | null = null;
+  if (adminToken.generated !== null || demo !== null) {
+    try {
+      secretsFile = saveFirstStartSecrets(config.dataDir, {
+        adminToken: adminToken.generated,
+        demo: demo === null ? null : { tenantId: demo.tenant.id, apiKey: demo.api_key.secret },
+      });
+    } catch (error) {
+      logger.warn({ err: error, dataDir: config.dataDir }, 'could not save the first-start credentials');
+    }
+  }
+  try {
+    await serve(config, logger, runtime, modules, adminToken, demo, secretsFile);
+  } catch (error) {
+    if (secretsFile !== null) {
+      process.stderr.write(
+        `parley: the operator token and demo api key this start generated are saved in ${secretsFile}\n`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Everything after the credentials: the bus, the app, signals, listen and the banner. */
+async function serve(
+  config: Config,
+  logger: ReturnType<typeof createLogger>,
+  runtime: Runtime,
+  modules: Awaited<ReturnType<typeof importServer>>,
+  adminToken: { hash: string; generated: string | null },
+  demo: Awaited<ReturnType<typeof createDemoTenantOnFirstStart>>,
+  secretsFile: string | null,
+): Promise<void> {
+  const [{ storedAdminTokenHash }, { buildApp }, , , , { createLocalBus, createRedisBus }] = modules;
   const bus =
     config.redisUrl === undefined
       ? createLocalBus()
@@ -84,7 +130,11 @@ async function start(config: Config): Promise<void> {
   const app = await buildApp({
     db: runtime.db,
     serverKey: runtime.serverKey,
-    adminTokenHash: adminToken.hash,
+    // The stored token can be rotated (`parley admin-token rotate`): read it again every few seconds.
+    adminTokenHash:
+      config.adminToken === undefined
+        ? storedAdminTokenHash(runtime.db.orm, adminToken.hash)
+        : adminToken.hash,
     logger,
     bus,
     eventRetentionDays: config.eventRetentionDays,
@@ -120,7 +170,7 @@ async function start(config: Config): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  process.stdout.write(`${welcomeText(`http://${host}:${port}`, adminToken.generated, demo)}\n`);
+  process.stdout.write(`${welcomeText(`http://${host}:${port}`, adminToken.generated, demo, secretsFile)}\n`);
 }
 
 try {

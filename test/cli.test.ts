@@ -47,13 +47,15 @@ describe('parley CLI on the embedded database', () => {
   it('documents every command with --help', async () => {
     const top = await runCli(['--help'], {});
     expect(top.code).toBe(0);
-    for (const command of ['migrate', 'tenant', 'key', 'token']) expect(top.stdout).toContain(command);
+    for (const command of ['migrate', 'tenant', 'key', 'token', 'admin-token'])
+      expect(top.stdout).toContain(command);
     for (const args of [
       ['tenant', 'create', '--help'],
       ['tenant', 'list', '--help'],
       ['key', 'create', '--help'],
       ['key', 'revoke', '--help'],
       ['token', '--help'],
+      ['admin-token', 'rotate', '--help'],
       ['migrate', '--help'],
     ]) {
       const help = await runCli(args, {});

@@ -8,6 +8,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { ResilientPool } from './pool.ts';
 
 /** Where drizzle-kit writes migrations and the migrators read them. */
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -102,9 +103,9 @@ async function openPostgres(
   // The role is a startup option, not a SET after connect: a connection that cannot take the role fails
   // instead of silently running as the owner.
   const connect = { connectionString: databaseUrl, options: `-c role=${APP_ROLE}` };
-  const pool = new pg.Pool({ ...connect, max: poolSize });
-  const deliveryPool = new pg.Pool({ ...connect, max: DELIVERY_POOL_SIZE });
-  for (const each of [pool, deliveryPool]) each.on('error', (error) => onPoolError?.(error));
+  const onError = (error: Error) => onPoolError?.(error);
+  const pool = new ResilientPool({ ...connect, max: poolSize }, onError);
+  const deliveryPool = new ResilientPool({ ...connect, max: DELIVERY_POOL_SIZE }, onError);
   return {
     kind: 'postgres',
     orm: drizzleNodePg({ client: pool }),

@@ -54,7 +54,7 @@ export function registerAuth(app: App, auth: AuthService): void {
     if (requirement === 'none') return;
     const token = bearerTokenOf(request);
     if (requirement === 'operator') {
-      if (!auth.isOperatorToken(token)) throw new AppError('unauthorized', 'invalid operator token');
+      if (!(await auth.isOperatorToken(token))) throw new AppError('unauthorized', 'invalid operator token');
       request.principal = { kind: 'operator' };
       return;
     }

@@ -21,6 +21,8 @@ export const CLOSE = {
   badRequest: 4400,
   cursorExpired: 4410,
   internal: 1011,
+  /** RFC 6455's "Try Again Later": the database could not be reached while the session started. */
+  tryAgainLater: 1013,
   goingAway: 1001,
 } as const;
 

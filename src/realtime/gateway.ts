@@ -5,7 +5,14 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tenantContextOf, type Principal } from '../context.ts';
-import { AppError, fieldErrorsFromAjv, problemOf, type ErrorCode, type FieldError } from '../errors.ts';
+import {
+  AppError,
+  appErrorOf,
+  fieldErrorsFromAjv,
+  problemOf,
+  type ErrorCode,
+  type FieldError,
+} from '../errors.ts';
 import type { App } from '../http/app-types.ts';
 import {
   findUnstorableText,
@@ -39,6 +46,7 @@ const CLOSE_CODE_OF: Partial<Record<string, number>> = {
   forbidden: CLOSE.forbidden,
   cursor_expired: CLOSE.cursorExpired,
   validation_failed: CLOSE.badRequest,
+  unavailable: CLOSE.tryAgainLater,
 };
 const AUTH_TIMEOUT_MS = 5000;
 
@@ -177,8 +185,12 @@ class GatewaySocket {
 
   private sendError(error: unknown, ref: string | undefined): void {
     const refPart = ref === undefined ? {} : { ref };
-    if (error instanceof AppError) {
-      this.sendFrame({ type: 'error', ...refPart, code: error.code, detail: error.message });
+    const known = appErrorOf(error);
+    if (known !== undefined) {
+      if (known.code === 'unavailable') {
+        this.shared.log.warn({ err: error, connectionId: this.connection?.id }, 'database unreachable');
+      }
+      this.sendFrame({ type: 'error', ...refPart, code: known.code, detail: known.message });
       return;
     }
     this.shared.log.error({ err: error, connectionId: this.connection?.id }, 'socket frame failed');
@@ -229,11 +241,12 @@ class GatewaySocket {
       if (resumeFrom !== null) await hub.resume(joined, resumeFrom, position);
       if (!this.isOpen()) hub.remove(joined);
     } catch (error) {
-      const code = error instanceof AppError ? error.code : 'internal';
+      const known = appErrorOf(error);
+      const code = known?.code ?? 'internal';
       if (code !== 'unauthorized') this.sendError(error, undefined);
       this.socket.close(
         CLOSE_CODE_OF[code] ?? CLOSE.internal,
-        error instanceof AppError ? error.message.slice(0, 120) : 'internal error',
+        known !== undefined ? known.message.slice(0, 120) : 'internal error',
       );
     }
   }

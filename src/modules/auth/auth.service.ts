@@ -20,8 +20,11 @@ const CLOCK_TOLERANCE_SECONDS = 5;
 export interface AuthServiceDeps {
   orm: Orm;
   serverKey: string;
-  /** SHA-256 (hex) of the operator token. */
-  adminTokenHash: string;
+  /**
+   * SHA-256 (hex) of the operator token, or a function that reads the one in effect (the stored,
+   * rotatable one; see src/admin-token.ts).
+   */
+  adminTokenHash: string | (() => Promise<string>);
   users: UsersService;
   /** Live keys and active users already seen, so most requests authenticate without the database. */
   cache: CredentialCache;
@@ -33,7 +36,9 @@ const unauthorized = (detail: string) => new AppError('unauthorized', detail);
 
 /** Checks bearer credentials and mints user tokens. The one place that decides who a caller is. */
 export function createAuthService(deps: AuthServiceDeps) {
-  const adminHash = Buffer.from(deps.adminTokenHash, 'hex');
+  const { adminTokenHash } = deps;
+  const adminHash = async () =>
+    Buffer.from(typeof adminTokenHash === 'string' ? adminTokenHash : await adminTokenHash(), 'hex');
 
   const liveKey = async (keyId: string): Promise<ApiKeyRow> => {
     if (!UUID_PATTERN.test(keyId)) throw unauthorized('unknown api key');
@@ -110,9 +115,10 @@ export function createAuthService(deps: AuthServiceDeps) {
 
   return {
     /** True when `token` is the operator token (constant time). */
-    isOperatorToken(token: string): boolean {
+    async isOperatorToken(token: string): Promise<boolean> {
       const presented = createHash('sha256').update(token).digest();
-      return presented.length === adminHash.length && timingSafeEqual(presented, adminHash);
+      const expected = await adminHash();
+      return presented.length === expected.length && timingSafeEqual(presented, expected);
     },
 
     /**

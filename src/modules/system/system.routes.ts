@@ -7,13 +7,19 @@ import type { App } from '../../http/app-types.ts';
 const tags = ['system'];
 const open = { auth: 'none' } as const;
 
+const Check = Type.Union([Type.Literal('ok'), Type.Literal('error')]);
 const ReadyStatus = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
-  checks: Type.Object({
-    database: Type.Union([Type.Literal('ok'), Type.Literal('error')]),
-    bus: Type.Union([Type.Literal('ok'), Type.Literal('error')]),
+  status: Type.Union([Type.Literal('ready'), Type.Literal('degraded'), Type.Literal('unavailable')], {
+    description:
+      'ready: everything answers. degraded: the database answers but the bus (Redis) does not; the process ' +
+      'still serves and delivers events (by its periodic read of the event log, within seconds instead of at ' +
+      'once). unavailable (503): the database does not answer.',
   }),
+  checks: Type.Object({ database: Check, bus: Check }),
 });
+
+/** How long a readiness probe waits for the database or the bus before counting it as down. */
+const CHECK_TIMEOUT_MS = 2000;
 
 /** Health, readiness, metrics and the OpenAPI document: unauthenticated, for orchestrators and tooling. */
 export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; metrics: Registry }): void {
@@ -31,26 +37,35 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
     config: open,
     schema: {
       tags,
-      summary: 'The process can serve: its database and bus answer',
+      summary: 'The process can serve: its database answers (and whether its bus does)',
       response: { 200: ReadyStatus, 503: ReadyStatus },
     },
     handler: async (request, reply) => {
-      const check = (probe: () => Promise<void>, name: string) =>
-        probe().then(
-          () => 'ok' as const,
-          (error: unknown) => {
-            request.log.warn({ err: error }, `readiness: ${name} unreachable`);
-            return 'error' as const;
-          },
-        );
+      const check = (probe: () => Promise<void>, name: string) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)),
+            CHECK_TIMEOUT_MS,
+          );
+        });
+        return Promise.race([probe(), timeout])
+          .then(
+            () => 'ok' as const,
+            (error: unknown) => {
+              request.log.warn({ err: error }, `readiness: ${name} unreachable`);
+              return 'error' as const;
+            },
+          )
+          .finally(() => clearTimeout(timer));
+      };
       const [database, bus] = await Promise.all([
         check(() => deps.db.ping(), 'database'),
         check(() => deps.bus.ping(), 'bus'),
       ]);
-      const isReady = database === 'ok' && bus === 'ok';
-      return reply
-        .code(isReady ? 200 : 503)
-        .send({ status: isReady ? 'ready' : 'unavailable', checks: { database, bus } });
+      // Without the database nothing can be served; without the bus, events still flow through the log.
+      const status = database === 'error' ? 'unavailable' : bus === 'error' ? 'degraded' : 'ready';
+      return reply.code(status === 'unavailable' ? 503 : 200).send({ status, checks: { database, bus } });
     },
   });
 
