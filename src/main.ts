@@ -46,6 +46,7 @@ const importServer = () =>
     import('./bootstrap.ts'),
     import('./modules/tenants/tenants.service.ts'),
     import('./realtime/bus.ts'),
+    import('./redis.ts'),
   ]);
 
 async function start(config: Config): Promise<void> {
@@ -66,6 +67,7 @@ async function start(config: Config): Promise<void> {
     { createDemoTenantOnFirstStart },
     { createTenantsService },
     { createLocalBus, createRedisBus },
+    { createLimitsRedis, closeLimitsRedis },
   ] = modules;
   const adminToken = await resolveAdminToken(runtime.db.orm, config.adminToken);
   const demo = await createDemoTenantOnFirstStart(
@@ -81,6 +83,10 @@ async function start(config: Config): Promise<void> {
     config.redisUrl === undefined
       ? createLocalBus()
       : createRedisBus(config.redisUrl, (error) => logger.warn({ err: error }, 'redis bus error'));
+  const limitsRedis =
+    config.redisUrl === undefined
+      ? undefined
+      : createLimitsRedis(config.redisUrl, (error) => logger.warn({ err: error }, 'redis limits error'));
   const app = await buildApp({
     db: runtime.db,
     serverKey: runtime.serverKey,
@@ -89,6 +95,9 @@ async function start(config: Config): Promise<void> {
     bus,
     eventRetentionDays: config.eventRetentionDays,
     realtime: config,
+    rateLimits: config.rateLimits,
+    httpTimeouts: config.httpTimeouts,
+    ...(limitsRedis === undefined ? {} : { limitsRedis }),
   });
 
   let isClosing = false;
@@ -103,6 +112,7 @@ async function start(config: Config): Promise<void> {
     app
       .close()
       .then(() => bus.close())
+      .then(() => (limitsRedis === undefined ? undefined : closeLimitsRedis(limitsRedis)))
       .then(() => runtime.close())
       .then(() => {
         logger.info('shut down cleanly');
