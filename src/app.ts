@@ -31,6 +31,7 @@ import { registerSyncRoutes } from './modules/sync/sync.routes.ts';
 import { createSyncService } from './modules/sync/sync.service.ts';
 import { createEventLog } from './modules/events/event-log.ts';
 import type { Bus } from './realtime/bus.ts';
+import { ConnectionLimits } from './realtime/connection-limits.ts';
 import { registerGateway, type GatewayLimits } from './realtime/gateway.ts';
 import type { HubTimings } from './realtime/connection.ts';
 import { Hub } from './realtime/hub.ts';
@@ -72,7 +73,7 @@ export interface AppDeps {
   /** How long the HTTP server waits for clients; the documented defaults if absent. */
   httpTimeouts?: HttpTimeouts;
   /**
-   * Where rate limits are kept, so every process of a deployment shares them (REDIS_URL;
+   * Where rate limits and socket counts are kept, so every process of a deployment shares them (REDIS_URL;
    * see src/redis.ts). Without it each process counts alone, in memory.
    */
   limitsRedis?: Redis;
@@ -219,17 +220,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings, deps.db.deliveryOrm);
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
+  const limits = deps.realtime ?? DEFAULT_LIMITS;
+  const connectionLimits = new ConnectionLimits(
+    {
+      perUser: limits.wsMaxConnectionsPerUser,
+      perTenant: limits.wsMaxConnectionsPerTenant ?? Number.POSITIVE_INFINITY,
+    },
+    { redis: deps.limitsRedis, processId: hub.processId, log: app.log },
+  );
   app.addHook('onClose', () => {
     stopForgetting();
     stopRetention();
     hub.close();
+    connectionLimits.close();
   });
   registerGateway(app, {
     hub,
     auth,
     messages,
     reads,
-    limits: deps.realtime ?? DEFAULT_LIMITS,
+    limits,
+    connectionLimits,
     retentionDays: deps.eventRetentionDays,
   });
   return app;

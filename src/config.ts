@@ -22,8 +22,12 @@ export interface Config {
   eventRetentionDays: number;
   /** Browser origins allowed to open a WebSocket; empty means any (clients without Origin always may). */
   allowedOrigins: string[];
-  /** Open sockets one user may have at once; the next is closed with 4429. */
+  /** Open sockets one user may have at once, across processes with Redis; the next is closed with 4429. */
   wsMaxConnectionsPerUser: number;
+  /** Open sockets one tenant may have at once, across processes with Redis; the next is closed with 4429. */
+  wsMaxConnectionsPerTenant: number;
+  /** Open sockets this process holds at once; the next upgrade is answered 429. */
+  wsMaxConnectionsPerProcess: number;
   /** Frames a socket may send per second, sustained (bursts up to twice that); more get rate_limited. */
   wsMaxFramesPerSecond: number;
   /** HTTP request budgets per api key and per user (docs/CONFIG.md, "Limits"). */
@@ -131,6 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const eventRetentionDays = readInt('PARLEY_EVENT_RETENTION_DAYS', 30, 1, 3650);
   const wsMaxConnectionsPerUser = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_USER', 20, 1, 10_000);
   const wsMaxFramesPerSecond = readInt('PARLEY_WS_MAX_FRAMES_PER_SECOND', 20, 1, 10_000);
+  const wsMaxConnectionsPerTenant = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_TENANT', 50_000, 1, 10_000_000);
+  const wsMaxConnectionsPerProcess = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_PROCESS', 50_000, 1, 10_000_000);
 
   const readBudgets = (kind: 'USER' | 'KEY', fallback: RateBudgets): RateBudgets => ({
     reads: readInt(`PARLEY_RATE_LIMIT_${kind}_READS`, fallback.reads, 0, 1_000_000_000),
@@ -194,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventRetentionDays,
     allowedOrigins,
     wsMaxConnectionsPerUser,
+    wsMaxConnectionsPerTenant,
+    wsMaxConnectionsPerProcess,
     wsMaxFramesPerSecond,
     rateLimits,
     httpTimeouts,

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 
 /**
- * The Redis connection that HTTP rate limits share between processes (REDIS_URL). It fails
+ * The Redis connection that HTTP rate limits and socket counts share between processes (REDIS_URL). It fails
  * fast rather than queueing: while Redis is unreachable a command errors at once (after at most one second),
  * and each limit falls back to what this process knows, so a Redis outage never holds up a request.
  */

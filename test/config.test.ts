@@ -16,6 +16,8 @@ describe('loadConfig', () => {
       eventRetentionDays: 30,
       allowedOrigins: [],
       wsMaxConnectionsPerUser: 20,
+      wsMaxConnectionsPerTenant: 50_000,
+      wsMaxConnectionsPerProcess: 50_000,
       wsMaxFramesPerSecond: 20,
       rateLimits: {
         windowMs: 60_000,
@@ -29,6 +31,8 @@ describe('loadConfig', () => {
 
   it('reads the limits, with 0 for no limit', () => {
     const config = loadConfig({
+      PARLEY_WS_MAX_CONNECTIONS_PER_TENANT: '500',
+      PARLEY_WS_MAX_CONNECTIONS_PER_PROCESS: '1000',
       PARLEY_RATE_LIMIT_WINDOW_SECONDS: '10',
       PARLEY_RATE_LIMIT_USER_READS: '0',
       PARLEY_RATE_LIMIT_USER_SENDS: '5',
@@ -42,6 +46,8 @@ describe('loadConfig', () => {
       PARLEY_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '5',
     });
     expect(config).toMatchObject({
+      wsMaxConnectionsPerTenant: 500,
+      wsMaxConnectionsPerProcess: 1000,
       rateLimits: {
         windowMs: 10_000,
         user: { reads: 0, sends: 5, writes: 6 },

@@ -28,7 +28,7 @@ export interface TestAppOptions {
   bus?: Bus;
   rateLimits?: RateLimits;
   httpTimeouts?: HttpTimeouts;
-  /** Apps given Redis connections to the same server share rate limits. */
+  /** Apps given Redis connections to the same server share rate limits and socket counts. */
   limitsRedis?: Redis;
   /** Share these with another app on the same database; fresh ones if absent. */
   adminToken?: string;
