@@ -137,6 +137,28 @@ describe('socket limits, in one process', () => {
   });
 });
 
+describe('socket limits while Redis is unreachable', () => {
+  it("fall back to this process's own counts", async () => {
+    // Nothing listens on port 1: every command fails at once (no offline queue).
+    const redis = createLimitsRedis('redis://127.0.0.1:1', () => undefined);
+    const limits = new ConnectionLimits(
+      { perUser: 1, perTenant: 100 },
+      { redis, processId: 'alone', log: pino({ level: 'silent' }) },
+    );
+    try {
+      const tenantId = randomUUID();
+      const first = await limits.acquire(tenantId, 'alice');
+      expect(typeof first).toBe('object');
+      expect(await limits.acquire(tenantId, 'alice')).toBe('user');
+      if (typeof first === 'object') first.release();
+      expect(typeof (await limits.acquire(tenantId, 'alice'))).toBe('object');
+    } finally {
+      limits.close();
+      await closeLimitsRedis(redis);
+    }
+  });
+});
+
 describeWithRedis('socket limits, shared through Redis', () => {
   let database: TestDatabase;
   const apps: TestApp[] = [];

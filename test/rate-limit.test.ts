@@ -185,6 +185,24 @@ describe('HTTP rate limits, in one process', () => {
   });
 });
 
+describe('HTTP rate limits while Redis is unreachable', () => {
+  it('lets requests through, at once, rather than failing them', async () => {
+    const database = await createTestDatabase();
+    // Nothing listens on port 1: every command fails at once (no offline queue).
+    const redis = createLimitsRedis('redis://127.0.0.1:1', () => undefined);
+    const t = await buildTestApp(database, { rateLimits: LIMITS, limitsRedis: redis });
+    try {
+      const tenant = await createTenant(t);
+      const statuses = await spend(() => get(t, '/v1/me', actingAs(tenant, 'alice')), 6);
+      expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+    } finally {
+      await t.app.close();
+      await closeLimitsRedis(redis);
+      await database.drop();
+    }
+  });
+});
+
 describeWithRedis('HTTP rate limits, shared through Redis', () => {
   let database: TestDatabase;
   const apps: TestApp[] = [];
