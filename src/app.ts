@@ -2,14 +2,18 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyHttpOptions } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { DEFAULT_HTTP_TIMEOUTS, DEFAULT_RATE_LIMITS, type HttpTimeouts, type RateLimits } from './config.ts';
 import type { Database } from './db/client.ts';
 import { handleError, ProblemSchema, sendProblem } from './errors.ts';
 import type { App } from './http/app-types.ts';
 import { registerAuth } from './http/auth.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerMetrics } from './http/metrics.ts';
+import { registerRateLimits } from './http/rate-limit.ts';
 import { buildLazySerializer, createValidatorCompiler, registerJsonParser } from './http/validation.ts';
 import { registerAuthRoutes } from './modules/auth/auth.routes.ts';
 import { registerConversationRoutes } from './modules/conversations/conversations.routes.ts';
@@ -27,6 +31,7 @@ import { registerSyncRoutes } from './modules/sync/sync.routes.ts';
 import { createSyncService } from './modules/sync/sync.service.ts';
 import { createEventLog } from './modules/events/event-log.ts';
 import type { Bus } from './realtime/bus.ts';
+import { ConnectionLimits } from './realtime/connection-limits.ts';
 import { registerGateway, type GatewayLimits } from './realtime/gateway.ts';
 import type { HubTimings } from './realtime/connection.ts';
 import { Hub } from './realtime/hub.ts';
@@ -63,6 +68,15 @@ export interface AppDeps {
   hubTimings?: HubTimings;
   /** How long authenticated keys and users are trusted without the database; the documented defaults if absent. */
   credentialCache?: CredentialCacheOptions;
+  /** HTTP rate limits per user and api key; the documented defaults if absent. */
+  rateLimits?: RateLimits;
+  /** How long the HTTP server waits for clients; the documented defaults if absent. */
+  httpTimeouts?: HttpTimeouts;
+  /**
+   * Where rate limits and socket counts are kept, so every process of a deployment shares them (REDIS_URL;
+   * see src/redis.ts). Without it each process counts alone, in memory.
+   */
+  limitsRedis?: Redis;
 }
 
 const DEFAULT_LIMITS: GatewayLimits = {
@@ -83,9 +97,27 @@ a **tenant backend** (an api key secret; add \`X-Parley-User: <user id>\` to act
 Errors are RFC 9457 \`application/problem+json\` with a stable \`code\`. Every mutating request accepts
 \`Idempotency-Key\`.`;
 
+/**
+ * The HTTP server's timeouts as Fastify and Node take them. Node checks the headers and request timeouts
+ * only every `connectionsCheckingInterval` (30 s by default), so that is made a fraction of the shorter one:
+ * a trickling client is cut off close to its bound, not up to 30 s after it.
+ */
+function serverTimeoutOptions(timeouts: HttpTimeouts): FastifyHttpOptions<Server> {
+  const bounds = [timeouts.headersMs, timeouts.requestMs].filter((bound) => bound > 0);
+  const checkEveryMs = Math.min(5000, Math.max(100, Math.floor(Math.min(30_000, ...bounds) / 4)));
+  return {
+    // Fastify passes `http` to http.createServer: the headers timeout and the checking interval live there.
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: checkEveryMs },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+  };
+}
+
 /** Builds the Fastify app with every plugin and module registered explicitly. Call `ready()` or `listen()`. */
 export async function buildApp(deps: AppDeps): Promise<App> {
-  const options: FastifyServerOptions = {
+  const options: FastifyHttpOptions<Server> = {
+    ...serverTimeoutOptions(deps.httpTimeouts ?? DEFAULT_HTTP_TIMEOUTS),
     loggerInstance: deps.logger,
     genReqId: (request) => {
       const incoming = request.headers['x-request-id'];
@@ -137,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     warn: (message, details) => app.log.warn(details, message),
   });
   registerAuth(app, auth);
+  await registerRateLimits(app, deps.rateLimits ?? DEFAULT_RATE_LIMITS, deps.limitsRedis);
   registerIdempotency(app, deps.db.orm, deps.serverKey);
 
   // Plugins registered after the hooks and decorators above, so their routes (/docs) get them too.
@@ -188,17 +221,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings, deps.db.deliveryOrm);
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
+  const limits = deps.realtime ?? DEFAULT_LIMITS;
+  const connectionLimits = new ConnectionLimits(
+    {
+      perUser: limits.wsMaxConnectionsPerUser,
+      perTenant: limits.wsMaxConnectionsPerTenant ?? Number.POSITIVE_INFINITY,
+    },
+    { redis: deps.limitsRedis, processId: hub.processId, log: app.log },
+  );
   app.addHook('onClose', () => {
     stopForgetting();
     stopRetention();
     hub.close();
+    connectionLimits.close();
   });
   registerGateway(app, {
     hub,
     auth,
     messages,
     reads,
-    limits: deps.realtime ?? DEFAULT_LIMITS,
+    limits,
+    connectionLimits,
     retentionDays: deps.eventRetentionDays,
   });
   return app;

@@ -22,13 +22,66 @@ export interface Config {
   eventRetentionDays: number;
   /** Browser origins allowed to open a WebSocket; empty means any (clients without Origin always may). */
   allowedOrigins: string[];
-  /** Open sockets one user may have at once; the next is closed with 4429. */
+  /** Open sockets one user may have at once, across processes with Redis; the next is closed with 4429. */
   wsMaxConnectionsPerUser: number;
+  /** Open sockets one tenant may have at once, across processes with Redis; the next is closed with 4429. */
+  wsMaxConnectionsPerTenant: number;
+  /** Open sockets this process holds at once; the next upgrade is answered 429. */
+  wsMaxConnectionsPerProcess: number;
   /** Frames a socket may send per second, sustained (bursts up to twice that); more get rate_limited. */
   wsMaxFramesPerSecond: number;
+  /** HTTP request budgets per api key and per user (docs/CONFIG.md, "Limits"). */
+  rateLimits: RateLimits;
+  /** How long the HTTP server waits for a client (docs/CONFIG.md, "Limits"). */
+  httpTimeouts: HttpTimeouts;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
+
+/** Requests one caller may make per budget in a window; 0 is no limit. */
+export interface RateBudgets {
+  /** GET and HEAD. */
+  reads: number;
+  /** Sending a message: `POST /v1/conversations/{id}/messages`, `POST /v1/direct-messages`. */
+  sends: number;
+  /** Every other POST, PUT, PATCH and DELETE. */
+  writes: number;
+}
+
+/** HTTP rate limits: a fixed window, counted per user (when a request acts as one) or else per api key. */
+export interface RateLimits {
+  windowMs: number;
+  user: RateBudgets;
+  key: RateBudgets;
+}
+
+/** Timeouts of the HTTP server, in milliseconds (0 disables one). */
+export interface HttpTimeouts {
+  /** From the connection (or the end of the previous request) until the request's headers are complete. */
+  headersMs: number;
+  /** From the connection until the whole request, body included, has arrived. */
+  requestMs: number;
+  /** A socket with no traffic either way for this long, mid-request, is closed. */
+  idleMs: number;
+  /** A kept-alive connection with no request for this long is closed (at least 1 s). */
+  keepAliveMs: number;
+}
+
+/** The documented defaults (docs/CONFIG.md): far above what a person does, and above the benchmarks' rates. */
+export const DEFAULT_RATE_LIMITS: RateLimits = {
+  windowMs: 60_000,
+  user: { reads: 3000, sends: 1200, writes: 1200 },
+  key: { reads: 60_000, sends: 60_000, writes: 60_000 },
+};
+
+/** The documented defaults: a client that trickles its headers or body is cut off within seconds. */
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = {
+  headersMs: 10_000,
+  requestMs: 30_000,
+  idleMs: 30_000,
+  // Above the 60 s idle timeout of common load balancers, so they never reuse a connection Parley just closed.
+  keepAliveMs: 72_000,
+};
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -82,6 +135,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const eventRetentionDays = readInt('PARLEY_EVENT_RETENTION_DAYS', 30, 1, 3650);
   const wsMaxConnectionsPerUser = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_USER', 20, 1, 10_000);
   const wsMaxFramesPerSecond = readInt('PARLEY_WS_MAX_FRAMES_PER_SECOND', 20, 1, 10_000);
+  const wsMaxConnectionsPerTenant = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_TENANT', 50_000, 1, 10_000_000);
+  const wsMaxConnectionsPerProcess = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_PROCESS', 50_000, 1, 10_000_000);
+
+  const readBudgets = (kind: 'USER' | 'KEY', fallback: RateBudgets): RateBudgets => ({
+    reads: readInt(`PARLEY_RATE_LIMIT_${kind}_READS`, fallback.reads, 0, 1_000_000_000),
+    sends: readInt(`PARLEY_RATE_LIMIT_${kind}_SENDS`, fallback.sends, 0, 1_000_000_000),
+    writes: readInt(`PARLEY_RATE_LIMIT_${kind}_WRITES`, fallback.writes, 0, 1_000_000_000),
+  });
+  const rateLimits: RateLimits = {
+    windowMs:
+      readInt('PARLEY_RATE_LIMIT_WINDOW_SECONDS', DEFAULT_RATE_LIMITS.windowMs / 1000, 1, 86_400) * 1000,
+    user: readBudgets('USER', DEFAULT_RATE_LIMITS.user),
+    key: readBudgets('KEY', DEFAULT_RATE_LIMITS.key),
+  };
+
+  const readSeconds = (name: string, fallbackMs: number, min = 0) =>
+    readInt(name, fallbackMs / 1000, min, 3600) * 1000;
+  const httpTimeouts: HttpTimeouts = {
+    headersMs: readSeconds('PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS', DEFAULT_HTTP_TIMEOUTS.headersMs),
+    requestMs: readSeconds('PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS', DEFAULT_HTTP_TIMEOUTS.requestMs),
+    idleMs: readSeconds('PARLEY_HTTP_IDLE_TIMEOUT_SECONDS', DEFAULT_HTTP_TIMEOUTS.idleMs),
+    keepAliveMs: readSeconds('PARLEY_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', DEFAULT_HTTP_TIMEOUTS.keepAliveMs, 1),
+  };
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the request).
+  if (httpTimeouts.requestMs > 0 && httpTimeouts.headersMs > httpTimeouts.requestMs)
+    problems.push(
+      'PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS must not be more than PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS',
+    );
+
   const allowedOrigins = (readOptional('PARLEY_ALLOWED_ORIGINS') ?? '')
     .split(',')
     .map((origin) => origin.trim())
@@ -118,7 +200,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventRetentionDays,
     allowedOrigins,
     wsMaxConnectionsPerUser,
+    wsMaxConnectionsPerTenant,
+    wsMaxConnectionsPerProcess,
     wsMaxFramesPerSecond,
+    rateLimits,
+    httpTimeouts,
     logLevel: logLevel ?? 'info',
   };
 }

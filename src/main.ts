@@ -55,6 +55,7 @@ const importServer = () =>
     import('./first-start-secrets.ts'),
     import('./modules/tenants/tenants.service.ts'),
     import('./realtime/bus.ts'),
+    import('./redis.ts'),
   ]);
 
 async function start(config: Config): Promise<void> {
@@ -122,11 +123,23 @@ async function serve(
   demo: Awaited<ReturnType<typeof createDemoTenantOnFirstStart>>,
   secretsFile: string | null,
 ): Promise<void> {
-  const [{ storedAdminTokenHash }, { buildApp }, , , , { createLocalBus, createRedisBus }] = modules;
+  const [
+    { storedAdminTokenHash },
+    { buildApp },
+    ,
+    ,
+    ,
+    { createLocalBus, createRedisBus },
+    { createLimitsRedis, closeLimitsRedis },
+  ] = modules;
   const bus =
     config.redisUrl === undefined
       ? createLocalBus()
       : createRedisBus(config.redisUrl, (error) => logger.warn({ err: error }, 'redis bus error'));
+  const limitsRedis =
+    config.redisUrl === undefined
+      ? undefined
+      : createLimitsRedis(config.redisUrl, (error) => logger.warn({ err: error }, 'redis limits error'));
   const app = await buildApp({
     db: runtime.db,
     serverKey: runtime.serverKey,
@@ -139,6 +152,9 @@ async function serve(
     bus,
     eventRetentionDays: config.eventRetentionDays,
     realtime: config,
+    rateLimits: config.rateLimits,
+    httpTimeouts: config.httpTimeouts,
+    ...(limitsRedis === undefined ? {} : { limitsRedis }),
   });
 
   let isClosing = false;
@@ -153,6 +169,7 @@ async function serve(
     app
       .close()
       .then(() => bus.close())
+      .then(() => (limitsRedis === undefined ? undefined : closeLimitsRedis(limitsRedis)))
       .then(() => runtime.close())
       .then(() => {
         logger.info('shut down cleanly');

@@ -16,9 +16,64 @@ describe('loadConfig', () => {
       eventRetentionDays: 30,
       allowedOrigins: [],
       wsMaxConnectionsPerUser: 20,
+      wsMaxConnectionsPerTenant: 50_000,
+      wsMaxConnectionsPerProcess: 50_000,
       wsMaxFramesPerSecond: 20,
+      rateLimits: {
+        windowMs: 60_000,
+        user: { reads: 3000, sends: 1200, writes: 1200 },
+        key: { reads: 60_000, sends: 60_000, writes: 60_000 },
+      },
+      httpTimeouts: { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 72_000 },
       logLevel: 'info',
     });
+  });
+
+  it('reads the limits, with 0 for no limit', () => {
+    const config = loadConfig({
+      PARLEY_WS_MAX_CONNECTIONS_PER_TENANT: '500',
+      PARLEY_WS_MAX_CONNECTIONS_PER_PROCESS: '1000',
+      PARLEY_RATE_LIMIT_WINDOW_SECONDS: '10',
+      PARLEY_RATE_LIMIT_USER_READS: '0',
+      PARLEY_RATE_LIMIT_USER_SENDS: '5',
+      PARLEY_RATE_LIMIT_USER_WRITES: '6',
+      PARLEY_RATE_LIMIT_KEY_READS: '7',
+      PARLEY_RATE_LIMIT_KEY_SENDS: '8',
+      PARLEY_RATE_LIMIT_KEY_WRITES: '9',
+      PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS: '0',
+      PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS: '20',
+      PARLEY_HTTP_IDLE_TIMEOUT_SECONDS: '15',
+      PARLEY_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '5',
+    });
+    expect(config).toMatchObject({
+      wsMaxConnectionsPerTenant: 500,
+      wsMaxConnectionsPerProcess: 1000,
+      rateLimits: {
+        windowMs: 10_000,
+        user: { reads: 0, sends: 5, writes: 6 },
+        key: { reads: 7, sends: 8, writes: 9 },
+      },
+      httpTimeouts: { headersMs: 0, requestMs: 20_000, idleMs: 15_000, keepAliveMs: 5000 },
+    });
+  });
+
+  it('refuses a headers timeout longer than the request timeout, and a keep-alive timeout of 0', () => {
+    expect(() =>
+      loadConfig({
+        PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS: '40',
+        PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS: '30',
+        PARLEY_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: '0',
+        PARLEY_RATE_LIMIT_USER_READS: '-1',
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        problems: [
+          'PARLEY_RATE_LIMIT_USER_READS must be an integer from 0 to 1000000000, got "-1"',
+          'PARLEY_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS must be an integer from 1 to 3600, got "0"',
+          'PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS must not be more than PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS',
+        ],
+      }),
+    );
   });
 
   it('reads every variable', () => {

@@ -26,12 +26,17 @@ import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
 import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
 import { CLOSE, Connection } from './connection.ts';
+import type { ConnectionLease, ConnectionLimits } from './connection-limits.ts';
 import type { Hub } from './hub.ts';
 
 /** Limits of the gateway, from configuration (docs/CONFIG.md). */
 export interface GatewayLimits {
   allowedOrigins: string[];
   wsMaxConnectionsPerUser: number;
+  /** Sockets one tenant may hold, over every process with Redis; no limit if absent. */
+  wsMaxConnectionsPerTenant?: number;
+  /** Sockets this process holds, authenticated or not; the next upgrade is answered 429. No limit if absent. */
+  wsMaxConnectionsPerProcess?: number;
   wsMaxFramesPerSecond: number;
   /** How often the server pings each socket; 30 s unless a test says otherwise. */
   pingIntervalMs?: number;
@@ -116,6 +121,7 @@ interface GatewayShared {
   messages: MessagesService;
   reads: ReadsService;
   limits: GatewayLimits;
+  connectionLimits: ConnectionLimits;
   retentionDays: number;
   log: FastifyBaseLogger;
   authenticate(token: string): Promise<Extract<Principal, { kind: 'user' }>>;
@@ -132,6 +138,9 @@ class GatewaySocket {
   lastHeard = Date.now();
   lastPinged = Date.now();
   private isAuthenticating = false;
+  private isClosed = false;
+  /** The socket's place in its user's and tenant's counts (connection-limits.ts). */
+  private lease: ConnectionLease | null = null;
   private authTimer: NodeJS.Timeout | undefined;
   /** Token bucket: `wsMaxFramesPerSecond` frames a second sustained, bursts of twice that. */
   private tokens: number;
@@ -165,6 +174,8 @@ class GatewaySocket {
   }
 
   closed(): void {
+    this.isClosed = true;
+    this.lease?.release();
     this.stopAuthTimer();
     if (this.connection !== null) this.shared.hub.remove(this.connection);
   }
@@ -211,13 +222,10 @@ class GatewaySocket {
   private async start(token: string): Promise<void> {
     if (this.isAuthenticating) throw new AppError('conflict', 'this socket is already authenticated');
     this.isAuthenticating = true;
-    const { hub, limits, retentionDays } = this.shared;
+    const { hub, retentionDays } = this.shared;
     try {
       const principal = await this.shared.authenticate(token);
-      if (hub.countConnections(principal.tenantId, principal.userId) >= limits.wsMaxConnectionsPerUser) {
-        this.socket.close(CLOSE.tooManyConnections, 'too many connections for this user');
-        return;
-      }
+      if (!(await this.admit(principal.tenantId, principal.userId))) return;
       const resumeFrom = this.cursor === undefined ? null : decodeCursor(this.cursor);
       if (resumeFrom !== null) assertCursorRetained(resumeFrom, retentionDays);
       const joined = new Connection(
@@ -249,6 +257,19 @@ class GatewaySocket {
         known !== undefined ? known.message.slice(0, 120) : 'internal error',
       );
     }
+  }
+
+  /** Counts the socket against its user's and tenant's limits, or closes it with 4429 saying which. */
+  private async admit(tenantId: string, userId: string): Promise<boolean> {
+    const admitted = await this.shared.connectionLimits.acquire(tenantId, userId);
+    if (typeof admitted === 'string') {
+      this.socket.close(CLOSE.tooManyConnections, `too many connections for this ${admitted}`);
+      return false;
+    }
+    this.lease = admitted;
+    // Closed while it was being counted: the close handler ran before there was a lease to give back.
+    if (this.isClosed) admitted.release();
+    return !this.isClosed;
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -343,12 +364,22 @@ class GatewaySocket {
 }
 
 /** Answers an upgrade request over HTTP with a problem document, and closes the connection. */
-function refuseUpgrade(socket: Duplex, code: ErrorCode, detail: string, errors?: FieldError[]): void {
+function refuseUpgrade(
+  socket: Duplex,
+  code: ErrorCode,
+  detail: string,
+  errorsOrHeaders?: FieldError[] | Record<string, string>,
+): void {
+  const errors = Array.isArray(errorsOrHeaders) ? errorsOrHeaders : undefined;
+  const headers = Array.isArray(errorsOrHeaders) ? {} : (errorsOrHeaders ?? {});
   const problem = problemOf(code, detail, errors);
   const body = JSON.stringify(problem);
   socket.end(
     `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n` +
       'Content-Type: application/problem+json\r\n' +
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Connection: close\r\n\r\n' +
       body,
@@ -384,11 +415,12 @@ export function registerGateway(
     messages: MessagesService;
     reads: ReadsService;
     limits: GatewayLimits;
+    connectionLimits: ConnectionLimits;
     /** Days the event log keeps: an older resume cursor closes the socket with 4410. */
     retentionDays: number;
   },
 ): void {
-  const { hub, auth, messages, reads, limits, retentionDays } = deps;
+  const { hub, auth, messages, reads, limits, connectionLimits, retentionDays } = deps;
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
   const sockets = new Set<GatewaySocket>();
   const shared: GatewayShared = {
@@ -396,6 +428,7 @@ export function registerGateway(
     messages,
     reads,
     limits,
+    connectionLimits,
     retentionDays,
     log: app.log,
     async authenticate(token) {
@@ -445,6 +478,13 @@ export function registerGateway(
     }
     if (isClosing) {
       socket.destroy();
+      return;
+    }
+    // Refused before the handshake, so a full process spends nothing on it; a load balancer may try another.
+    if (sockets.size >= (limits.wsMaxConnectionsPerProcess ?? Number.POSITIVE_INFINITY)) {
+      refuseUpgrade(socket, 'rate_limited', 'this server holds as many sockets as it may; retry shortly', {
+        'Retry-After': '5',
+      });
       return;
     }
     const origin = request.headers.origin;

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
+import type { Redis } from 'ioredis';
 import { pino } from 'pino';
+import type { HttpTimeouts, RateLimits } from '../../src/config.ts';
 import { buildApp } from '../../src/app.ts';
 import type { CredentialCacheOptions } from '../../src/modules/auth/credential-cache.ts';
 import { createLocalBus, type Bus } from '../../src/realtime/bus.ts';
@@ -24,6 +26,10 @@ export interface TestAppOptions {
   credentialCache?: CredentialCacheOptions;
   /** Apps given the same bus (and database) behave like processes of one deployment. */
   bus?: Bus;
+  rateLimits?: RateLimits;
+  httpTimeouts?: HttpTimeouts;
+  /** Apps given Redis connections to the same server share rate limits and socket counts. */
+  limitsRedis?: Redis;
   /** Share these with another app on the same database; fresh ones if absent. */
   adminToken?: string;
   serverKey?: string;
@@ -43,6 +49,9 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.realtime === undefined ? {} : { realtime: options.realtime }),
     ...(options.hubTimings === undefined ? {} : { hubTimings: options.hubTimings }),
     ...(options.credentialCache === undefined ? {} : { credentialCache: options.credentialCache }),
+    ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
+    ...(options.httpTimeouts === undefined ? {} : { httpTimeouts: options.httpTimeouts }),
+    ...(options.limitsRedis === undefined ? {} : { limitsRedis: options.limitsRedis }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };

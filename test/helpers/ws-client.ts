@@ -22,6 +22,8 @@ export interface ServerFrame {
 export class TestSocket {
   readonly frames: ServerFrame[] = [];
   closeCode: number | null = null;
+  /** The reason the close frame gave, once closed. */
+  closeReason = '';
   private readonly waiters = new Set<() => void>();
 
   private constructor(readonly socket: WebSocket) {
@@ -31,8 +33,9 @@ export class TestSocket {
       this.frames.push(JSON.parse(textOf(data)) as ServerFrame);
       for (const waiter of this.waiters) waiter();
     });
-    socket.on('close', (code) => {
+    socket.on('close', (code, reason) => {
       this.closeCode = code;
+      this.closeReason = reason.toString();
       for (const waiter of this.waiters) waiter();
     });
   }

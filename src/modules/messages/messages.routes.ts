@@ -17,6 +17,8 @@ import {
 import type { MessagesService } from './messages.service.ts';
 
 const asUser = { auth: 'user' } as const;
+/** Sending counts against the caller's `sends` rate-limit budget, not its `writes` (src/http/rate-limit.ts). */
+const asSender = { auth: 'user', rateLimitBudget: 'sends' } as const;
 const doc = {
   tags: ['messages'],
   security: [{ userToken: [] }, { apiKey: [] }] as Array<Record<string, string[]>>,
@@ -25,7 +27,7 @@ const doc = {
 /** Sending, history, threads, edits and deletion. */
 export function registerMessageRoutes(app: App, messages: MessagesService): void {
   app.post('/v1/conversations/:conversation_id/messages', {
-    config: asUser,
+    config: asSender,
     schema: {
       ...doc,
       summary: 'Send a message',
@@ -48,7 +50,7 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   });
 
   app.post('/v1/direct-messages', {
-    config: asUser,
+    config: asSender,
     schema: {
       ...doc,
       summary: 'Send a direct message, creating the direct conversation if needed',
