@@ -104,7 +104,13 @@ async function openPostgres(
   const connect = { connectionString: databaseUrl, options: `-c role=${APP_ROLE}` };
   const pool = new pg.Pool({ ...connect, max: poolSize });
   const deliveryPool = new pg.Pool({ ...connect, max: DELIVERY_POOL_SIZE });
-  for (const each of [pool, deliveryPool]) each.on('error', (error) => onPoolError?.(error));
+  for (const each of [pool, deliveryPool]) {
+    each.on('error', (error) => onPoolError?.(error));
+    // pg-pool listens for a client's errors only while it is idle. A connection lost while checked out (a
+    // transaction between two statements when PostgreSQL restarts) would emit an unhandled 'error' and end
+    // the process; with this listener it only fails the query that uses it next, and the pool drops it.
+    each.on('connect', (client) => client.on('error', () => {}));
+  }
   return {
     kind: 'postgres',
     orm: drizzleNodePg({ client: pool }),
