@@ -24,7 +24,10 @@ export interface FaultRunOptions extends WorkloadShape {
   servers: number;
   /** Most sends the run starts. */
   sends: number;
-  /** The least time senders keep sending; they go on until the last fault has recovered. */
+  /**
+   * The least time senders keep sending (they go on until the last fault has recovered); `sends` are spread
+   * over it, so that the budget lasts through the faults.
+   */
   sendMs: number;
   /** Rounds of faults: each kills a server, restarts Redis and restarts PostgreSQL, in a random order. */
   faultRounds: number;
@@ -65,12 +68,12 @@ export const FULL_RUN: Omit<FaultRunOptions, 'seed' | 'log'> = {
   socketSendersPerTenant: 1,
   readersPerTenant: 4,
   sends: 4_000,
-  sendMs: 90_000,
+  sendMs: 100_000,
   faultRounds: 3,
   faultGapMs: [3_000, 8_000],
   readerDropMeanMs: 3_000,
-  httpThinkMs: [60, 300],
-  socketThinkMs: [80, 250],
+  httpThinkMs: [20, 150],
+  socketThinkMs: [60, 150],
 };
 
 export interface FaultRunResult extends FaultVerdict {
@@ -189,6 +192,9 @@ async function drive(
     const startedAt = Date.now();
     const plan: SendPlan = {
       remaining: options.sends,
+      total: options.sends,
+      startedAt,
+      paceMs: options.sendMs,
       sendUntil: startedAt + options.sendMs * 3,
       retryUntil: startedAt + options.sendMs * 3 + 30_000,
       records: [],

@@ -17,11 +17,27 @@ export interface SendRecord {
 export interface SendPlan {
   /** Sends not started yet; each sender takes one before it starts a send. */
   remaining: number;
+  /** Sends are spread over this long from `startedAt`, so the budget lasts through the faults. */
+  paceMs: number;
+  total: number;
+  startedAt: number;
   /** No new send starts after this. */
   sendUntil: number;
   /** A send not acknowledged by then is given up (it may or may not be stored; it must not be twice). */
   retryUntil: number;
   records: SendRecord[];
+}
+
+/** Takes one send from the budget, waiting while the run is ahead of its pace; false when sending is over. */
+async function takeSend(plan: SendPlan): Promise<boolean> {
+  for (;;) {
+    if (Date.now() >= plan.sendUntil || plan.remaining <= 0) return false;
+    const allowed = (plan.total * (Date.now() - plan.startedAt)) / plan.paceMs;
+    if (plan.total - plan.remaining < allowed) break;
+    await sleep(20);
+  }
+  plan.remaining--;
+  return true;
 }
 
 /** A tenant member who sends, over HTTP or over its socket, and retries each send until acknowledged. */
@@ -69,8 +85,7 @@ export async function runHttpSender(
   random: Random,
   thinkMs: [number, number],
 ): Promise<void> {
-  for (let n = 1; Date.now() < plan.sendUntil && plan.remaining > 0; n++) {
-    plan.remaining--;
+  for (let n = 1; await takeSend(plan); n++) {
     const record = startRecord(plan, identity, random, 'http', n);
     const body = { text: `${record.clientMsgId} says hello`, client_msg_id: record.clientMsgId };
     while (record.ack === null && Date.now() < plan.retryUntil) {
@@ -147,8 +162,7 @@ export async function runSocketSender(
     return null;
   };
   try {
-    for (let n = 1; Date.now() < plan.sendUntil && plan.remaining > 0; n++) {
-      plan.remaining--;
+    for (let n = 1; await takeSend(plan); n++) {
       const record = startRecord(plan, identity, random, 'socket', n);
       while (record.ack === null && Date.now() < plan.retryUntil) {
         if (socket === null || !socket.isOpen) socket = await connect();
