@@ -33,15 +33,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => pr
 
 const base = values.short ? SHORT_RUN : FULL_RUN;
 const seconds = integer(values.seconds, 'seconds');
+const seed = integer(values.seed, 'seed') ?? randomSeed();
 const result = await runFaultSuite({
   ...base,
-  seed: integer(values.seed, 'seed') ?? randomSeed(),
+  seed,
   sends: integer(values.sends, 'sends') ?? base.sends,
   sendMs: seconds === undefined ? base.sendMs : seconds * 1000,
   faultRounds: integer(values.rounds, 'rounds') ?? base.faultRounds,
   log: (line) => console.log(line),
 });
-console.log(formatReport(result));
+console.log(formatReport(result, `npm run faults -- ${values.short ? '--short ' : ''}--seed ${seed}`));
 if (result.failures.length > 0) {
   console.log(`server output (tails):\n${result.serverOutput}`);
   process.exit(1);

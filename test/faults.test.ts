@@ -16,7 +16,7 @@ describe.skipIf(unavailable !== null)('fault injection (short run)', () => {
   it('loses, duplicates and skips nothing while servers, Redis and PostgreSQL are killed and restarted', async () => {
     const seed = process.env.FAULTS_SEED === undefined ? randomSeed() : Number(process.env.FAULTS_SEED);
     const result = await runFaultSuite({ ...SHORT_RUN, seed, log: () => {} });
-    console.log(formatReport(result));
+    console.log(formatReport(result, `npm run faults -- --short --seed ${seed}`));
     if (result.failures.length > 0) console.log(`server output (tails):\n${result.serverOutput}`);
     expect(result.faults.map((fault) => fault.kind).sort()).toEqual([
       'kill-server',

@@ -3,12 +3,15 @@ import type { FaultRunResult } from './engine.ts';
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 /** The run's figures as the suite prints them, one per line. */
-export function formatReport(result: FaultRunResult): string {
+export function formatReport(
+  result: FaultRunResult,
+  replay = `npm run faults -- --seed ${result.seed}`,
+): string {
   const f = result.figures;
   const errors = (e: FaultRunResult['figures']['serverErrorsOutside']) =>
     `${e.total} (500: ${e.status500}, 503: ${e.status503}, other 5xx: ${e.other})`;
   const lines = [
-    `fault-injection run, seed ${result.seed} (replay: npm run faults -- --seed ${result.seed})`,
+    `fault-injection run, seed ${result.seed} (replay: ${replay})`,
     'faults (recovered = a send through every server reached a socket on every server):',
     ...result.faults.map((fault, n) => {
       const back =
