@@ -110,6 +110,7 @@ async function openPostgres(
     // transaction between two statements when PostgreSQL restarts) would emit an unhandled 'error' and end
     // the process; with this listener it only fails the query that uses it next, and the pool drops it.
     each.on('connect', (client) => client.on('error', () => {}));
+    releaseClientsWhenLost(each);
   }
   return {
     kind: 'postgres',
@@ -123,6 +124,41 @@ async function openPostgres(
       await Promise.all([pool.end(), deliveryPool.end()]);
     },
   };
+}
+
+/**
+ * Makes a client checked out with `pool.connect()` go back to the pool (which drops it) as soon as its
+ * connection is lost. drizzle's node-postgres `transaction()` releases its client only once `BEGIN` has
+ * succeeded: when the connection died between the checkout and `BEGIN` (PostgreSQL restarting), the client
+ * was never released, the pool stayed one connection short for good, and once every connection had gone
+ * that way, every transaction of the process waited forever. A later `release()` of such a client does
+ * nothing. (`pool.query()` checks out with a callback and releases by itself: left as it is.)
+ */
+function releaseClientsWhenLost(pool: pg.Pool): void {
+  const checkOut = pool.connect.bind(pool);
+  const connect = (callback?: Parameters<typeof checkOut>[0]) => {
+    if (callback !== undefined) {
+      checkOut(callback);
+      return;
+    }
+    return checkOut().then((client) => {
+      const release = client.release.bind(client);
+      let isReleased = false;
+      const onEnd = () => {
+        finish(new Error('the database connection was lost while checked out'));
+      };
+      const finish = (error?: Error | boolean) => {
+        if (isReleased) return;
+        isReleased = true;
+        client.removeListener('end', onEnd);
+        release(error);
+      };
+      client.once('end', onEnd);
+      client.release = finish;
+      return client;
+    });
+  };
+  pool.connect = connect as typeof pool.connect;
 }
 
 /** Migrates under an advisory lock, so several processes starting together apply each migration once. */
