@@ -14,6 +14,12 @@ import { TenantFeed, WINDOW_PAGE } from './feed.ts';
 export class Hub {
   private readonly feeds = new Map<string, TenantFeed>();
   private readonly feedStarts = new Map<string, Promise<TenantFeed>>();
+  /**
+   * Each tenant's sockets from the moment `add` is called until `remove`: its feed lives (and is woken by
+   * the bus and the safety poll) while this is non-empty. Taken synchronously in `add`, before any await,
+   * so a socket still registering holds its feed as firmly as one already delivering.
+   */
+  private readonly tenantSockets = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly typingTimers = new Map<string, NodeJS.Timeout>();
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
@@ -53,6 +59,9 @@ export class Hub {
    * live events are held until `resume` has sent it what it missed.
    */
   async add(connection: Connection, resumeFrom: Cursor | null): Promise<Cursor> {
+    const ofTenant = this.tenantSockets.get(connection.tenantId);
+    if (ofTenant === undefined) this.tenantSockets.set(connection.tenantId, new Set([connection]));
+    else ofTenant.add(connection);
     const key = this.userKey(connection.tenantId, connection.userId);
     const sockets = this.byUser.get(key) ?? new Set();
     const isFirstSocket = sockets.size === 0;
@@ -90,11 +99,13 @@ export class Hub {
   private feedOf(tenantId: string): Promise<TenantFeed> {
     let start = this.feedStarts.get(tenantId);
     if (!start) {
-      start = currentSnapshot(this.orm).then((snapshot) => {
+      const starting = currentSnapshot(this.orm).then((snapshot) => {
         const feed = new TenantFeed(this.feedOrm, tenantId, { prev: snapshot, at: Date.now() }, this.log);
-        this.feeds.set(tenantId, feed);
+        // Unless every socket that asked for it left meanwhile (the next one starts its own).
+        if (this.feedStarts.get(tenantId) === starting) this.feeds.set(tenantId, feed);
         return feed;
       });
+      start = starting;
       this.feedStarts.set(tenantId, start);
       start.catch(() => this.feedStarts.delete(tenantId));
     }
@@ -129,11 +140,14 @@ export class Hub {
     connection.releaseLiveEvents();
   }
 
+  /** Forgets a socket; idempotent (a socket that closes while it registers is removed twice). */
   remove(connection: Connection): void {
-    const feed = this.feeds.get(connection.tenantId);
-    feed?.remove(connection);
-    // A tenant with no sockets left here is not read any more; the next socket starts a fresh feed.
-    if (feed && feed.connections.size === 0 && !feed.hasPendingRegistrations()) {
+    this.feeds.get(connection.tenantId)?.remove(connection);
+    // A tenant with no sockets left here, registering ones included, is not read any more; the next
+    // socket starts a fresh feed.
+    const ofTenant = this.tenantSockets.get(connection.tenantId);
+    if (ofTenant?.delete(connection) === true && ofTenant.size === 0) {
+      this.tenantSockets.delete(connection.tenantId);
       this.feeds.delete(connection.tenantId);
       this.feedStarts.delete(connection.tenantId);
     }
