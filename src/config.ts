@@ -26,6 +26,8 @@ export interface Config {
   wsMaxConnectionsPerUser: number;
   /** Frames a socket may send per second, sustained (bursts up to twice that); more get rate_limited. */
   wsMaxFramesPerSecond: number;
+  /** Longest lifetime of a user token, minted or signed by a tenant itself; a longer one answers 401. */
+  maxTokenTtlSeconds: number;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -82,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const eventRetentionDays = readInt('PARLEY_EVENT_RETENTION_DAYS', 30, 1, 3650);
   const wsMaxConnectionsPerUser = readInt('PARLEY_WS_MAX_CONNECTIONS_PER_USER', 20, 1, 10_000);
   const wsMaxFramesPerSecond = readInt('PARLEY_WS_MAX_FRAMES_PER_SECOND', 20, 1, 10_000);
+  const maxTokenTtlSeconds = readInt('PARLEY_MAX_TOKEN_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600);
   const allowedOrigins = (readOptional('PARLEY_ALLOWED_ORIGINS') ?? '')
     .split(',')
     .map((origin) => origin.trim())
@@ -119,6 +122,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedOrigins,
     wsMaxConnectionsPerUser,
     wsMaxFramesPerSecond,
+    maxTokenTtlSeconds,
     logLevel: logLevel ?? 'info',
   };
 }

@@ -89,6 +89,7 @@ async function start(config: Config): Promise<void> {
     bus,
     eventRetentionDays: config.eventRetentionDays,
     realtime: config,
+    maxTokenTtlSeconds: config.maxTokenTtlSeconds,
   });
 
   let isClosing = false;

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       allowedOrigins: [],
       wsMaxConnectionsPerUser: 20,
       wsMaxFramesPerSecond: 20,
+      maxTokenTtlSeconds: 30 * 24 * 3600,
       logLevel: 'info',
     });
   });
@@ -31,8 +32,10 @@ describe('loadConfig', () => {
       PARLEY_ADMIN_TOKEN: 'a'.repeat(24),
       PARLEY_SECRET_KEY: 'k'.repeat(32),
       LOG_LEVEL: 'debug',
+      PARLEY_MAX_TOKEN_TTL_SECONDS: '3600',
     });
     expect(config).toMatchObject({
+      maxTokenTtlSeconds: 3600,
       port: 8080,
       host: '0.0.0.0',
       dataDir: '/var/lib/parley',

@@ -22,6 +22,8 @@ export interface TestAppOptions {
   realtime?: GatewayLimits;
   hubTimings?: HubTimings;
   credentialCache?: CredentialCacheOptions;
+  /** PARLEY_MAX_TOKEN_TTL_SECONDS; 30 days if absent. */
+  maxTokenTtlSeconds?: number;
   /** Apps given the same bus (and database) behave like processes of one deployment. */
   bus?: Bus;
   /** Share these with another app on the same database; fresh ones if absent. */
@@ -43,6 +45,7 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.realtime === undefined ? {} : { realtime: options.realtime }),
     ...(options.hubTimings === undefined ? {} : { hubTimings: options.hubTimings }),
     ...(options.credentialCache === undefined ? {} : { credentialCache: options.credentialCache }),
+    ...(options.maxTokenTtlSeconds === undefined ? {} : { maxTokenTtlSeconds: options.maxTokenTtlSeconds }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };
