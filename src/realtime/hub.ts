@@ -9,6 +9,7 @@ import type { Bus, BusMessage } from './bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
 import { parseSnapshot, type Cursor } from './cursor.ts';
 import { TenantFeed, WINDOW_PAGE } from './feed.ts';
+import { SocketCredentials } from './socket-credentials.ts';
 
 /** The sockets of this process, the feeds that serve them, and the ephemeral typing and presence. */
 export class Hub {
@@ -27,7 +28,9 @@ export class Hub {
   private readonly presence = new Map<string, Set<string>>();
   private readonly unsubscribe: () => void;
   private readonly poll: NodeJS.Timeout;
+  private readonly credentials: SocketCredentials;
   readonly processId = randomUUID();
+  readonly timings: Required<HubTimings>;
 
   /**
    * `orm` serves the hub's own queries (a socket's conversations, replays); `feedOrm` only the feeds' reads
@@ -37,9 +40,11 @@ export class Hub {
     private readonly orm: Orm,
     private readonly bus: Bus,
     private readonly log: FastifyBaseLogger,
-    readonly timings: HubTimings = DEFAULT_HUB_TIMINGS,
+    timings: HubTimings = DEFAULT_HUB_TIMINGS,
     private readonly feedOrm: Orm = orm,
   ) {
+    this.timings = { ...DEFAULT_HUB_TIMINGS, ...timings };
+    this.credentials = new SocketCredentials(orm, log, this.timings.credentialCheckMs);
     this.unsubscribe = bus.subscribe((message) => this.onBusMessage(message));
     this.poll = setInterval(() => {
       for (const feed of this.feeds.values()) feed.wake();
@@ -59,6 +64,7 @@ export class Hub {
    * live events are held until `resume` has sent it what it missed.
    */
   async add(connection: Connection, resumeFrom: Cursor | null): Promise<Cursor> {
+    this.credentials.add(connection);
     const ofTenant = this.tenantSockets.get(connection.tenantId);
     if (ofTenant === undefined) this.tenantSockets.set(connection.tenantId, new Set([connection]));
     else ofTenant.add(connection);
@@ -142,6 +148,7 @@ export class Hub {
 
   /** Forgets a socket; idempotent (a socket that closes while it registers is removed twice). */
   remove(connection: Connection): void {
+    this.credentials.remove(connection);
     this.feeds.get(connection.tenantId)?.remove(connection);
     // A tenant with no sockets left here, registering ones included, is not read any more; the next
     // socket starts a fresh feed.
@@ -213,7 +220,11 @@ export class Hub {
       this.feeds.get(message.tenantId)?.wake();
       return;
     }
-    if (message.kind === 'credentials') return; // the auth cache's, not delivery's
+    if (message.kind === 'credentials') {
+      // The auth cache forgets it too (app.ts); here the sockets standing on it end.
+      this.credentials.apply(message.change);
+      return;
+    }
     const feed = this.feeds.get(message.tenantId);
     const now = new Date().toISOString();
     if (message.kind === 'typing') {
@@ -278,6 +289,7 @@ export class Hub {
   close(): void {
     this.unsubscribe();
     clearInterval(this.poll);
+    this.credentials.close();
     for (const timer of [...this.typingTimers.values(), ...this.offlineTimers.values()]) clearTimeout(timer);
     for (const feed of this.feeds.values()) {
       for (const connection of feed.connections)
