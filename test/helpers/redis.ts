@@ -28,7 +28,7 @@ export async function startRedis(port: number): Promise<ChildProcess> {
   ]);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis did not start')), 10_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('Ready to accept connections')) {
         clearTimeout(timer);
         resolve();
