@@ -39,6 +39,13 @@ export interface HubTimings {
    * live, for changes the bus did not bring (Redis down, the CLI): 10 s, the credential cache's TTL.
    */
   credentialCheckMs?: number;
+  /** How often a process re-announces the users it has sockets for (presence renewal). */
+  presenceRenewMs?: number;
+  /**
+   * How long a process's presence entry lasts unrenewed: a process that died (kill -9) leaves its users
+   * online this long at most, then the others announce them offline.
+   */
+  presenceTtlMs?: number;
 }
 
 export const DEFAULT_HUB_TIMINGS: Required<HubTimings> = {
@@ -47,6 +54,8 @@ export const DEFAULT_HUB_TIMINGS: Required<HubTimings> = {
   typingExpiresMs: 6000,
   offlineAfterMs: 30_000,
   credentialCheckMs: 10_000,
+  presenceRenewMs: 10_000,
+  presenceTtlMs: 35_000,
 };
 /** One authenticated socket. */
 export class Connection {

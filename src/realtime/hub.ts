@@ -25,7 +25,8 @@ export class Hub {
   private readonly typingTimers = new Map<string, NodeJS.Timeout>();
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
   /** Processes on which each user has sockets, as the bus reports them: online while non-empty. */
-  private readonly presence = new Map<string, Set<string>>();
+  private readonly presence = new Map<string, Map<string, number>>();
+  private readonly renewal: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly poll: NodeJS.Timeout;
   private readonly credentials: SocketCredentials;
@@ -50,6 +51,34 @@ export class Hub {
       for (const feed of this.feeds.values()) feed.wake();
     }, timings.safetyPollMs);
     this.poll.unref();
+    this.renewal = setInterval(() => this.renewPresence(), this.timings.presenceRenewMs);
+    this.renewal.unref();
+  }
+
+  /**
+   * Re-announces the users this process has sockets for (or is in the offline grace of), and drops the
+   * entries of processes that stopped renewing theirs (a process killed with -9 announces nothing).
+   */
+  private renewPresence(): void {
+    const users: [string, string][] = [];
+    for (const key of new Set([...this.byUser.keys(), ...this.offlineTimers.keys()])) {
+      const [tenantId = '', userId = ''] = key.split('\u0000');
+      users.push([tenantId, userId]);
+    }
+    for (let start = 0; start < users.length; start += 500) {
+      const chunk = users.slice(start, start + 500);
+      this.bus.publish({ kind: 'presence_renewal', processId: this.processId, users: chunk });
+    }
+    const staleBefore = Date.now() - this.timings.presenceTtlMs;
+    for (const [key, processes] of [...this.presence]) {
+      for (const [processId, renewedAt] of processes) {
+        if (renewedAt < staleBefore && processId !== this.processId) processes.delete(processId);
+      }
+      if (processes.size > 0) continue;
+      this.presence.delete(key);
+      const [tenantId = '', userId = ''] = key.split('\u0000');
+      this.announcePresence(tenantId, userId, false);
+    }
   }
 
   private userKey = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
@@ -220,63 +249,77 @@ export class Hub {
       this.feeds.get(message.tenantId)?.wake();
       return;
     }
+    if (message.kind === 'presence_renewal') {
+      const now = Date.now();
+      for (const [tenantId, userId] of message.users) {
+        const key = this.userKey(tenantId, userId);
+        const processes = this.presence.get(key) ?? new Map<string, number>();
+        const wasOnline = processes.size > 0;
+        processes.set(message.processId, now);
+        this.presence.set(key, processes);
+        if (!wasOnline) this.announcePresence(tenantId, userId, true);
+      }
+      return;
+    }
     if (message.kind === 'credentials') {
       // The auth cache forgets it too (app.ts); here the sockets standing on it end.
       this.credentials.apply(message.change);
       return;
     }
-    const feed = this.feeds.get(message.tenantId);
-    const now = new Date().toISOString();
-    if (message.kind === 'typing') {
-      if (feed === undefined) return;
-      const frame = {
-        type: 'event',
-        event: {
-          type: message.isTyping ? 'typing.started' : 'typing.stopped',
-          conversation_id: message.conversationId,
-          data: { user_id: message.userId },
-          ts: now,
-        },
-      };
-      for (const connection of feed.followersOf(message.conversationId)) {
-        if (connection.userId !== message.userId) connection.send(frame);
-      }
+    if (message.kind === 'presence') {
+      this.onPresence(message);
       return;
     }
-    this.onPresence(message, feed, now);
+    // Typing, the one kind left.
+    const feed = this.feeds.get(message.tenantId);
+    if (feed === undefined) return;
+    const frame = {
+      type: 'event',
+      event: {
+        type: message.isTyping ? 'typing.started' : 'typing.stopped',
+        conversation_id: message.conversationId,
+        data: { user_id: message.userId },
+        ts: new Date().toISOString(),
+      },
+    };
+    for (const connection of feed.followersOf(message.conversationId)) {
+      if (connection.userId !== message.userId) connection.send(frame);
+    }
   }
 
-  private onPresence(
-    message: Extract<BusMessage, { kind: 'presence' }>,
-    feed: TenantFeed | undefined,
-    now: string,
-  ): void {
+  private onPresence(message: Extract<BusMessage, { kind: 'presence' }>): void {
     const key = this.userKey(message.tenantId, message.userId);
-    const processes = this.presence.get(key) ?? new Set<string>();
+    const processes = this.presence.get(key) ?? new Map<string, number>();
     const wasOnline = processes.size > 0;
-    if (message.isOnline) processes.add(message.processId);
+    if (message.isOnline) processes.set(message.processId, Date.now());
     else processes.delete(message.processId);
     if (processes.size > 0) this.presence.set(key, processes);
     else this.presence.delete(key);
     const isOnline = processes.size > 0;
-    if (wasOnline === isOnline || feed === undefined || feed.connections.size === 0) return;
-    // Visible to the users who share a direct or group conversation with the user. Not through channels:
-    // a channel of n members would carry n² presence frames as they come and go (every socket of a
-    // 5,000-member channel connecting meant 25 million frames).
-    void this.loadConversations(message.tenantId, message.userId, { exceptChannels: true })
+    if (wasOnline !== isOnline) this.announcePresence(message.tenantId, message.userId, isOnline);
+  }
+
+  /** Tells this process's sockets that share a direct or group conversation with the user. */
+  private announcePresence(tenantId: string, userId: string, isOnline: boolean): void {
+    const feed = this.feeds.get(tenantId);
+    if (feed === undefined || feed.connections.size === 0) return;
+    const now = new Date().toISOString();
+    // Not through channels: a channel of n members would carry n² presence frames as they come and go
+    // (every socket of a 5,000-member channel connecting meant 25 million frames).
+    void this.loadConversations(tenantId, userId, { exceptChannels: true })
       .then((theirs) => {
         // Each socket hears it once, naming the first conversation it shares with the user.
         const told = new Set<Connection>();
         for (const conversationId of theirs) {
           for (const connection of feed.followersOf(conversationId)) {
-            if (connection.userId === message.userId || told.has(connection)) continue;
+            if (connection.userId === userId || told.has(connection)) continue;
             told.add(connection);
             connection.send({
               type: 'event',
               event: {
                 type: 'presence.changed',
                 conversation_id: conversationId,
-                data: { user_id: message.userId, status: isOnline ? 'online' : 'offline' },
+                data: { user_id: userId, status: isOnline ? 'online' : 'offline' },
                 ts: now,
               },
             });
@@ -289,6 +332,7 @@ export class Hub {
   close(): void {
     this.unsubscribe();
     clearInterval(this.poll);
+    clearInterval(this.renewal);
     this.credentials.close();
     for (const timer of [...this.typingTimers.values(), ...this.offlineTimers.values()]) clearTimeout(timer);
     for (const feed of this.feeds.values()) {
