@@ -66,6 +66,8 @@ export interface AppDeps {
   realtime?: GatewayLimits;
   /** Delivery timings (typing expiry, offline grace, slow-consumer bound); the documented defaults if absent. */
   hubTimings?: HubTimings;
+  /** Longest lifetime of a user token (PARLEY_MAX_TOKEN_TTL_SECONDS); 30 days if absent. */
+  maxTokenTtlSeconds?: number;
   /** How long authenticated keys and users are trusted without the database; the documented defaults if absent. */
   credentialCache?: CredentialCacheOptions;
   /** HTTP rate limits per user and api key; the documented defaults if absent. */
@@ -167,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     users,
     cache: credentials,
     warn: (message, details) => app.log.warn(details, message),
+    ...(deps.maxTokenTtlSeconds === undefined ? {} : { maxTokenTtlSeconds: deps.maxTokenTtlSeconds }),
   });
   registerAuth(app, auth);
   await registerRateLimits(app, deps.rateLimits ?? DEFAULT_RATE_LIMITS, deps.limitsRedis);

@@ -154,6 +154,7 @@ program
         }),
         cache: new CredentialCache(),
         warn: (message) => process.stderr.write(`parley: ${message}\n`),
+        maxTokenTtlSeconds: loadConfig().maxTokenTtlSeconds,
       });
       const ctx = { tenantId, actor: { kind: 'backend' as const, keyId: apiKey.id } };
       return auth.mintUserToken(ctx, userId, options.ttl);

@@ -34,6 +34,8 @@ export interface Config {
   rateLimits: RateLimits;
   /** How long the HTTP server waits for a client (docs/CONFIG.md, "Limits"). */
   httpTimeouts: HttpTimeouts;
+  /** Longest lifetime of a user token, minted or signed by a tenant itself; a longer one answers 401. */
+  maxTokenTtlSeconds: number;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -164,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS must not be more than PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS',
     );
 
+  const maxTokenTtlSeconds = readInt('PARLEY_MAX_TOKEN_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600);
   const allowedOrigins = (readOptional('PARLEY_ALLOWED_ORIGINS') ?? '')
     .split(',')
     .map((origin) => origin.trim())
@@ -205,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxFramesPerSecond,
     rateLimits,
     httpTimeouts,
+    maxTokenTtlSeconds,
     logLevel: logLevel ?? 'info',
   };
 }

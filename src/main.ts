@@ -155,6 +155,7 @@ async function serve(
     rateLimits: config.rateLimits,
     httpTimeouts: config.httpTimeouts,
     ...(limitsRedis === undefined ? {} : { limitsRedis }),
+    maxTokenTtlSeconds: config.maxTokenTtlSeconds,
   });
 
   let isClosing = false;

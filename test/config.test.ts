@@ -25,6 +25,7 @@ describe('loadConfig', () => {
         key: { reads: 60_000, sends: 60_000, writes: 60_000 },
       },
       httpTimeouts: { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 72_000 },
+      maxTokenTtlSeconds: 30 * 24 * 3600,
       logLevel: 'info',
     });
   });
@@ -86,8 +87,10 @@ describe('loadConfig', () => {
       PARLEY_ADMIN_TOKEN: 'a'.repeat(24),
       PARLEY_SECRET_KEY: 'k'.repeat(32),
       LOG_LEVEL: 'debug',
+      PARLEY_MAX_TOKEN_TTL_SECONDS: '3600',
     });
     expect(config).toMatchObject({
+      maxTokenTtlSeconds: 3600,
       port: 8080,
       host: '0.0.0.0',
       dataDir: '/var/lib/parley',

@@ -21,7 +21,13 @@ export const Metadata = Type.Record(Type.String(), Type.Unknown(), {
 /** The problem+json responses a route can give, by code, for its response schema map. */
 export function errorResponses(...codes: ErrorCode[]): Record<number, ReturnType<typeof Type.Ref>> {
   const responses: Record<number, ReturnType<typeof Type.Ref>> = {};
-  for (const code of ['validation_failed', 'unauthorized', ...codes, 'internal', 'unavailable'] as ErrorCode[]) {
+  for (const code of [
+    'validation_failed',
+    'unauthorized',
+    ...codes,
+    'internal',
+    'unavailable',
+  ] as ErrorCode[]) {
     responses[ERROR_CODES[code].status] = Type.Ref('Problem');
   }
   return responses;

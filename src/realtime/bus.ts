@@ -9,6 +9,8 @@ export type BusMessage =
   | { kind: 'typing'; tenantId: string; conversationId: string; userId: string; isTyping: boolean }
   /** A process gained a user's first socket, or lost its last one for good (ephemeral). */
   | { kind: 'presence'; tenantId: string; userId: string; processId: string; isOnline: boolean }
+  /** A process still has sockets of these users (`[tenantId, userId]`): renews its presence entries. */
+  | { kind: 'presence_renewal'; processId: string; users: [string, string][] }
   /** A key was revoked, a user erased or a tenant deleted: drop what the auth cache holds of it. */
   | { kind: 'credentials'; change: CredentialChange };
 

@@ -36,13 +36,28 @@ export interface HubTimings {
   typingExpiresMs: number;
   /** How long after a user's last socket closes it is announced offline. */
   offlineAfterMs: number;
+  /**
+   * How often the database is asked whether the api keys and users of this process's sockets are still
+   * live, for changes the bus did not bring (Redis down, the CLI): 10 s, the credential cache's TTL.
+   */
+  credentialCheckMs?: number;
+  /** How often a process re-announces the users it has sockets for (presence renewal). */
+  presenceRenewMs?: number;
+  /**
+   * How long a process's presence entry lasts unrenewed: a process that died (kill -9) leaves its users
+   * online this long at most, then the others announce them offline.
+   */
+  presenceTtlMs?: number;
 }
 
-export const DEFAULT_HUB_TIMINGS: HubTimings = {
+export const DEFAULT_HUB_TIMINGS: Required<HubTimings> = {
   maxBufferedBytes: 4 * 1024 * 1024,
   safetyPollMs: 2000,
   typingExpiresMs: 6000,
   offlineAfterMs: 30_000,
+  credentialCheckMs: 10_000,
+  presenceRenewMs: 10_000,
+  presenceTtlMs: 35_000,
 };
 /** One authenticated socket. */
 export class Connection {
@@ -56,6 +71,12 @@ export class Connection {
    * one's, so live events already visible there were delivered before the reconnect: they are skipped.
    */
   resumedAt: Snapshot | null = null;
+  /** The api key the socket's token was signed with: revoking it ends the socket. */
+  keyId = '';
+  /** When the socket's token expires (ms since the epoch): the socket ends then. */
+  expiresAtMs = Number.POSITIVE_INFINITY;
+  /** Why the credentials the socket stands on ended, once they have: every frame after is refused. */
+  endedBecause: string | null = null;
 
   constructor(
     readonly tenantId: string,
@@ -65,6 +86,16 @@ export class Connection {
     /** The TCP socket under `socket` (the upgraded request's): fan-out writes to it directly; none in tests. */
     private readonly transport?: Duplex,
   ) {}
+
+  /**
+   * The credentials the socket stands on ended (key revoked, tenant deleted, user erased, token expired):
+   * close with 4401 and refuse whatever frames still arrive while it closes.
+   */
+  endCredentials(reason: string): void {
+    if (this.endedBecause !== null) return;
+    this.endedBecause = reason;
+    this.socket.close(CLOSE.unauthorized, reason);
+  }
 
   /** Sends a frame, unless the client reads too slowly: then the socket is closed so it can resync. */
   send(frame: object): void {

@@ -67,10 +67,6 @@ export class TenantFeed {
     return this.followers.get(conversationId) ?? NONE;
   }
 
-  hasPendingRegistrations(): boolean {
-    return this.registrations.length > 0;
-  }
-
   wake(): void {
     this.isDirty = true;
     if (!this.isRunning) void this.run();

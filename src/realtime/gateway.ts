@@ -20,7 +20,7 @@ import {
   MAX_JSON_DEPTH,
   UNSTORABLE_TEXT_MESSAGE,
 } from '../http/input-text.ts';
-import type { AuthService } from '../modules/auth/auth.service.ts';
+import type { AuthService, VerifiedUserToken } from '../modules/auth/auth.service.ts';
 import { SeqOrZero } from '../modules/messages/messages.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
@@ -28,6 +28,7 @@ import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
 import { CLOSE, Connection } from './connection.ts';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.ts';
 import type { Hub } from './hub.ts';
+import { ENDED } from './socket-credentials.ts';
 
 /** Limits of the gateway, from configuration (docs/CONFIG.md). */
 export interface GatewayLimits {
@@ -124,7 +125,9 @@ interface GatewayShared {
   connectionLimits: ConnectionLimits;
   retentionDays: number;
   log: FastifyBaseLogger;
-  authenticate(token: string): Promise<Extract<Principal, { kind: 'user' }>>;
+  authenticate(token: string): Promise<VerifiedUserToken>;
+  /** Throws 401 unless the principal's key is still live and its user not erased (cache, else database). */
+  assertStillValid(principal: Extract<Principal, { kind: 'user' }>): Promise<void>;
 }
 
 /**
@@ -224,7 +227,7 @@ class GatewaySocket {
     this.isAuthenticating = true;
     const { hub, retentionDays } = this.shared;
     try {
-      const principal = await this.shared.authenticate(token);
+      const { principal, expiresAtMs } = await this.shared.authenticate(token);
       if (!(await this.admit(principal.tenantId, principal.userId))) return;
       const resumeFrom = this.cursor === undefined ? null : decodeCursor(this.cursor);
       if (resumeFrom !== null) assertCursorRetained(resumeFrom, retentionDays);
@@ -235,9 +238,14 @@ class GatewaySocket {
         hub.timings.maxBufferedBytes,
         this.transport,
       );
+      joined.keyId = principal.keyId;
+      joined.expiresAtMs = expiresAtMs;
       if (!this.isOpen()) return;
       this.connection = joined;
       const position = await hub.add(joined, resumeFrom);
+      // Credential changes end the hub's sockets from here on; one made while this socket authenticated
+      // is in the cache (forgotten there) or the database by now.
+      await this.shared.assertStillValid(principal);
       // Ready first, then what a resuming socket missed, then live events: cursors only move forward.
       this.sendFrame({
         type: 'ready',
@@ -331,6 +339,10 @@ class GatewaySocket {
     }
     const current = this.connection;
     if (current === null) throw new AppError('unauthorized', 'authenticate first');
+    // Frames still arriving while a socket whose credentials ended closes are refused, not carried out.
+    if (current.endedBecause === null && Date.now() >= current.expiresAtMs)
+      current.endCredentials(ENDED.tokenExpired);
+    if (current.endedBecause !== null) throw new AppError('unauthorized', current.endedBecause);
     const ctx = tenantContextOf({
       kind: 'user',
       tenantId: current.tenantId,
@@ -432,11 +444,12 @@ export function registerGateway(
     retentionDays,
     log: app.log,
     async authenticate(token) {
-      const principal = await auth.authenticateTenantCredential(token, undefined);
-      if (principal.kind !== 'user') throw new AppError('unauthorized', 'connect with a user token');
-      await auth.ensureActiveUser(principal);
-      return principal;
+      if (token.startsWith('psk_')) throw new AppError('unauthorized', 'connect with a user token');
+      const verified = await auth.verifyUserToken(token);
+      await auth.ensureActiveUser(verified.principal);
+      return verified;
     },
+    assertStillValid: (principal) => auth.assertStillValid(principal),
   };
 
   // One timer for every socket's heartbeat: each is pinged once per interval, from when it connected, and
@@ -447,6 +460,10 @@ export function registerGateway(
     () => {
       const now = Date.now();
       for (const gatewaySocket of sockets) {
+        // A token's expiry ends its socket here, within a tick of `exp`: no timer per socket.
+        const connection = gatewaySocket.connection;
+        if (connection !== null && now >= connection.expiresAtMs)
+          connection.endCredentials(ENDED.tokenExpired);
         if (now - gatewaySocket.lastHeard > silenceLimitMs) {
           gatewaySocket.socket.terminate();
         } else if (now - gatewaySocket.lastPinged >= pingIntervalMs) {

@@ -9,19 +9,29 @@ import type { Bus, BusMessage } from './bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
 import { parseSnapshot, type Cursor } from './cursor.ts';
 import { TenantFeed, WINDOW_PAGE } from './feed.ts';
+import { SocketCredentials } from './socket-credentials.ts';
 
 /** The sockets of this process, the feeds that serve them, and the ephemeral typing and presence. */
 export class Hub {
   private readonly feeds = new Map<string, TenantFeed>();
   private readonly feedStarts = new Map<string, Promise<TenantFeed>>();
+  /**
+   * Each tenant's sockets from the moment `add` is called until `remove`: its feed lives (and is woken by
+   * the bus and the safety poll) while this is non-empty. Taken synchronously in `add`, before any await,
+   * so a socket still registering holds its feed as firmly as one already delivering.
+   */
+  private readonly tenantSockets = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly typingTimers = new Map<string, NodeJS.Timeout>();
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
   /** Processes on which each user has sockets, as the bus reports them: online while non-empty. */
-  private readonly presence = new Map<string, Set<string>>();
+  private readonly presence = new Map<string, Map<string, number>>();
+  private readonly renewal: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   private readonly poll: NodeJS.Timeout;
+  private readonly credentials: SocketCredentials;
   readonly processId = randomUUID();
+  readonly timings: Required<HubTimings>;
 
   /**
    * `orm` serves the hub's own queries (a socket's conversations, replays); `feedOrm` only the feeds' reads
@@ -31,14 +41,44 @@ export class Hub {
     private readonly orm: Orm,
     private readonly bus: Bus,
     private readonly log: FastifyBaseLogger,
-    readonly timings: HubTimings = DEFAULT_HUB_TIMINGS,
+    timings: HubTimings = DEFAULT_HUB_TIMINGS,
     private readonly feedOrm: Orm = orm,
   ) {
+    this.timings = { ...DEFAULT_HUB_TIMINGS, ...timings };
+    this.credentials = new SocketCredentials(orm, log, this.timings.credentialCheckMs);
     this.unsubscribe = bus.subscribe((message) => this.onBusMessage(message));
     this.poll = setInterval(() => {
       for (const feed of this.feeds.values()) feed.wake();
     }, timings.safetyPollMs);
     this.poll.unref();
+    this.renewal = setInterval(() => this.renewPresence(), this.timings.presenceRenewMs);
+    this.renewal.unref();
+  }
+
+  /**
+   * Re-announces the users this process has sockets for (or is in the offline grace of), and drops the
+   * entries of processes that stopped renewing theirs (a process killed with -9 announces nothing).
+   */
+  private renewPresence(): void {
+    const users: [string, string][] = [];
+    for (const key of new Set([...this.byUser.keys(), ...this.offlineTimers.keys()])) {
+      const [tenantId = '', userId = ''] = key.split('\u0000');
+      users.push([tenantId, userId]);
+    }
+    for (let start = 0; start < users.length; start += 500) {
+      const chunk = users.slice(start, start + 500);
+      this.bus.publish({ kind: 'presence_renewal', processId: this.processId, users: chunk });
+    }
+    const staleBefore = Date.now() - this.timings.presenceTtlMs;
+    for (const [key, processes] of [...this.presence]) {
+      for (const [processId, renewedAt] of processes) {
+        if (renewedAt < staleBefore && processId !== this.processId) processes.delete(processId);
+      }
+      if (processes.size > 0) continue;
+      this.presence.delete(key);
+      const [tenantId = '', userId = ''] = key.split('\u0000');
+      this.announcePresence(tenantId, userId, false);
+    }
   }
 
   private userKey = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
@@ -53,6 +93,10 @@ export class Hub {
    * live events are held until `resume` has sent it what it missed.
    */
   async add(connection: Connection, resumeFrom: Cursor | null): Promise<Cursor> {
+    this.credentials.add(connection);
+    const ofTenant = this.tenantSockets.get(connection.tenantId);
+    if (ofTenant === undefined) this.tenantSockets.set(connection.tenantId, new Set([connection]));
+    else ofTenant.add(connection);
     const key = this.userKey(connection.tenantId, connection.userId);
     const sockets = this.byUser.get(key) ?? new Set();
     const isFirstSocket = sockets.size === 0;
@@ -90,11 +134,13 @@ export class Hub {
   private feedOf(tenantId: string): Promise<TenantFeed> {
     let start = this.feedStarts.get(tenantId);
     if (!start) {
-      start = currentSnapshot(this.orm).then((snapshot) => {
+      const starting = currentSnapshot(this.orm).then((snapshot) => {
         const feed = new TenantFeed(this.feedOrm, tenantId, { prev: snapshot, at: Date.now() }, this.log);
-        this.feeds.set(tenantId, feed);
+        // Unless every socket that asked for it left meanwhile (the next one starts its own).
+        if (this.feedStarts.get(tenantId) === starting) this.feeds.set(tenantId, feed);
         return feed;
       });
+      start = starting;
       this.feedStarts.set(tenantId, start);
       start.catch(() => this.feedStarts.delete(tenantId));
     }
@@ -129,11 +175,15 @@ export class Hub {
     connection.releaseLiveEvents();
   }
 
+  /** Forgets a socket; idempotent (a socket that closes while it registers is removed twice). */
   remove(connection: Connection): void {
-    const feed = this.feeds.get(connection.tenantId);
-    feed?.remove(connection);
-    // A tenant with no sockets left here is not read any more; the next socket starts a fresh feed.
-    if (feed && feed.connections.size === 0 && !feed.hasPendingRegistrations()) {
+    this.credentials.remove(connection);
+    this.feeds.get(connection.tenantId)?.remove(connection);
+    // A tenant with no sockets left here, registering ones included, is not read any more; the next
+    // socket starts a fresh feed.
+    const ofTenant = this.tenantSockets.get(connection.tenantId);
+    if (ofTenant?.delete(connection) === true && ofTenant.size === 0) {
+      this.tenantSockets.delete(connection.tenantId);
       this.feeds.delete(connection.tenantId);
       this.feedStarts.delete(connection.tenantId);
     }
@@ -199,59 +249,77 @@ export class Hub {
       this.feeds.get(message.tenantId)?.wake();
       return;
     }
-    if (message.kind === 'credentials') return; // the auth cache's, not delivery's
-    const feed = this.feeds.get(message.tenantId);
-    const now = new Date().toISOString();
-    if (message.kind === 'typing') {
-      if (feed === undefined) return;
-      const frame = {
-        type: 'event',
-        event: {
-          type: message.isTyping ? 'typing.started' : 'typing.stopped',
-          conversation_id: message.conversationId,
-          data: { user_id: message.userId },
-          ts: now,
-        },
-      };
-      for (const connection of feed.followersOf(message.conversationId)) {
-        if (connection.userId !== message.userId) connection.send(frame);
+    if (message.kind === 'presence_renewal') {
+      const now = Date.now();
+      for (const [tenantId, userId] of message.users) {
+        const key = this.userKey(tenantId, userId);
+        const processes = this.presence.get(key) ?? new Map<string, number>();
+        const wasOnline = processes.size > 0;
+        processes.set(message.processId, now);
+        this.presence.set(key, processes);
+        if (!wasOnline) this.announcePresence(tenantId, userId, true);
       }
       return;
     }
-    this.onPresence(message, feed, now);
+    if (message.kind === 'credentials') {
+      // The auth cache forgets it too (app.ts); here the sockets standing on it end.
+      this.credentials.apply(message.change);
+      return;
+    }
+    if (message.kind === 'presence') {
+      this.onPresence(message);
+      return;
+    }
+    // Typing, the one kind left.
+    const feed = this.feeds.get(message.tenantId);
+    if (feed === undefined) return;
+    const frame = {
+      type: 'event',
+      event: {
+        type: message.isTyping ? 'typing.started' : 'typing.stopped',
+        conversation_id: message.conversationId,
+        data: { user_id: message.userId },
+        ts: new Date().toISOString(),
+      },
+    };
+    for (const connection of feed.followersOf(message.conversationId)) {
+      if (connection.userId !== message.userId) connection.send(frame);
+    }
   }
 
-  private onPresence(
-    message: Extract<BusMessage, { kind: 'presence' }>,
-    feed: TenantFeed | undefined,
-    now: string,
-  ): void {
+  private onPresence(message: Extract<BusMessage, { kind: 'presence' }>): void {
     const key = this.userKey(message.tenantId, message.userId);
-    const processes = this.presence.get(key) ?? new Set<string>();
+    const processes = this.presence.get(key) ?? new Map<string, number>();
     const wasOnline = processes.size > 0;
-    if (message.isOnline) processes.add(message.processId);
+    if (message.isOnline) processes.set(message.processId, Date.now());
     else processes.delete(message.processId);
     if (processes.size > 0) this.presence.set(key, processes);
     else this.presence.delete(key);
     const isOnline = processes.size > 0;
-    if (wasOnline === isOnline || feed === undefined || feed.connections.size === 0) return;
-    // Visible to the users who share a direct or group conversation with the user. Not through channels:
-    // a channel of n members would carry n² presence frames as they come and go (every socket of a
-    // 5,000-member channel connecting meant 25 million frames).
-    void this.loadConversations(message.tenantId, message.userId, { exceptChannels: true })
+    if (wasOnline !== isOnline) this.announcePresence(message.tenantId, message.userId, isOnline);
+  }
+
+  /** Tells this process's sockets that share a direct or group conversation with the user. */
+  private announcePresence(tenantId: string, userId: string, isOnline: boolean): void {
+    const feed = this.feeds.get(tenantId);
+    if (feed === undefined || feed.connections.size === 0) return;
+    const now = new Date().toISOString();
+    // Not through channels: a channel of n members would carry n² presence frames as they come and go
+    // (every socket of a 5,000-member channel connecting meant 25 million frames).
+    void this.loadConversations(tenantId, userId, { exceptChannels: true })
       .then((theirs) => {
         // Each socket hears it once, naming the first conversation it shares with the user.
         const told = new Set<Connection>();
         for (const conversationId of theirs) {
           for (const connection of feed.followersOf(conversationId)) {
-            if (connection.userId === message.userId || told.has(connection)) continue;
+            if (connection.userId === userId || told.has(connection)) continue;
             told.add(connection);
             connection.send({
               type: 'event',
               event: {
                 type: 'presence.changed',
                 conversation_id: conversationId,
-                data: { user_id: message.userId, status: isOnline ? 'online' : 'offline' },
+                data: { user_id: userId, status: isOnline ? 'online' : 'offline' },
                 ts: now,
               },
             });
@@ -264,6 +332,8 @@ export class Hub {
   close(): void {
     this.unsubscribe();
     clearInterval(this.poll);
+    clearInterval(this.renewal);
+    this.credentials.close();
     for (const timer of [...this.typingTimers.values(), ...this.offlineTimers.values()]) clearTimeout(timer);
     for (const feed of this.feeds.values()) {
       for (const connection of feed.connections)

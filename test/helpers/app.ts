@@ -24,6 +24,8 @@ export interface TestAppOptions {
   realtime?: GatewayLimits;
   hubTimings?: HubTimings;
   credentialCache?: CredentialCacheOptions;
+  /** PARLEY_MAX_TOKEN_TTL_SECONDS; 30 days if absent. */
+  maxTokenTtlSeconds?: number;
   /** Apps given the same bus (and database) behave like processes of one deployment. */
   bus?: Bus;
   rateLimits?: RateLimits;
@@ -52,6 +54,7 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
     ...(options.httpTimeouts === undefined ? {} : { httpTimeouts: options.httpTimeouts }),
     ...(options.limitsRedis === undefined ? {} : { limitsRedis: options.limitsRedis }),
+    ...(options.maxTokenTtlSeconds === undefined ? {} : { maxTokenTtlSeconds: options.maxTokenTtlSeconds }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };

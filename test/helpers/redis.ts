@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { describe } from 'vitest';
 
 /** The Redis server of this run, when there is one (CI sets it). Tests key everything by fresh tenants. */
@@ -12,4 +14,41 @@ export function describeWithRedis(name: string, body: () => void): void {
     console.log(`skipped "${name}": it needs a Redis server; set REDIS_URL to run it`);
   }
   describe.skipIf(REDIS_URL === undefined)(name, body);
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** A Redis of the test's own on `port`, so it can be stopped without touching anyone else's. */
+export async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('redis did not start')), 10_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return child;
 }

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { Orm, Tx } from '../../db/client.ts';
 import { apiKeys, tenants } from '../../db/schema/control.ts';
 
@@ -97,4 +97,17 @@ export async function revokeApiKey(
     .where(and(eq(apiKeys.tenantId, tenantId), eq(apiKeys.id, keyId)))
     .returning();
   return row;
+}
+
+/** Which of these api keys are live (exist, not revoked); a deleted tenant's keys are gone. */
+export async function liveApiKeyIds(orm: Orm, keyIds: readonly string[]): Promise<Set<string>> {
+  const live = new Set<string>();
+  for (let start = 0; start < keyIds.length; start += 1000) {
+    const rows = await orm
+      .select({ id: apiKeys.id })
+      .from(apiKeys)
+      .where(and(inArray(apiKeys.id, keyIds.slice(start, start + 1000)), isNull(apiKeys.revokedAt)));
+    for (const row of rows) live.add(row.id);
+  }
+  return live;
 }

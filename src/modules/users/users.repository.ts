@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableColumns, gt, isNull, like, or, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, gt, inArray, isNotNull, isNull, like, or, sql } from 'drizzle-orm';
 import { rowsOf } from '../../db/client.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import { users } from '../../db/schema/users.ts';
@@ -104,4 +104,23 @@ export async function eraseUserRow(scope: TenantScope, userId: string): Promise<
     .where(and(byId(scope, userId), isLive))
     .returning({ id: users.id });
   return rows.length > 0;
+}
+
+/** Which of these users of the scope's tenant were erased. */
+export async function erasedUserIds(scope: TenantScope, userIds: readonly string[]): Promise<string[]> {
+  const erased: string[] = [];
+  for (let start = 0; start < userIds.length; start += 1000) {
+    const rows = await scope.tx
+      .select({ id: users.id })
+      .from(users)
+      .where(
+        and(
+          eq(users.tenantId, scope.tenantId),
+          inArray(users.id, userIds.slice(start, start + 1000)),
+          isNotNull(users.deletedAt),
+        ),
+      );
+    for (const row of rows) erased.push(row.id);
+  }
+  return erased;
 }
