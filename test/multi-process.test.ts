@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, expect, it } from 'vitest';
 import { createServerDatabase, describeWithPostgres } from './helpers/database.ts';
 import { startServer, tempDataDir, type ServerProcess } from './helpers/processes.ts';
+import { freePort, startRedis } from './helpers/redis.ts';
 import { TestSocket } from './helpers/ws-client.ts';
 
 const ADMIN = 'multi-process-operator-token';
@@ -13,43 +13,6 @@ afterAll(() => {
   for (const server of running) server.child.kill('SIGKILL');
   redis?.kill('SIGKILL');
 });
-
-/** A free TCP port on loopback. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/** A Redis of this test's own, so it can be stopped and started again without touching anyone else's. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-  ]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('redis did not start')), 10_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  return child;
-}
 
 async function api(base: string, method: string, path: string, token: string, body?: object, actAs?: string) {
   const response = await fetch(`${base}${path}`, {

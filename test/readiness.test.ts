@@ -4,7 +4,7 @@ import { createRedisBus } from '../src/realtime/bus.ts';
 import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { actingAs, createTenant, mintUserToken, putUser } from './helpers/factories.ts';
-import { freePort, hasRedisServer, startRedis } from './helpers/redis-server.ts';
+import { freePort, hasRedisServer, startRedis } from './helpers/redis.ts';
 import { TestSocket } from './helpers/ws-client.ts';
 
 let redis: ChildProcess | null = null;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanEnv, ROOT, startServer, tempDataDir } from './helpers/processes.ts';
-import { freePort } from './helpers/redis-server.ts';
+import { freePort } from './helpers/redis.ts';
 
 /** The shutdown budget of src/main.ts, and a little for the process to be reaped. */
 const BUDGET_MS = 10_000;

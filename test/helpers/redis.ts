@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe } from 'vitest';
 
@@ -15,6 +15,9 @@ export function describeWithRedis(name: string, body: () => void): void {
   }
   describe.skipIf(REDIS_URL === undefined)(name, body);
 }
+
+/** Whether `redis-server` is on the PATH (tests that need a Redis of their own skip without it). */
+export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 
 /** A free TCP port on loopback. */
 export function freePort(): Promise<number> {
