@@ -83,12 +83,12 @@ export function buildLazySerializer(
 }
 
 /**
- * JSON bodies, parsed as Fastify parses them (prototype poisoning refused) once their nesting is known to be
+ * JSON bodies, parsed as Fastify parses them by default (`__proto__` and `constructor.prototype` refused) once their nesting is known to be
  * at most MAX_JSON_DEPTH: a deeper body is refused before anything (the idempotency hash, a route without a
  * body schema) walks it recursively.
  */
 export function registerJsonParser(app: App): void {
-  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
