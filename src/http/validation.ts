@@ -83,9 +83,9 @@ export function buildLazySerializer(
 }
 
 /**
- * JSON bodies, parsed as Fastify parses them by default (`__proto__` and `constructor.prototype` refused) once their nesting is known to be
- * at most MAX_JSON_DEPTH: a deeper body is refused before anything (the idempotency hash, a route without a
- * body schema) walks it recursively.
+ * JSON bodies, parsed as Fastify parses them by default (`__proto__` and `constructor.prototype` refused),
+ * once their nesting is known to be at most MAX_JSON_DEPTH: a deeper body is refused before anything (the
+ * idempotency hash, a route without a body schema) walks it recursively.
  */
 export function registerJsonParser(app: App): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
