@@ -10,11 +10,15 @@ import { TestSocket } from './helpers/ws-client.ts';
 // Two apps on one database, each with a bus of its own: `a` and `b` are two processes whose bus is down
 // between them, so `b` learns of a change made through `a` only from its periodic look at the database
 // (every 300 ms here). `a` looks only every minute: what it does within a test, it learnt from its bus.
+// `c` is cut off like `b` but also looks only every minute: within a test, only its per-frame look at the
+// database can stop it carrying out a frame.
 const hubTimings = { ...DEFAULT_HUB_TIMINGS, credentialCheckMs: 300 };
 let a: TestApp;
 let b: TestApp;
+let c: TestApp;
 let baseA = '';
 let baseB = '';
+let baseC = '';
 
 beforeAll(async () => {
   a = await buildTestApp(await createTestDatabase(), {
@@ -26,11 +30,19 @@ beforeAll(async () => {
     adminToken: a.adminToken,
     serverKey: a.serverKey,
   });
+  c = await buildTestApp(a.database, {
+    hubTimings: { ...hubTimings, credentialCheckMs: 60_000 },
+    bus: createLocalBus(),
+    adminToken: a.adminToken,
+    serverKey: a.serverKey,
+  });
   baseA = await listenForSockets(a);
   baseB = await listenForSockets(b);
+  baseC = await listenForSockets(c);
 });
 
 afterAll(async () => {
+  await c.app.close();
   await b.app.close();
   await a.app.close();
   await a.database.drop();
@@ -181,5 +193,34 @@ describe('credentials end the sockets standing on them', () => {
     });
     expect(history.statusCode, history.body).toBe(200);
     expect(history.json<{ data: unknown[] }>().data).toEqual([]);
+  });
+
+  it('refuses a frame that reaches a process the bus has not told yet, and ends its socket', async () => {
+    const { tenant, conversationId } = await setup();
+    const other = await newKey(tenant);
+    const socket = await connect(baseC, await sign(tenant.apiKey, 'alice'));
+    const reader = { ...bearer(other.secret), 'x-parley-user': 'alice' };
+    socket.send({ type: 'send', ref: 'before', conversation_id: conversationId, text: 'before' });
+    await socket.waitFor((frame) => frame.type === 'ack' && frame.ref === 'before');
+
+    await revoke(tenant, tenant.apiKey.id);
+    // `c` heard nothing: its socket is open, and only the frame's own look at the database can refuse it.
+    expect(socket.closeCode).toBeNull();
+    const closed = closeOf(socket);
+    socket.send({ type: 'send', ref: 'after', conversation_id: conversationId, text: 'after' });
+    socket.send({ type: 'read', ref: 'read', conversation_id: conversationId });
+    const refused = await socket.waitFor((frame) => frame.type === 'error' && frame.ref === 'after');
+    expect(refused).toMatchObject({ code: 'unauthorized' });
+    expect(await closed).toEqual({ code: 4401, reason: 'api key has been revoked or its tenant deleted' });
+    expect(socket.frames.some((frame) => frame.type === 'ack' && frame.ref !== 'before')).toBe(false);
+
+    const history = await a.app.inject({
+      method: 'GET',
+      url: `/v1/conversations/${conversationId}/messages`,
+      headers: reader,
+    });
+    expect(history.json<{ data: { text: string }[] }>().data.map((message) => message.text)).toEqual([
+      'before',
+    ]);
   });
 });

@@ -4,6 +4,7 @@ import { readEventWindow, type StoredEvent } from '../modules/events/events.repo
 import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
 import type { Connection, EncodedEvent } from './connection.ts';
 import { encodeTextFrame } from './frames.ts';
+import { addTo, removeFrom } from './keyed-sets.ts';
 import type { Cursor } from './cursor.ts';
 
 /** Events read from the log per query. */
@@ -174,15 +175,3 @@ export class TenantFeed {
 
 const NONE: ReadonlySet<Connection> = new Set();
 
-function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
-  const set = index.get(key);
-  if (set === undefined) index.set(key, new Set([connection]));
-  else set.add(connection);
-}
-
-function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(connection);
-  if (set.size === 0) index.delete(key);
-}

@@ -343,6 +343,11 @@ class GatewaySocket {
     if (current.endedBecause === null && Date.now() >= current.expiresAtMs)
       current.endCredentials(ENDED.tokenExpired);
     if (current.endedBecause !== null) throw new AppError('unauthorized', current.endedBecause);
+    // Another process may have revoked the key (or deleted the tenant) before its bus message reaches this
+    // one: the database says, so no frame that arrives after the change is carried out on any process.
+    const isKeyLive = await this.shared.hub.confirmKey(current);
+    if (!isKeyLive || current.endedBecause !== null)
+      throw new AppError('unauthorized', current.endedBecause ?? ENDED.keyGone);
     const ctx = tenantContextOf({
       kind: 'user',
       tenantId: current.tenantId,

@@ -175,6 +175,14 @@ export class Hub {
     connection.releaseLiveEvents();
   }
 
+  /**
+   * Whether the socket's api key is still live in the database (a look shared by the frames that arrive
+   * together); a socket whose key is gone is ended. Asked before each frame that acts is carried out.
+   */
+  confirmKey(connection: Connection): Promise<boolean> {
+    return this.credentials.confirmKey(connection);
+  }
+
   /** Forgets a socket; idempotent (a socket that closes while it registers is removed twice). */
   remove(connection: Connection): void {
     this.credentials.remove(connection);

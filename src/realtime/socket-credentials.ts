@@ -5,6 +5,7 @@ import type { CredentialChange } from '../modules/auth/credential-cache.ts';
 import { liveApiKeyIds } from '../modules/tenants/tenants.repository.ts';
 import { erasedUserIds } from '../modules/users/users.repository.ts';
 import type { Connection } from './connection.ts';
+import { addTo, removeFrom } from './keyed-sets.ts';
 
 /** The reasons a socket's credentials end, as its 4401 close says them (docs/REALTIME.md). */
 export const ENDED = {
@@ -26,6 +27,9 @@ export class SocketCredentials {
   private readonly byTenant = new Map<string, Set<Connection>>();
   private readonly timer: NodeJS.Timeout;
   private isChecking = false;
+  /** Frames waiting for the next look at their api keys, by key id. */
+  private unconfirmed = new Map<string, Set<PromiseWithResolversOf<boolean>>>();
+  private isConfirming = false;
 
   constructor(
     private readonly orm: Orm,
@@ -61,6 +65,45 @@ export class SocketCredentials {
     }
   }
 
+  /**
+   * Whether the api key behind a socket is still live, asked of the database after the frame arrived: a
+   * frame is carried out only then, so a revocation (or a tenant's deletion) refuses every frame that
+   * reaches any process after it committed, whether or not the bus has told that process yet. A socket
+   * whose key is gone is ended at once. Frames that arrive while a look is under way share the next one,
+   * and one look runs at a time, so the answers come back in the order the frames arrived.
+   */
+  confirmKey(connection: Connection): Promise<boolean> {
+    const waiter = promiseWithResolvers<boolean>();
+    addTo(this.unconfirmed, connection.keyId, waiter);
+    if (!this.isConfirming) void this.confirmUnconfirmed();
+    return waiter.promise;
+  }
+
+  private async confirmUnconfirmed(): Promise<void> {
+    this.isConfirming = true;
+    try {
+      while (this.unconfirmed.size > 0) {
+        const batch = this.unconfirmed;
+        this.unconfirmed = new Map();
+        let live: Set<string>;
+        try {
+          live = await liveApiKeyIds(this.orm, [...batch.keys()]);
+        } catch (error) {
+          for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
+          continue;
+        }
+        for (const [keyId, waiters] of batch) {
+          const isLive = live.has(keyId);
+          for (const waiter of waiters) waiter.resolve(isLive);
+          // After the refused frames have answered (their error frames go out before the close).
+          if (!isLive) setImmediate(() => endAll(this.byKey.get(keyId), ENDED.keyGone));
+        }
+      }
+    } finally {
+      this.isConfirming = false;
+    }
+  }
+
   /** Asks the database which keys and users of the sockets are still live, and ends the others. */
   async check(): Promise<void> {
     if (this.isChecking) return;
@@ -89,23 +132,27 @@ export class SocketCredentials {
   }
 }
 
+interface PromiseWithResolversOf<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+}
+
+/** `Promise.withResolvers`, which Node 20 lacks. */
+function promiseWithResolvers<T>(): PromiseWithResolversOf<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+  });
+  return { promise, resolve, reject };
+}
+
 function endAll(
   sockets: Set<Connection> | undefined,
   reason: string,
   which: (connection: Connection) => boolean = () => true,
 ): void {
   for (const connection of [...(sockets ?? [])]) if (which(connection)) connection.endCredentials(reason);
-}
-
-function addTo(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
-  const set = index.get(key);
-  if (set === undefined) index.set(key, new Set([connection]));
-  else set.add(connection);
-}
-
-function removeFrom(index: Map<string, Set<Connection>>, key: string, connection: Connection): void {
-  const set = index.get(key);
-  if (set === undefined) return;
-  set.delete(connection);
-  if (set.size === 0) index.delete(key);
 }
