@@ -65,7 +65,7 @@ export interface AppDeps {
   /** WebSocket limits; defaults suit tests and a single user. */
   realtime?: GatewayLimits;
   /** Delivery timings (typing expiry, offline grace, slow-consumer bound); the documented defaults if absent. */
-  hubTimings?: HubTimings;
+  hubTimings?: Partial<HubTimings>;
   /** Longest lifetime of a user token (PARLEY_MAX_TOKEN_TTL_SECONDS); 30 days if absent. */
   maxTokenTtlSeconds?: number;
   /** How long authenticated keys and users are trusted without the database; the documented defaults if absent. */

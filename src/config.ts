@@ -36,6 +36,8 @@ export interface Config {
   httpTimeouts: HttpTimeouts;
   /** Longest lifetime of a user token, minted or signed by a tenant itself; a longer one answers 401. */
   maxTokenTtlSeconds: number;
+  /** How presence ends (docs/REALTIME.md, "Presence"). */
+  presence: PresenceTimings;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -55,6 +57,19 @@ export interface RateLimits {
   windowMs: number;
   user: RateBudgets;
   key: RateBudgets;
+}
+
+/** When a user is announced offline, in milliseconds. */
+export interface PresenceTimings {
+  /** After a user's last socket on a process closes, the wait before that process announces it offline. */
+  offlineAfterMs: number;
+  /**
+   * How long a process's word that a user is online lasts unless renewed: a process that dies without a
+   * word (kill -9) leaves its users online this long at most.
+   */
+  ttlMs: number;
+  /** How often a process renews its word: 2/7 of the TTL, at most 10 s, so two renewals can be lost. */
+  renewMs: number;
 }
 
 /** Timeouts of the HTTP server, in milliseconds (0 disables one). */
@@ -166,6 +181,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS must not be more than PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS',
     );
 
+  const presenceTtlMs = readInt('PARLEY_PRESENCE_TTL_SECONDS', 35, 2, 3600) * 1000;
+  const presence: PresenceTimings = {
+    offlineAfterMs: readInt('PARLEY_PRESENCE_OFFLINE_GRACE_SECONDS', 30, 0, 3600) * 1000,
+    ttlMs: presenceTtlMs,
+    renewMs: Math.min(10_000, Math.round((presenceTtlMs * 2) / 7)),
+  };
   const maxTokenTtlSeconds = readInt('PARLEY_MAX_TOKEN_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600);
   const allowedOrigins = (readOptional('PARLEY_ALLOWED_ORIGINS') ?? '')
     .split(',')
@@ -209,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimits,
     httpTimeouts,
     maxTokenTtlSeconds,
+    presence,
     logLevel: logLevel ?? 'info',
   };
 }

@@ -156,6 +156,11 @@ async function serve(
     httpTimeouts: config.httpTimeouts,
     ...(limitsRedis === undefined ? {} : { limitsRedis }),
     maxTokenTtlSeconds: config.maxTokenTtlSeconds,
+    hubTimings: {
+      offlineAfterMs: config.presence.offlineAfterMs,
+      presenceTtlMs: config.presence.ttlMs,
+      presenceRenewMs: config.presence.renewMs,
+    },
   });
 
   let isClosing = false;

@@ -26,8 +26,19 @@ describe('loadConfig', () => {
       },
       httpTimeouts: { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 72_000 },
       maxTokenTtlSeconds: 30 * 24 * 3600,
+      presence: { offlineAfterMs: 30_000, ttlMs: 35_000, renewMs: 10_000 },
       logLevel: 'info',
     });
+  });
+
+  it('reads the presence timings, renewing at 2/7 of the TTL', () => {
+    expect(
+      loadConfig({ PARLEY_PRESENCE_TTL_SECONDS: '3', PARLEY_PRESENCE_OFFLINE_GRACE_SECONDS: '0' }).presence,
+    ).toEqual({ offlineAfterMs: 0, ttlMs: 3000, renewMs: 857 });
+    expect(loadConfig({ PARLEY_PRESENCE_TTL_SECONDS: '3600' }).presence.renewMs).toBe(10_000);
+    expect(() => loadConfig({ PARLEY_PRESENCE_TTL_SECONDS: '1' })).toThrow(
+      'PARLEY_PRESENCE_TTL_SECONDS must be an integer from 2 to 3600, got "1"',
+    );
   });
 
   it('reads the limits, with 0 for no limit', () => {

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, expect, it } from 'vitest';
 import { createServerDatabase, describeWithPostgres } from './helpers/database.ts';
@@ -130,6 +131,12 @@ describeWithPostgres('credentials end sockets on every process (three processes,
         (await api(a, 'DELETE', `/v1/admin/tenants/${other.tenantId}/api-keys/${other.key.id}`, ADMIN))
           .status,
       ).toBe(200);
+      // B has not heard of it, but a frame arriving now is refused: the frame asks the database itself.
+      onB.send({ type: 'send', ref: 'late', conversation_id: randomUUID(), text: 'after the revocation' });
+      expect(await onB.waitFor((frame) => frame.ref === 'late')).toMatchObject({
+        type: 'error',
+        code: 'unauthorized',
+      });
       for (const closed of quietClosed) {
         expect(await closed).toEqual({
           code: 4401,

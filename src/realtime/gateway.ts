@@ -345,9 +345,7 @@ class GatewaySocket {
     if (current.endedBecause !== null) throw new AppError('unauthorized', current.endedBecause);
     // Another process may have revoked the key (or deleted the tenant) before its bus message reaches this
     // one: the database says, so no frame that arrives after the change is carried out on any process.
-    const isKeyLive = await this.shared.hub.confirmKey(current);
-    if (!isKeyLive || current.endedBecause !== null)
-      throw new AppError('unauthorized', current.endedBecause ?? ENDED.keyGone);
+    if (!(await this.shared.hub.confirmKey(current))) throw new AppError('unauthorized', ENDED.keyGone);
     const ctx = tenantContextOf({
       kind: 'user',
       tenantId: current.tenantId,

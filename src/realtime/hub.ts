@@ -41,7 +41,7 @@ export class Hub {
     private readonly orm: Orm,
     private readonly bus: Bus,
     private readonly log: FastifyBaseLogger,
-    timings: HubTimings = DEFAULT_HUB_TIMINGS,
+    timings: Partial<HubTimings> = {},
     private readonly feedOrm: Orm = orm,
   ) {
     this.timings = { ...DEFAULT_HUB_TIMINGS, ...timings };
@@ -49,7 +49,7 @@ export class Hub {
     this.unsubscribe = bus.subscribe((message) => this.onBusMessage(message));
     this.poll = setInterval(() => {
       for (const feed of this.feeds.values()) feed.wake();
-    }, timings.safetyPollMs);
+    }, this.timings.safetyPollMs);
     this.poll.unref();
     this.renewal = setInterval(() => this.renewPresence(), this.timings.presenceRenewMs);
     this.renewal.unref();
