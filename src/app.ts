@@ -47,6 +47,8 @@ import { registerSystemRoutes } from './modules/system/system.routes.ts';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { registerUserRoutes } from './modules/users/users.routes.ts';
+import { createUserErasure } from './modules/users/user-erasure.ts';
+import { createUserExport } from './modules/users/user-export.ts';
 import { createUsersService } from './modules/users/users.service.ts';
 
 /** Everything the HTTP app needs, built by the caller (main.ts, tests, benchmarks). */
@@ -160,7 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     credentials.forget(change);
     deps.bus.publish({ kind: 'credentials', change });
   };
-  const users = createUsersService({ orm: deps.db.orm, events, onCredentialsChanged });
+  const users = createUsersService({ orm: deps.db.orm });
   const tenants = createTenantsService({ orm: deps.db.orm, serverKey: deps.serverKey, onCredentialsChanged });
   const auth = createAuthService({
     orm: deps.db.orm,
@@ -205,7 +207,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   registerSystemRoutes(app, { db: deps.db, bus: deps.bus, metrics });
   registerTenantRoutes(app, tenants);
-  registerUserRoutes(app, users);
+  registerUserRoutes(app, {
+    users,
+    erasure: createUserErasure({ orm: deps.db.orm, events, onCredentialsChanged }),
+    exporter: createUserExport({ orm: deps.db.orm }),
+  });
   registerAuthRoutes(app, auth);
   const orm = deps.db.orm;
   const messages = createMessagesService({
@@ -214,7 +220,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     sendBatchesInFlight: deps.db.sendBatchesInFlight,
   });
   const reads = createReadsService({ orm, events });
-  registerConversationRoutes(app, createConversationsService({ orm, events }));
+  const conversations = createConversationsService({ orm, events });
+  registerConversationRoutes(app, conversations);
   registerMessageRoutes(app, messages);
   registerReactionRoutes(app, createReactionsService({ orm, events }));
   registerPinRoutes(app, createPinsService({ orm, events }));
@@ -222,7 +229,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerSearchRoutes(app, createSearchService({ orm }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
 
-  const hub = new Hub(orm, deps.bus, app.log, deps.hubTimings, deps.db.deliveryOrm);
+  const hub = new Hub({
+    orm,
+    feedOrm: deps.db.deliveryOrm,
+    bus: deps.bus,
+    log: app.log,
+    timings: deps.hubTimings,
+    services: { conversations, tenants, users },
+  });
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
   const limits = deps.realtime ?? DEFAULT_LIMITS;
   const connectionLimits = new ConnectionLimits(

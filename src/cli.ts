@@ -8,12 +8,9 @@ import {
   DEFAULT_TOKEN_TTL_SECONDS,
   MAX_TOKEN_TTL_SECONDS,
 } from './modules/auth/auth.service.ts';
-import { findNewestLiveApiKey } from './modules/tenants/tenants.repository.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { isUserId } from './modules/users/user-id.ts';
 import { createUsersService } from './modules/users/users.service.ts';
-import { createEventLog } from './modules/events/event-log.ts';
-import { createLocalBus } from './realtime/bus.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
 
 // `parley`: the operator's command-line tool. It works on the configured database directly (the same
@@ -140,23 +137,18 @@ program
   .option('--ttl <seconds>', 'lifetime in seconds (60 s to 30 days)', parseTtl, DEFAULT_TOKEN_TTL_SECONDS)
   .action((tenantId: string, userId: string, options: { ttl: number }) =>
     withRuntime(async (runtime) => {
-      const apiKey = await findNewestLiveApiKey(runtime.db.orm, tenantId);
-      if (!apiKey) throw new Error(`tenant ${tenantId} does not exist or has no live api key`);
+      const keyId = await tenantsOf(runtime).newestLiveApiKeyId(tenantId);
+      if (keyId === undefined) throw new Error(`tenant ${tenantId} does not exist or has no live api key`);
       const auth = createAuthService({
         orm: runtime.db.orm,
         serverKey: runtime.serverKey,
         adminTokenHash: '',
-        // Minting needs no events; a local bus that nothing listens to records nothing extra.
-        users: createUsersService({
-          orm: runtime.db.orm,
-          events: createEventLog(createLocalBus()),
-          onCredentialsChanged: () => {},
-        }),
+        users: createUsersService({ orm: runtime.db.orm }),
         cache: new CredentialCache(),
         warn: (message) => process.stderr.write(`parley: ${message}\n`),
         maxTokenTtlSeconds: loadConfig().maxTokenTtlSeconds,
       });
-      const ctx = { tenantId, actor: { kind: 'backend' as const, keyId: apiKey.id } };
+      const ctx = { tenantId, actor: { kind: 'backend' as const, keyId } };
       return auth.mintUserToken(ctx, userId, options.ttl);
     }),
   );

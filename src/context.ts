@@ -35,3 +35,8 @@ export function actingUserId(ctx: TenantContext): string {
   }
   return ctx.actor.userId;
 }
+
+/** Throws 403 unless the tenant's backend itself is acting (an api key without X-Parley-User). */
+export function requireBackend(ctx: TenantContext, action: string): void {
+  if (ctx.actor.kind !== 'backend') throw new AppError('forbidden', `only the tenant backend may ${action}`);
+}

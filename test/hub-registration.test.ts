@@ -4,6 +4,10 @@ import type { WebSocket } from 'ws';
 import { createLocalBus } from '../src/realtime/bus.ts';
 import { Connection, DEFAULT_HUB_TIMINGS } from '../src/realtime/connection.ts';
 import { Hub } from '../src/realtime/hub.ts';
+import { createConversationsService } from '../src/modules/conversations/conversations.service.ts';
+import { createEventLog } from '../src/modules/events/event-log.ts';
+import { createTenantsService } from '../src/modules/tenants/tenants.service.ts';
+import { createUsersService } from '../src/modules/users/users.service.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { actingAs, createTenantWithUsers, type TestTenant } from './helpers/factories.ts';
@@ -28,9 +32,17 @@ beforeAll(async () => {
       };
     },
   });
-  hub = new Hub(gatedOrm, bus, pino({ level: 'silent' }), {
-    ...DEFAULT_HUB_TIMINGS,
-    safetyPollMs: 100,
+  hub = new Hub({
+    orm: gatedOrm,
+    bus,
+    log: pino({ level: 'silent' }),
+    timings: { ...DEFAULT_HUB_TIMINGS, safetyPollMs: 100 },
+    services: {
+      // Built on the gated ORM, so loading a socket's conversations waits for the gate.
+      conversations: createConversationsService({ orm: gatedOrm, events: createEventLog(bus) }),
+      tenants: createTenantsService({ orm, serverKey: 'unused', onCredentialsChanged: () => {} }),
+      users: createUsersService({ orm }),
+    },
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.ts';
+import { tenantDb } from '../src/db/tenant-scope.ts';
 import { sendMessageRows, type SendValues } from '../src/modules/messages/messages.repository.ts';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
@@ -235,8 +236,10 @@ describe('sends in one batch', () => {
     await as(tenant, 'alice').post(`/v1/conversations/${archivedId}/archive`);
 
     const outcomes = await sendMessageRows(
-      t.database.db.orm,
-      tenant.id,
+      tenantDb(t.database.db.orm, {
+        tenantId: tenant.id,
+        actor: { kind: 'backend', keyId: tenant.apiKey.id },
+      }),
       [
         sendOf('alice', id, 'one', { clientMsgId: 'c1' }),
         sendOf('vic', id, 'viewer'),

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { SendOutcome, SendValues } from '../src/modules/messages/messages.repository.ts';
 import { SendBatcher } from '../src/modules/messages/send-batcher.ts';
 
+/** The tenant of a send, as the batcher groups sends (in the server, a `TenantDb`). */
+const tenant = (tenantId: string) => ({ tenantId });
+
 /** A send whose text names it, so a test can tell which outcome went to which caller. */
 const values = (text: string): SendValues => ({
   senderId: 'alice',
@@ -23,7 +26,7 @@ const outcomeOf = (send: SendValues): SendOutcome =>
 function heldDatabase() {
   const calls: { tenantId: string; texts: string[]; release: () => void; fail: (error: Error) => void }[] =
     [];
-  const run = (tenantId: string, sends: SendValues[]) =>
+  const run = ({ tenantId }: { tenantId: string }, sends: SendValues[]) =>
     new Promise<SendOutcome[]>((resolve, reject) => {
       calls.push({
         tenantId,
@@ -46,8 +49,8 @@ describe('SendBatcher', () => {
   it('sends at once while a call is free, and the sends that wait meanwhile as one call', async () => {
     const db = heldDatabase();
     const batcher = new SendBatcher(db.run, 1, 64);
-    const first = batcher.send('t1', values('a'));
-    const waiting = ['b', 'c', 'd'].map((text) => batcher.send('t1', values(text)));
+    const first = batcher.send(tenant('t1'), values('a'));
+    const waiting = ['b', 'c', 'd'].map((text) => batcher.send(tenant('t1'), values(text)));
     await settle();
     expect(db.calls.map((call) => call.texts)).toEqual([['a']]);
 
@@ -62,7 +65,7 @@ describe('SendBatcher', () => {
   it('runs at most maxInFlight calls, of at most maxBatch sends each', async () => {
     const db = heldDatabase();
     const batcher = new SendBatcher(db.run, 2, 3);
-    const sent = 'abcdefghij'.split('').map((text) => batcher.send('t1', values(text)));
+    const sent = 'abcdefghij'.split('').map((text) => batcher.send(tenant('t1'), values(text)));
     await settle();
     expect(db.calls.map((call) => call.texts)).toEqual([['a'], ['b']]);
     db.calls[0]?.release();
@@ -83,11 +86,11 @@ describe('SendBatcher', () => {
     const db = heldDatabase();
     const batcher = new SendBatcher(db.run, 1, 64);
     const sent = [
-      batcher.send('t1', values('a')),
-      batcher.send('t2', values('x')),
-      batcher.send('t1', values('b')),
-      batcher.send('t2', values('y')),
-      batcher.send('t1', values('c')),
+      batcher.send(tenant('t1'), values('a')),
+      batcher.send(tenant('t2'), values('x')),
+      batcher.send(tenant('t1'), values('b')),
+      batcher.send(tenant('t2'), values('y')),
+      batcher.send(tenant('t1'), values('c')),
     ];
     for (let index = 0; index < 3; index++) {
       await settle();
@@ -104,11 +107,11 @@ describe('SendBatcher', () => {
   it('retries the sends of a failed call one by one, so the error reaches only the send that causes it', async () => {
     const db = heldDatabase();
     const batcher = new SendBatcher(db.run, 1, 64);
-    const first = batcher.send('t1', values('a'));
+    const first = batcher.send(tenant('t1'), values('a'));
     const batch = [
-      batcher.send('t1', values('b')),
-      batcher.send('t1', values('poison')),
-      batcher.send('t1', values('c')),
+      batcher.send(tenant('t1'), values('b')),
+      batcher.send(tenant('t1'), values('poison')),
+      batcher.send(tenant('t1'), values('c')),
     ];
     await settle();
     db.calls[0]?.release();
@@ -129,8 +132,8 @@ describe('SendBatcher', () => {
   it('rejects a send of one that fails, and keeps serving the sends after it', async () => {
     const db = heldDatabase();
     const batcher = new SendBatcher(db.run, 1, 64);
-    const failing = batcher.send('t1', values('a'));
-    const after = batcher.send('t1', values('b'));
+    const failing = batcher.send(tenant('t1'), values('a'));
+    const after = batcher.send(tenant('t1'), values('b'));
     await settle();
     db.calls[0]?.fail(new Error('connection lost'));
     await expect(failing).rejects.toThrow('connection lost');

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Orm } from '../db/client.ts';
+import type { TenantDb } from '../db/tenant-scope.ts';
 import { readEventWindow, type StoredEvent } from '../modules/events/events.repository.ts';
 import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
 import type { Connection, EncodedEvent } from './connection.ts';
@@ -34,12 +34,15 @@ export class TenantFeed {
   private readonly followers = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
 
+  readonly tenantId: string;
+
+  /** `tenant` is the tenant read, through the connections that serve delivery (see `Database.deliveryOrm`). */
   constructor(
-    private readonly orm: Orm,
-    readonly tenantId: string,
+    private readonly tenant: TenantDb,
     start: Cursor,
     private readonly log: FastifyBaseLogger,
   ) {
+    this.tenantId = tenant.tenantId;
     this.position = start;
   }
 
@@ -107,7 +110,7 @@ export class TenantFeed {
     let afterId = 0;
     for (;;) {
       // The first page fixes the window's end (`now`); further pages of a large window keep to it.
-      const page = await readEventWindow(this.orm, this.tenantId, { prev, now, afterId, limit: WINDOW_PAGE });
+      const page = await readEventWindow(this.tenant, { prev, now, afterId, limit: WINDOW_PAGE });
       now = page.now;
       const window = { prev, now, at: this.position.at };
       for (const event of page.events) this.dispatch(event, toEventFrame(event, window));
@@ -174,4 +177,3 @@ export class TenantFeed {
 }
 
 const NONE: ReadonlySet<Connection> = new Set();
-

@@ -1,15 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import { tenantContextOf } from '../context.ts';
 import type { Orm } from '../db/client.ts';
-import { inTenant } from '../db/tenant-scope.ts';
-import { listConversationIdsOfUser } from '../modules/conversations/conversations.repository.ts';
+import { inTenant, tenantDb } from '../db/tenant-scope.ts';
+import type { ConversationsService } from '../modules/conversations/conversations.service.ts';
 import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
 import { toEventFrame } from '../modules/sync/sync.service.ts';
 import type { Bus, BusMessage } from './bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
 import { parseSnapshot, type Cursor } from './cursor.ts';
 import { TenantFeed, WINDOW_PAGE } from './feed.ts';
-import { SocketCredentials } from './socket-credentials.ts';
+import { SocketCredentials, type CredentialServices } from './socket-credentials.ts';
+
+/** What the hub asks of the modules, through their services (never their repositories). */
+export interface HubServices extends CredentialServices {
+  conversations: Pick<ConversationsService, 'listConversationIdsOfUser'>;
+}
+
+export interface HubDeps {
+  /** Serves the hub's reads of the event log for a resuming socket, and the log's current position. */
+  orm: Orm;
+  /** Serves only the feeds' reads of the log, from connections of their own (see `Database.deliveryOrm`). */
+  feedOrm?: Orm;
+  bus: Bus;
+  log: FastifyBaseLogger;
+  timings?: Partial<HubTimings> | undefined;
+  services: HubServices;
+}
 
 /** The sockets of this process, the feeds that serve them, and the ephemeral typing and presence. */
 export class Hub {
@@ -30,22 +47,22 @@ export class Hub {
   private readonly unsubscribe: () => void;
   private readonly poll: NodeJS.Timeout;
   private readonly credentials: SocketCredentials;
+  private readonly orm: Orm;
+  private readonly feedOrm: Orm;
+  private readonly bus: Bus;
+  private readonly log: FastifyBaseLogger;
+  private readonly services: HubServices;
   readonly processId = randomUUID();
   readonly timings: Required<HubTimings>;
 
-  /**
-   * `orm` serves the hub's own queries (a socket's conversations, replays); `feedOrm` only the feeds' reads
-   * of the log, from connections of their own (see `Database.deliveryOrm`).
-   */
-  constructor(
-    private readonly orm: Orm,
-    private readonly bus: Bus,
-    private readonly log: FastifyBaseLogger,
-    timings: Partial<HubTimings> = {},
-    private readonly feedOrm: Orm = orm,
-  ) {
+  constructor({ orm, feedOrm = orm, bus, log, timings = {}, services }: HubDeps) {
+    this.orm = orm;
+    this.feedOrm = feedOrm;
+    this.bus = bus;
+    this.log = log;
+    this.services = services;
     this.timings = { ...DEFAULT_HUB_TIMINGS, ...timings };
-    this.credentials = new SocketCredentials(orm, log, this.timings.credentialCheckMs);
+    this.credentials = new SocketCredentials(services, log, this.timings.credentialCheckMs);
     this.unsubscribe = bus.subscribe((message) => this.onBusMessage(message));
     this.poll = setInterval(() => {
       for (const feed of this.feeds.values()) feed.wake();
@@ -105,7 +122,7 @@ export class Hub {
     clearTimeout(this.offlineTimers.get(key));
     this.offlineTimers.delete(key);
 
-    const feed = await this.feedOf(connection.tenantId);
+    const feed = await this.feedOf(connection);
     if (resumeFrom !== null) {
       connection.holdLiveEvents();
       connection.resumedAt = parseSnapshot(resumeFrom.now ?? resumeFrom.prev);
@@ -130,12 +147,17 @@ export class Hub {
     return this.catchUp(connection, from, until);
   }
 
-  /** The tenant's feed in this process, started at the present on first use (once, however many ask). */
-  private feedOf(tenantId: string): Promise<TenantFeed> {
+  /**
+   * The feed of a socket's tenant in this process, started at the present on first use (once, however many
+   * ask), reading the log as that tenant: the tenant the socket authenticated in.
+   */
+  private feedOf(connection: Connection): Promise<TenantFeed> {
+    const { tenantId } = connection;
     let start = this.feedStarts.get(tenantId);
     if (!start) {
+      const tenant = tenantDb(this.feedOrm, contextOf(connection));
       const starting = currentSnapshot(this.orm).then((snapshot) => {
-        const feed = new TenantFeed(this.feedOrm, tenantId, { prev: snapshot, at: Date.now() }, this.log);
+        const feed = new TenantFeed(tenant, { prev: snapshot, at: Date.now() }, this.log);
         // Unless every socket that asked for it left meanwhile (the next one starts its own).
         if (this.feedStarts.get(tenantId) === starting) this.feeds.set(tenantId, feed);
         return feed;
@@ -247,9 +269,7 @@ export class Hub {
     userId: string,
     options: { exceptChannels?: boolean } = {},
   ): Promise<Set<string>> {
-    return new Set(
-      await inTenant(this.orm, tenantId, (scope) => listConversationIdsOfUser(scope, userId, options)),
-    );
+    return new Set(await this.services.conversations.listConversationIdsOfUser(tenantId, userId, options));
   }
 
   private onBusMessage(message: BusMessage): void {
@@ -348,4 +368,15 @@ export class Hub {
         connection.socket.close(CLOSE.goingAway, 'server shutting down');
     }
   }
+}
+
+/** The tenant context a socket acts in: its user, as the socket authenticated (see gateway.ts). */
+function contextOf(connection: Connection) {
+  return tenantContextOf({
+    kind: 'user',
+    tenantId: connection.tenantId,
+    userId: connection.userId,
+    keyId: connection.keyId,
+    via: 'token',
+  });
 }

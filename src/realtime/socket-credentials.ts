@@ -1,11 +1,15 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Orm } from '../db/client.ts';
-import { inTenant } from '../db/tenant-scope.ts';
 import type { CredentialChange } from '../modules/auth/credential-cache.ts';
-import { liveApiKeyIds } from '../modules/tenants/tenants.repository.ts';
-import { erasedUserIds } from '../modules/users/users.repository.ts';
+import type { TenantsService } from '../modules/tenants/tenants.service.ts';
+import type { UsersService } from '../modules/users/users.service.ts';
 import type { Connection } from './connection.ts';
 import { addTo, removeFrom } from './keyed-sets.ts';
+
+/** What the sockets' credentials are checked against: the services of the keys and of the users. */
+export interface CredentialServices {
+  tenants: Pick<TenantsService, 'liveApiKeyIds'>;
+  users: Pick<UsersService, 'erasedUserIds'>;
+}
 
 /** The reasons a socket's credentials end, as its 4401 close says them (docs/REALTIME.md). */
 export const ENDED = {
@@ -32,7 +36,7 @@ export class SocketCredentials {
   private isConfirming = false;
 
   constructor(
-    private readonly orm: Orm,
+    private readonly services: CredentialServices,
     private readonly log: FastifyBaseLogger,
     checkEveryMs: number,
   ) {
@@ -87,7 +91,7 @@ export class SocketCredentials {
         this.unconfirmed = new Map();
         let live: Set<string>;
         try {
-          live = await liveApiKeyIds(this.orm, [...batch.keys()]);
+          live = await this.services.tenants.liveApiKeyIds([...batch.keys()]);
         } catch (error) {
           for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
           continue;
@@ -111,12 +115,12 @@ export class SocketCredentials {
     try {
       const keyIds = [...this.byKey.keys()];
       if (keyIds.length > 0) {
-        const live = await liveApiKeyIds(this.orm, keyIds);
+        const live = await this.services.tenants.liveApiKeyIds(keyIds);
         for (const keyId of keyIds) if (!live.has(keyId)) endAll(this.byKey.get(keyId), ENDED.keyGone);
       }
       for (const [tenantId, sockets] of [...this.byTenant]) {
         const userIds = [...new Set([...sockets].map((connection) => connection.userId))];
-        const erased = new Set(await inTenant(this.orm, tenantId, (scope) => erasedUserIds(scope, userIds)));
+        const erased = new Set(await this.services.users.erasedUserIds(tenantId, userIds));
         if (erased.size > 0)
           endAll(this.byTenant.get(tenantId), ENDED.userErased, (c) => erased.has(c.userId));
       }

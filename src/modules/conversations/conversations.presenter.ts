@@ -1,15 +1,13 @@
-import type { TenantScope } from '../../db/tenant-scope.ts';
-import { presentMessages, toMessageView } from '../messages/messages.presenter.ts';
-import { findMessagesAt } from '../messages/messages.repository.ts';
+import { toMessageView } from '../messages/messages.presenter.ts';
 import type { MessageView } from '../messages/messages.schemas.ts';
-import { countUnread } from '../reads/reads.repository.ts';
 import type { ConversationListRow, ConversationRow, MemberRow } from './conversations.repository.ts';
 import type { ReactionsByMessage } from '../reactions/reactions.repository.ts';
 import type { ConversationView, MemberView } from './conversations.schemas.ts';
 
 // How conversations and members are shown: to one viewer (API responses) or to every member (events).
+// Pure functions of rows, no queries: `conversation-views.ts` reads what a view needs beyond its rows.
 
-/** A conversation as its viewer sees it; counts and the last message come from `presentConversations`. */
+/** A conversation as its viewer sees it; counts and the last message come from `loadConversationViews`. */
 export function toConversationView(
   conversation: ConversationRow,
   member: MemberRow | null,
@@ -61,39 +59,6 @@ interface Activity {
 }
 const NO_ACTIVITY: Activity = { unreadCount: 0, mentionCount: 0, lastMessage: null };
 
-/**
- * Conversations as `userId` sees them, with unread and mention counts (for those the user belongs to) and
- * the latest main-timeline message (with its reactions): three queries for the whole batch.
- */
-export async function presentConversations(
-  scope: TenantScope,
-  userId: string,
-  rows: { conversation: ConversationRow; member: MemberRow | null }[],
-): Promise<ConversationView[]> {
-  const memberOf = rows.flatMap((row) => (row.member === null ? [] : [row.conversation.id]));
-  const counts = new Map(
-    (await countUnread(scope, scope.tenantId, userId, memberOf)).map((row) => [row.conversationId, row]),
-  );
-  const latest = await findMessagesAt(
-    scope,
-    rows.flatMap(({ conversation }) =>
-      conversation.lastMainSeq > 0
-        ? [{ conversationId: conversation.id, seq: conversation.lastMainSeq }]
-        : [],
-    ),
-  );
-  const lastMessages = new Map(
-    (await presentMessages(scope, userId, latest)).map((message) => [message.conversation_id, message]),
-  );
-  return rows.map(({ conversation, member }) =>
-    toConversationView(conversation, member, {
-      unreadCount: counts.get(conversation.id)?.unreadCount ?? 0,
-      mentionCount: counts.get(conversation.id)?.mentionCount ?? 0,
-      lastMessage: lastMessages.get(conversation.id) ?? null,
-    }),
-  );
-}
-
 /** A row of the caller's conversation list (`readConversationPage`), its last message with its reactions. */
 export function toListedConversationView(
   row: ConversationListRow,
@@ -107,18 +72,6 @@ export function toListedConversationView(
         ? null
         : toMessageView(row.lastMessage, reactions.get(row.lastMessage.id) ?? []),
   });
-}
-
-/** One conversation as `userId` sees it. */
-export async function presentConversation(
-  scope: TenantScope,
-  userId: string,
-  conversation: ConversationRow,
-  member: MemberRow | null,
-): Promise<ConversationView> {
-  const [view] = await presentConversations(scope, userId, [{ conversation, member }]);
-  if (!view) throw new Error('presenting one conversation gave none');
-  return view;
 }
 
 /** A member as the API shows it. */

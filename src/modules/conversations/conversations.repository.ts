@@ -1,14 +1,14 @@
 import { and, asc, desc, eq, gt, isNull, like, lt, ne, sql, type SQL } from 'drizzle-orm';
 import { conversationMembers, conversations } from '../../db/schema/conversations.ts';
 import { users } from '../../db/schema/users.ts';
-import { rowsOf, type Orm } from '../../db/client.ts';
+import { rowsOf } from '../../db/client.ts';
 import { rowFromJson } from '../../db/json-rows.ts';
 import { messages } from '../../db/schema/messages.ts';
 import { isAnyOf } from '../../db/params.ts';
-import type { TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 import type { StoredMessage } from '../messages/messages.repository.ts';
 import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
-import type { ConversationType, Role } from './conversation-access.ts';
+import type { ConversationType, Role } from '../access/permissions.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
 export type MemberRow = typeof conversationMembers.$inferSelect;
@@ -37,35 +37,6 @@ const conversationKey = (scope: TenantScope, conversationId: string) =>
   and(eq(conversations.tenantId, scope.tenantId), eq(conversations.id, conversationId));
 const memberKey = (scope: TenantScope, conversationId: string, userId: string) =>
   and(membersIn(scope, conversationId), eq(conversationMembers.userId, userId));
-
-/**
- * A live conversation and the user's membership. With `forUpdate` the conversation row is locked first and
- * the membership read after, in its own statement: a locking read re-checks only the locked row after a
- * wait, so a membership joined into the same statement could be stale.
- */
-export async function findConversationForUser(
-  scope: TenantScope,
-  conversationId: string,
-  userId: string,
-  options: { forUpdate?: boolean } = {},
-): Promise<ConversationWithMembership | undefined> {
-  if (options.forUpdate) {
-    const [conversation] = await scope.tx
-      .select()
-      .from(conversations)
-      .where(and(conversationKey(scope, conversationId), isLive))
-      .for('update');
-    if (!conversation) return undefined;
-    const [member] = await findMembers(scope, conversationId, [userId]);
-    return { conversation, member: member ?? null };
-  }
-  const [row] = await scope.tx
-    .select({ conversation: conversations, member: conversationMembers })
-    .from(conversations)
-    .leftJoin(conversationMembers, membershipOf(userId))
-    .where(and(conversationKey(scope, conversationId), isLive));
-  return row;
-}
 
 /** Inserts a conversation. */
 export async function insertConversation(
@@ -262,8 +233,7 @@ export interface ConversationListRow {
  * `reactions` are those messages' reactions as the user sees them.
  */
 export async function readConversationPage(
-  orm: Orm,
-  tenantId: string,
+  tenant: TenantDb,
   userId: string,
   query: {
     type: ConversationType | undefined;
@@ -272,8 +242,8 @@ export async function readConversationPage(
     limit: number;
   },
 ): Promise<{ rows: ConversationListRow[]; reactions: ReactionsByMessage }> {
-  const result = await orm.execute(sql`SELECT parley_conversation_list(
-    ${tenantId}::uuid, ${userId}::text, ${query.type ?? null}::text, ${query.archived ?? null}::boolean,
+  const result = await tenant.db.execute(sql`SELECT parley_conversation_list(
+    ${tenant.tenantId}::uuid, ${userId}::text, ${query.type ?? null}::text, ${query.archived ?? null}::boolean,
     ${query.after?.activityAt ?? null}::timestamptz, ${query.after?.id ?? null}::uuid, ${query.limit}::integer
   ) AS page`);
   const [row] = rowsOf<{ page: ConversationPageJson }>(result);

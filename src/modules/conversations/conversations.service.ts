@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
-import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import { inTenant, inTenantAsUser, tenantDb, type TenantScope } from '../../db/tenant-scope.ts';
 import { actingUserId, type TenantContext } from '../../context.ts';
 import { AppError, notFound, type FieldError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
@@ -9,11 +9,11 @@ import { assertMetadataSize } from '../../metadata.ts';
 import {
   assertAllowed,
   assertMayChangeMember,
-  loadVisible,
   assertMembershipMutable,
   assertNotArchived,
   type Role,
-} from './conversation-access.ts';
+} from '../access/permissions.ts';
+import { loadVisible } from '../access/visibility.ts';
 import {
   countOwners,
   deleteMember,
@@ -26,6 +26,7 @@ import {
   insertMembers,
   listChannels as listChannelRows,
   listMembers as listMemberRows,
+  listConversationIdsOfUser,
   listMembershipsOfUser,
   lockConversation,
   releaseDirectPairsOf,
@@ -37,11 +38,10 @@ import {
   type MemberRow,
 } from './conversations.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
+import { loadConversationView, loadConversationViews } from './conversation-views.ts';
 import {
   conversationEventData,
   memberEvent,
-  presentConversation,
-  presentConversations,
   toListedConversationView,
   toConversationView,
   toMemberView,
@@ -158,7 +158,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
           const other = assertDirectInput(userId, input);
           const opened = await openDirectConversation(scope, events, userId, other, '/body/members/0');
           return {
-            conversation: await presentConversation(scope, userId, opened.conversation, opened.member),
+            conversation: await loadConversationView(scope, userId, opened.conversation, opened.member),
             created: opened.created,
           };
         }
@@ -196,7 +196,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
     async listConversations(ctx: TenantContext, query: ListConversationsQuery & { limit: number }) {
       const userId = actingUserId(ctx);
       const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
-      const { rows, reactions } = await readConversationPage(orm, ctx.tenantId, userId, {
+      const { rows, reactions } = await readConversationPage(tenantDb(orm, ctx), userId, {
         type: query.type,
         archived: query.archived,
         after: after && { activityAt: cursorTimestamp(after[0]), id: cursorUuid(after[1]) },
@@ -220,14 +220,14 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
           limit: query.limit + 1,
         });
         const page = toPage(rows, query.limit, (row) => [row.conversation.id]);
-        return { ...page, data: await presentConversations(scope, userId, page.data) };
+        return { ...page, data: await loadConversationViews(scope, userId, page.data) };
       });
     },
 
     getConversation(ctx: TenantContext, conversationId: string) {
       return run(ctx, async (scope, userId) => {
         const { conversation, member } = await loadVisible(scope, conversationId, userId);
-        return presentConversation(scope, userId, conversation, member);
+        return loadConversationView(scope, userId, conversation, member);
       });
     },
 
@@ -249,7 +249,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         await events.record(scope, conversationId, [
           { type: 'conversation.updated', data: conversationEventData(updated) },
         ]);
-        return presentConversation(scope, userId, updated, member);
+        return loadConversationView(scope, userId, updated, member);
       });
     },
 
@@ -273,14 +273,14 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         });
         assertAllowed(role, 'archive');
         if ((conversation.archivedAt !== null) === isArchived)
-          return presentConversation(scope, userId, conversation, member);
+          return loadConversationView(scope, userId, conversation, member);
         const updated = await updateConversationRow(scope, conversationId, {
           archivedAt: isArchived ? sql`now()` : null,
         });
         await events.record(scope, conversationId, [
           { type: 'conversation.updated', data: conversationEventData(updated) },
         ]);
-        return presentConversation(scope, userId, updated, member);
+        return loadConversationView(scope, userId, updated, member);
       });
     },
 
@@ -290,13 +290,13 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         const { conversation, member } = await loadVisible(scope, conversationId, userId, {
           forUpdate: true,
         });
-        if (member !== null) return presentConversation(scope, userId, conversation, member);
+        if (member !== null) return loadConversationView(scope, userId, conversation, member);
         assertNotArchived(conversation);
         const [joined] = await insertMembers(scope, conversationId, [{ userId, role: 'MEMBER' }]);
         if (!joined) throw new Error('membership appeared under the conversation lock');
         const updated = await updateConversationRow(scope, conversationId, { memberDelta: 1 });
         await events.record(scope, conversationId, [memberEvent('member.added', joined)]);
-        return presentConversation(scope, userId, updated, joined);
+        return loadConversationView(scope, userId, updated, joined);
       });
     },
 
@@ -406,8 +406,17 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         if (member === null) throw notFound('membership');
         const mutedUntil = input.muted_until === null ? null : new Date(input.muted_until);
         const updated = await updateMemberSettings(scope, conversationId, userId, { mutedUntil });
-        return presentConversation(scope, userId, conversation, updated ?? member);
+        return loadConversationView(scope, userId, conversation, updated ?? member);
       });
+    },
+
+    /**
+     * The ids of the conversations a user is a member of: what the user's sockets follow. With
+     * `exceptChannels`, only its direct and group ones, whose members see its presence. For the real-time
+     * hub, which asks about the users of its authenticated sockets (and the users whose presence changed).
+     */
+    listConversationIdsOfUser(tenantId: string, userId: string, options: { exceptChannels?: boolean } = {}) {
+      return inTenant(orm, tenantId, (scope) => listConversationIdsOfUser(scope, userId, options));
     },
   };
 }

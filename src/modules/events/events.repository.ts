@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { rowsOf, type Orm } from '../../db/client.ts';
-import type { TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 
 /** An event to record, as the service that made the change describes it. */
 export interface NewEvent {
@@ -101,14 +101,13 @@ export async function readEvents(
  * A window of a tenant's log for a process's feed, in one round trip (the parley_read_events function,
  * migration 0009): the events after `afterId` that `now` sees and `prev` did not, and the window's end.
  * With `now` undefined the window ends at the current snapshot, which is returned. It sets the tenant
- * itself and commits on its own, so it takes the Orm, not a scope.
+ * itself and commits on its own, so it takes a `TenantDb`, not a transaction.
  */
 export async function readEventWindow(
-  orm: Orm,
-  tenantId: string,
+  { db, tenantId }: TenantDb,
   window: { prev: string; now: string | undefined; afterId: number; limit: number },
 ): Promise<{ now: string; events: StoredEvent[] }> {
-  const result = await orm.execute(sql`
+  const result = await db.execute(sql`
     SELECT snapshot, id::bigint AS id, tx, conversation_id AS "conversationId", type, seq::bigint AS seq,
            subject_user_id AS "subjectUserId", is_private AS "isPrivate", data, created_at AS "createdAt"
     FROM parley_read_events(${tenantId}::uuid, ${window.prev}::text, ${window.now ?? null}::text,

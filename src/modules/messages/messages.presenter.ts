@@ -1,7 +1,7 @@
-import type { TenantScope } from '../../db/tenant-scope.ts';
-import { type StoredMessage } from './messages.repository.ts';
-import { summarizeReactions } from '../reactions/reactions.repository.ts';
+import type { StoredMessage } from './messages.repository.ts';
 import type { MessageView } from './messages.schemas.ts';
+
+// How messages are shown: pure functions of rows (no queries; `message-views.ts` reads what they need).
 
 type ReactionSummary = MessageView['reactions'];
 
@@ -26,31 +26,6 @@ export function toMessageView(row: StoredMessage, reactions: ReactionSummary): M
     edited_at: row.editedAt?.toISOString() ?? null,
     deleted_at: row.deletedAt?.toISOString() ?? null,
   };
-}
-
-/** Messages as `viewerId` sees them, reactions aggregated for the whole batch in one query. */
-export async function presentMessages(
-  scope: TenantScope,
-  viewerId: string,
-  rows: StoredMessage[],
-): Promise<MessageView[]> {
-  const reactions = await summarizeReactions(
-    scope,
-    rows.map((row) => row.id),
-    viewerId,
-  );
-  return rows.map((row) => toMessageView(row, reactions.get(row.id) ?? []));
-}
-
-/** One message as `viewerId` sees it. */
-export async function presentMessage(
-  scope: TenantScope,
-  viewerId: string,
-  row: StoredMessage,
-): Promise<MessageView> {
-  const [view] = await presentMessages(scope, viewerId, [row]);
-  if (!view) throw new Error('presenting one message gave none');
-  return view;
 }
 
 /** A message as events carry it to every member: reactions without any one viewer's `me`. */

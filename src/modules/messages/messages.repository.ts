@@ -1,10 +1,10 @@
 import { and, asc, desc, eq, gt, isNotNull, sql, type SQL } from 'drizzle-orm';
 import { messageEdits, messageReactions, messages } from '../../db/schema/messages.ts';
-import { rowsOf, type Orm, type Tx } from '../../db/client.ts';
+import { rowsOf } from '../../db/client.ts';
 import { rowFromJson } from '../../db/json-rows.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
-import type { TenantScope } from '../../db/tenant-scope.ts';
-import type { Role } from '../conversations/conversation-access.ts';
+import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
+import type { Role } from '../access/permissions.ts';
 import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
@@ -108,12 +108,11 @@ function sendOutcomeOf(result: SendResultJson): SendOutcome {
  * returns their outcomes in the order given. For each send it checks visibility, role, archive and thread,
  * allocates the seq under the conversation's row lock, inserts the message, counts the reply, moves the
  * sender's read watermark and records message.created and read.updated. It sets the tenant itself, so it
- * runs on its own (one round trip, committing every send at once) or inside an `inTenant` transaction of
- * the same tenant. Refusals are outcomes, not errors: one refused send does not undo the others.
+ * runs on its own (a `TenantDb`: one round trip, committing every send at once) or inside an `inTenant`
+ * transaction (its `TenantScope`). Refusals are outcomes, not errors: one refused send does not undo the others.
  */
 export async function sendMessageRows(
-  db: Orm | Tx,
-  tenantId: string,
+  tenant: TenantDb,
   sends: readonly SendValues[],
   sendRoles: readonly string[],
 ): Promise<SendOutcome[]> {
@@ -128,8 +127,8 @@ export async function sendMessageRows(
     client_msg_id: send.clientMsgId,
     event_data: send.eventData,
   }));
-  const result = await db.execute(
-    sql`SELECT parley_send_messages(${tenantId}::uuid, ${JSON.stringify(body)}::jsonb, ${arrayParam(sendRoles, 'text')}) AS results`,
+  const result = await tenant.db.execute(
+    sql`SELECT parley_send_messages(${tenant.tenantId}::uuid, ${JSON.stringify(body)}::jsonb, ${arrayParam(sendRoles, 'text')}) AS results`,
   );
   const [row] = rowsOf<{ results: SendResultJson[] }>(result);
   if (!row || row.results.length !== sends.length) {
@@ -211,14 +210,13 @@ export type TimelinePage =
  * no rows; an `around` that is not a main-timeline message of the conversation gets `anchorFound: false`.
  */
 export async function readTimelinePage(
-  orm: Orm,
-  tenantId: string,
+  tenant: TenantDb,
   viewerId: string,
   conversationId: string,
   window: TimelineWindow,
 ): Promise<TimelinePage> {
-  const result = await orm.execute(sql`SELECT parley_timeline_page(
-    ${tenantId}::uuid, ${viewerId}::text, ${conversationId}::uuid, ${window.around ?? null}::uuid,
+  const result = await tenant.db.execute(sql`SELECT parley_timeline_page(
+    ${tenant.tenantId}::uuid, ${viewerId}::text, ${conversationId}::uuid, ${window.around ?? null}::uuid,
     ${window.beforeSeq ?? null}::bigint, ${window.beforeLimit}::integer,
     ${window.fromSeq ?? null}::bigint, ${window.fromLimit}::integer
   ) AS page`);

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
-import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import { inTenantAsUser, tenantDb, type TenantDb, type TenantScope } from '../../db/tenant-scope.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { assertMetadataSize } from '../../metadata.ts';
@@ -9,13 +9,15 @@ import {
   archivedError,
   assertAllowed,
   assertNotArchived,
+  assertNotDeleted,
+  deletedMessageError,
   isAllowed,
   notAllowedError,
-  ROLES,
-} from '../conversations/conversation-access.ts';
+  SEND_ROLES,
+} from '../access/permissions.ts';
+import { loadVisibleMessage } from '../access/visibility.ts';
 import { findMembers } from '../conversations/conversations.repository.ts';
 import { openDirectConversation } from '../conversations/conversations.service.ts';
-import { assertNotDeleted, deletedMessageError, loadVisibleMessage } from './message-access.ts';
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
@@ -32,14 +34,12 @@ import {
   type StoredMessage,
   type TimelineWindow,
 } from './messages.repository.ts';
-import { presentMessage, presentMessages, toEventData, toMessageView } from './messages.presenter.ts';
+import { loadMessageView, loadMessageViews } from './message-views.ts';
+import { toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 import { SendBatcher } from './send-batcher.ts';
-
-/** The roles that may send, from the one permission table; the send statement checks the member's against them. */
-const SEND_ROLES = ROLES.filter((role) => isAllowed(role, 'send'));
 
 /** The members of a conversation that a text mentions. */
 async function resolveMentions(scope: TenantScope, conversationId: string, text: string): Promise<string[]> {
@@ -160,8 +160,8 @@ export function createMessagesService({
 }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
-  const batcher = new SendBatcher(
-    (tenantId, sends) => sendMessageRows(orm, tenantId, sends, SEND_ROLES),
+  const batcher = new SendBatcher<TenantDb>(
+    (tenant, sends) => sendMessageRows(tenant, sends, SEND_ROLES),
     sendBatchesInFlight,
     MAX_SEND_BATCH,
   );
@@ -178,7 +178,7 @@ export function createMessagesService({
     }
     const original = originalOfRetry(sent.message, conversationId());
     return {
-      message: await run(ctx, (scope, userId) => presentMessage(scope, userId, original)),
+      message: await run(ctx, (scope, userId) => loadMessageView(scope, userId, original)),
       created: false,
     };
   };
@@ -197,7 +197,7 @@ export function createMessagesService({
           ? []
           : await run(ctx, (scope) => resolveMentions(scope, conversationId, input.text));
       const values = sendValuesOf(ctx.tenantId, userId, conversationId, input, mentions);
-      const sent = sentOrThrow(await batcher.send(ctx.tenantId, values));
+      const sent = sentOrThrow(await batcher.send(tenantDb(orm, ctx), values));
       return answer(ctx, () => conversationId, sent);
     },
 
@@ -220,7 +220,7 @@ export function createMessagesService({
         directId = conversation.id;
         const mentions = await resolveMentions(scope, conversation.id, input.text);
         const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions);
-        const [outcome] = await sendMessageRows(scope.tx, ctx.tenantId, [values], SEND_ROLES);
+        const [outcome] = await sendMessageRows(scope, [values], SEND_ROLES);
         if (outcome === undefined) throw new Error('a send of one returned no outcome');
         return sentOrThrow(outcome);
       });
@@ -250,7 +250,7 @@ export function createMessagesService({
           : query.after_seq !== undefined
             ? { fromSeq: query.after_seq + 1, beforeLimit: 0, fromLimit: limit + 1 }
             : { beforeSeq: query.before_seq, beforeLimit: limit + 1, fromLimit: 0 };
-      const page = await readTimelinePage(orm, ctx.tenantId, userId, conversationId, window);
+      const page = await readTimelinePage(tenantDb(orm, ctx), userId, conversationId, window);
       if (!page.visible) throw notFound('conversation');
       if (page.role === null || !isAllowed(page.role, 'read')) throw notAllowedError('read');
       if (!page.anchorFound) {
@@ -287,7 +287,7 @@ export function createMessagesService({
       return run(ctx, async (scope, userId) => {
         const { message, role } = await loadVisibleMessage(scope, messageId, userId);
         assertAllowed(role, 'read');
-        return presentMessage(scope, userId, message);
+        return loadMessageView(scope, userId, message);
       });
     },
 
@@ -300,7 +300,7 @@ export function createMessagesService({
         const rootId = message.threadRootId ?? message.id;
         const rows = await listReplies(scope, rootId, { afterSeq: query.after_seq ?? 0, limit: limit + 1 });
         return {
-          data: await presentMessages(scope, userId, rows.slice(0, limit)),
+          data: await loadMessageViews(scope, userId, rows.slice(0, limit)),
           has_more_after: rows.length > limit,
         };
       });
@@ -318,7 +318,7 @@ export function createMessagesService({
         assertAllowed(role, 'edit_own_message');
         assertNotDeleted(message);
         assertNotArchived(conversation);
-        if (message.text === input.text) return presentMessage(scope, userId, message);
+        if (message.text === input.text) return loadMessageView(scope, userId, message);
         await insertEdit(scope, {
           messageId,
           text: message.text ?? '',
@@ -329,7 +329,7 @@ export function createMessagesService({
           mentions: await resolveMentions(scope, message.conversationId, input.text),
           editedAt: sql`now()`,
         });
-        const view = await presentMessage(scope, userId, updated);
+        const view = await loadMessageView(scope, userId, updated);
         await events.record(scope, updated.conversationId, [
           { type: 'message.updated', seq: updated.seq, data: toEventData(view) },
         ]);

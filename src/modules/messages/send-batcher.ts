@@ -1,10 +1,18 @@
 import type { SendOutcome, SendValues } from './messages.repository.ts';
 
-/** Runs one tenant's sends as one statement and returns their outcomes in order (`sendMessageRows`). */
-export type RunSends = (tenantId: string, sends: SendValues[]) => Promise<SendOutcome[]>;
+/** Who the sends are for: their tenant (a `TenantDb` in the server), grouped into batches by its id. */
+export interface SendTenant {
+  readonly tenantId: string;
+}
 
-interface Pending {
-  tenantId: string;
+/** Runs one tenant's sends as one statement and returns their outcomes in order (`sendMessageRows`). */
+export type RunSends<Tenant extends SendTenant> = (
+  tenant: Tenant,
+  sends: SendValues[],
+) => Promise<SendOutcome[]>;
+
+interface Pending<Tenant extends SendTenant> {
+  tenant: Tenant;
   values: SendValues;
   resolve: (outcome: SendOutcome) => void;
   reject: (error: unknown) => void;
@@ -21,12 +29,12 @@ interface Pending {
  * is one transaction, so an error (a deadlock, a lost connection) undoes all of it; then each of its sends
  * is tried again on its own, so that an error reaches only the caller whose send causes it.
  */
-export class SendBatcher {
-  private queue: Pending[] = [];
+export class SendBatcher<Tenant extends SendTenant> {
+  private queue: Pending<Tenant>[] = [];
   private inFlight = 0;
 
   constructor(
-    private readonly run: RunSends,
+    private readonly run: RunSends<Tenant>,
     private readonly maxInFlight: number,
     private readonly maxBatch: number,
   ) {
@@ -34,9 +42,9 @@ export class SendBatcher {
   }
 
   /** Sends one message; resolves once its batch has committed. */
-  send(tenantId: string, values: SendValues): Promise<SendOutcome> {
+  send(tenant: Tenant, values: SendValues): Promise<SendOutcome> {
     return new Promise<SendOutcome>((resolve, reject) => {
-      this.queue.push({ tenantId, values, resolve, reject });
+      this.queue.push({ tenant, values, resolve, reject });
       this.pump();
     });
   }
@@ -47,10 +55,10 @@ export class SendBatcher {
       head !== undefined && this.inFlight < this.maxInFlight;
       head = this.queue[0]
     ) {
-      const { tenantId } = head;
-      const batch = this.takeBatch(tenantId);
+      const { tenant } = head;
+      const batch = this.takeBatch(tenant.tenantId);
       this.inFlight += 1;
-      void this.dispatch(tenantId, batch).finally(() => {
+      void this.dispatch(tenant, batch).finally(() => {
         this.inFlight -= 1;
         this.pump();
       });
@@ -58,21 +66,21 @@ export class SendBatcher {
   }
 
   /** The oldest waiting sends of `tenantId`, in arrival order, up to `maxBatch`; the rest keep waiting. */
-  private takeBatch(tenantId: string): Pending[] {
-    const batch: Pending[] = [];
-    const rest: Pending[] = [];
+  private takeBatch(tenantId: string): Pending<Tenant>[] {
+    const batch: Pending<Tenant>[] = [];
+    const rest: Pending<Tenant>[] = [];
     for (const pending of this.queue) {
-      if (pending.tenantId === tenantId && batch.length < this.maxBatch) batch.push(pending);
+      if (pending.tenant.tenantId === tenantId && batch.length < this.maxBatch) batch.push(pending);
       else rest.push(pending);
     }
     this.queue = rest;
     return batch;
   }
 
-  private async dispatch(tenantId: string, batch: Pending[]): Promise<void> {
+  private async dispatch(tenant: Tenant, batch: Pending<Tenant>[]): Promise<void> {
     try {
       const outcomes = await this.run(
-        tenantId,
+        tenant,
         batch.map((pending) => pending.values),
       );
       batch.forEach((pending, index) => pending.resolve(outcomes[index] as SendOutcome));
@@ -84,7 +92,7 @@ export class SendBatcher {
       await Promise.all(
         batch.map(async (pending) => {
           try {
-            const [outcome] = await this.run(tenantId, [pending.values]);
+            const [outcome] = await this.run(pending.tenant, [pending.values]);
             pending.resolve(outcome as SendOutcome);
           } catch (alone) {
             pending.reject(alone);

@@ -3,9 +3,10 @@ import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { cursorInteger, cursorTimestamp, decodeCursor, toPage } from '../../http/pagination.ts';
-import { assertAllowed, assertNotArchived, loadVisible } from '../conversations/conversation-access.ts';
-import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
-import { presentMessage, presentMessages, toEventData } from '../messages/messages.presenter.ts';
+import { assertAllowed, assertNotArchived, assertNotDeleted } from '../access/permissions.ts';
+import { loadVisible, loadVisibleMessage } from '../access/visibility.ts';
+import { loadMessageView, loadMessageViews } from '../messages/message-views.ts';
+import { toEventData } from '../messages/messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { listPinned, updateMessage } from '../messages/messages.repository.ts';
 
@@ -23,12 +24,12 @@ export function createPinsService({ orm, events }: { orm: Orm; events: EventLog 
       assertAllowed(role, 'pin');
       assertNotDeleted(message);
       assertNotArchived(conversation);
-      if ((message.pinnedAt !== null) === isPinned) return presentMessage(scope, userId, message);
+      if ((message.pinnedAt !== null) === isPinned) return loadMessageView(scope, userId, message);
       const updated = await updateMessage(scope, messageId, {
         pinnedAt: isPinned ? sql`now()` : null,
         pinnedBy: isPinned ? userId : null,
       });
-      const view = await presentMessage(scope, userId, updated);
+      const view = await loadMessageView(scope, userId, updated);
       await events.record(scope, updated.conversationId, [
         { type: 'message.updated', seq: updated.seq, data: toEventData(view) },
       ]);
@@ -51,7 +52,7 @@ export function createPinsService({ orm, events }: { orm: Orm; events: EventLog 
           limit: limit + 1,
         });
         const page = toPage(rows, limit, (row) => [row.pinnedAt?.toISOString() ?? '', String(row.seq)]);
-        return { ...page, data: await presentMessages(scope, userId, page.data) };
+        return { ...page, data: await loadMessageViews(scope, userId, page.data) };
       });
     },
   };

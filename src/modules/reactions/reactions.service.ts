@@ -3,11 +3,11 @@ import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { AppError } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
-import { assertAllowed, assertNotArchived } from '../conversations/conversation-access.ts';
-import { assertNotDeleted, loadVisibleMessage } from '../messages/message-access.ts';
+import { assertAllowed, assertNotArchived, assertNotDeleted } from '../access/permissions.ts';
+import { loadVisibleMessage } from '../access/visibility.ts';
 import { isReactionEmoji } from '../messages/message-text.ts';
 import type { EventLog } from '../events/event-log.ts';
-import { presentMessage } from '../messages/messages.presenter.ts';
+import { loadMessageView } from '../messages/message-views.ts';
 import { deleteReaction, insertReaction, listReactions } from './reactions.repository.ts';
 
 function assertEmoji(emoji: string): void {
@@ -45,7 +45,7 @@ export function createReactionsService({ orm, events }: { orm: Orm; events: Even
           },
         ]);
       }
-      return presentMessage(scope, userId, message);
+      return loadMessageView(scope, userId, message);
     });
 
   return {

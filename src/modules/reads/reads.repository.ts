@@ -1,10 +1,10 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
-import { rowsOf, type Orm } from '../../db/client.ts';
+import { rowsOf } from '../../db/client.ts';
 import type { JsonText } from '../../db/json-rows.ts';
 import type { UnreadSummary } from './reads.schemas.ts';
 import { conversationMembers } from '../../db/schema/conversations.ts';
 import { arrayParam } from '../../db/params.ts';
-import type { TenantScope } from '../../db/tenant-scope.ts';
+import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 
 /** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
 export async function advanceReadWatermark(
@@ -40,20 +40,19 @@ export interface UnreadRow {
  * watermark (and, of those, the ones mentioning the member), in one statement, the parley_unread_counts
  * function (migration 0012): direct and group conversations read the member's counters, which triggers
  * keep; channels count with a range scan from the watermark, and only when something follows it. It sets
- * the tenant itself, so it runs on its own (given the Orm: one round trip) or in a transaction (a scope).
+ * the tenant itself, so it runs on its own (a `TenantDb`: one round trip) or in a transaction (a scope).
  */
 export async function countUnread(
-  db: Orm | TenantScope,
-  tenantId: string,
+  tenant: TenantDb,
   userId: string,
   conversationIds?: string[],
 ): Promise<UnreadRow[]> {
   if (conversationIds?.length === 0) return [];
   const ids = conversationIds === undefined ? sql`NULL::uuid[]` : arrayParam(conversationIds, 'uuid');
-  const result = await ('tx' in db ? db.tx : db).execute(sql`
+  const result = await tenant.db.execute(sql`
     SELECT conversation_id AS "conversationId", last_read_seq AS "lastReadSeq",
            unread_count AS "unreadCount", mention_count AS "mentionCount"
-    FROM parley_unread_counts(${tenantId}::uuid, ${userId}::text, ${ids})`);
+    FROM parley_unread_counts(${tenant.tenantId}::uuid, ${userId}::text, ${ids})`);
   return rowsOf<Omit<UnreadRow, 'lastReadSeq'> & { lastReadSeq: string | number }>(result).map((row) => ({
     ...row,
     lastReadSeq: Number(row.lastReadSeq),
@@ -88,14 +87,10 @@ export function listReaders(
  * gets 1,000 entries: parsing them into rows and serializing them again took most of the server's time for
  * the request (docs/PERFORMANCE.md). Ties in the order go by conversation id.
  */
-export async function readUnreadSummary(
-  orm: Orm,
-  tenantId: string,
-  userId: string,
-): Promise<JsonText<UnreadSummary>> {
+export async function readUnreadSummary(tenant: TenantDb, userId: string): Promise<JsonText<UnreadSummary>> {
   // Concatenated rather than json_build_object per entry, which took about twice as long over 1,000 entries;
   // nothing here needs escaping (uuids, integers and fixed keys).
-  const result = await orm.execute(sql`
+  const result = await tenant.db.execute(sql`
     SELECT '{"total_unread":' || coalesce(sum(u.unread_count), 0)
         || ',"total_mentions":' || coalesce(sum(u.mention_count), 0)
         || ',"conversations":[' || coalesce(string_agg(
@@ -105,7 +100,7 @@ export async function readUnreadSummary(
              || ',"last_read_seq":' || u.last_read_seq || '}',
              ',' ORDER BY u.unread_count DESC, u.conversation_id), '')
         || ']}' AS body
-    FROM parley_unread_counts(${tenantId}::uuid, ${userId}::text, NULL::uuid[]) u
+    FROM parley_unread_counts(${tenant.tenantId}::uuid, ${userId}::text, NULL::uuid[]) u
     WHERE u.unread_count > 0 OR u.mention_count > 0`);
   const [row] = rowsOf<{ body: string }>(result);
   if (!row) throw new Error('the unread summary returned no row');

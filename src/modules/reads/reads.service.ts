@@ -1,10 +1,10 @@
 import type { Orm } from '../../db/client.ts';
-import { inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import { inTenantAsUser, tenantDb, type TenantScope } from '../../db/tenant-scope.ts';
 import { actingUserId, type TenantContext } from '../../context.ts';
 import { notFound } from '../../errors.ts';
 import { cursorText, decodeCursor, toPage } from '../../http/pagination.ts';
-import { assertAllowed, loadVisible } from '../conversations/conversation-access.ts';
-import { loadVisibleMessage } from '../messages/message-access.ts';
+import { assertAllowed } from '../access/permissions.ts';
+import { loadVisible, loadVisibleMessage } from '../access/visibility.ts';
 import { advanceReadWatermark, countUnread, listReaders, readUnreadSummary } from './reads.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
 
@@ -34,7 +34,7 @@ export function createReadsService({ orm, events }: { orm: Orm; events: EventLog
             },
           ]);
         }
-        const [counts] = await countUnread(scope, scope.tenantId, userId, [conversationId]);
+        const [counts] = await countUnread(scope, userId, [conversationId]);
         return {
           conversation_id: conversationId,
           last_read_seq: counts?.lastReadSeq ?? target,
@@ -46,7 +46,7 @@ export function createReadsService({ orm, events }: { orm: Orm; events: EventLog
 
     /** Totals and the conversations with something unread, most unread first, as the response's JSON. */
     getUnread(ctx: TenantContext) {
-      return readUnreadSummary(orm, ctx.tenantId, actingUserId(ctx));
+      return readUnreadSummary(tenantDb(orm, ctx), actingUserId(ctx));
     },
 
     /** Members whose watermark has reached a message, by user id. */

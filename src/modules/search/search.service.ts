@@ -2,7 +2,7 @@ import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { cursorNumber, cursorUuid, decodeCursor, encodeCursor } from '../../http/pagination.ts';
-import { presentMessages } from '../messages/messages.presenter.ts';
+import { loadMessageViews } from '../messages/message-views.ts';
 import { findMessagesByIds } from '../messages/messages.repository.ts';
 import { headlines, MARK_START, MARK_STOP, searchMessages, type SearchHit } from './search.repository.ts';
 
@@ -86,7 +86,7 @@ export function createSearchService({ orm }: { orm: Orm }) {
         const ids = page.map((hit) => hit.id);
         const byId = new Map((await findMessagesByIds(scope, ids)).map((row) => [row.id, row]));
         const ordered = ids.flatMap((id) => byId.get(id) ?? []);
-        const views = await presentMessages(scope, userId, ordered);
+        const views = await loadMessageViews(scope, userId, ordered);
         const snippets = await headlines(scope, ids, query.q);
         const last = page.at(-1);
         return {

@@ -6,11 +6,13 @@ import { newId } from '../../ids.ts';
 import { deriveApiKeySecret, hashSecret } from './api-key-secrets.ts';
 import {
   deleteTenant as deleteTenantRow,
+  findNewestLiveApiKey,
   findTenant,
   insertApiKey,
   insertTenant,
   listApiKeys as listApiKeyRows,
   listTenants as listTenantRows,
+  liveApiKeyIds,
   renameTenant as renameTenantRow,
   revokeApiKey as revokeApiKeyRow,
   type ApiKeyRow,
@@ -104,6 +106,19 @@ export function createTenantsService({ orm, serverKey, onCredentialsChanged }: T
     async listApiKeys(tenantId: string): Promise<ApiKeyView[]> {
       await requireTenant(tenantId);
       return (await listApiKeyRows(orm, tenantId)).map(toApiKeyView);
+    },
+
+    /** The id of the tenant's newest live key (the CLI signs user tokens with it); undefined if none. */
+    async newestLiveApiKeyId(tenantId: string): Promise<string | undefined> {
+      return (await findNewestLiveApiKey(orm, tenantId))?.id;
+    },
+
+    /**
+     * Which of these api keys are live (exist, not revoked); a deleted tenant's keys are gone. The real-time
+     * hub asks before carrying out a socket's frame, and ends the sockets whose key is not.
+     */
+    liveApiKeyIds(keyIds: readonly string[]): Promise<Set<string>> {
+      return liveApiKeyIds(orm, keyIds);
     },
 
     /** Revokes a key: requests and user tokens signed with it are refused from now on. */

@@ -2,14 +2,19 @@ import type { App } from '../../http/app-types.ts';
 import { tenantContext, userIdOf } from '../../http/auth.ts';
 import { errorResponses, NoContent } from '../../http/schemas.ts';
 import { ListUsersQuery, UpsertUserBody, User, UserExport, UserPage, UserParams } from './users.schemas.ts';
+import type { UserErasure } from './user-erasure.ts';
+import type { UserExporter } from './user-export.ts';
 import type { UsersService } from './users.service.ts';
 
 const tags = ['users'];
 const tenantCallers: Array<Record<string, string[]>> = [{ apiKey: [] }, { userToken: [] }];
 const backendOnly: Array<Record<string, string[]>> = [{ apiKey: [] }];
 
-/** /v1/users and /v1/me. */
-export function registerUserRoutes(app: App, users: UsersService): void {
+/** /v1/users and /v1/me: profiles (the users service), erasure and export (use cases of their own). */
+export function registerUserRoutes(
+  app: App,
+  { users, erasure, exporter }: { users: UsersService; erasure: UserErasure; exporter: UserExporter },
+): void {
   app.put('/v1/users/:user_id', {
     config: { auth: 'backend' },
     schema: {
@@ -77,7 +82,7 @@ export function registerUserRoutes(app: App, users: UsersService): void {
       response: { 204: NoContent, ...errorResponses('forbidden', 'not_found') },
     },
     handler: async (request, reply) => {
-      await users.eraseUser(tenantContext(request), request.params.user_id);
+      await erasure.eraseUser(tenantContext(request), request.params.user_id);
       return reply.code(204).send(null);
     },
   });
@@ -91,6 +96,6 @@ export function registerUserRoutes(app: App, users: UsersService): void {
       params: UserParams,
       response: { 200: UserExport, ...errorResponses('forbidden', 'not_found') },
     },
-    handler: (request) => users.exportUser(tenantContext(request), request.params.user_id),
+    handler: (request) => exporter.exportUser(tenantContext(request), request.params.user_id),
   });
 }

@@ -1,6 +1,8 @@
-import type { TenantScope } from '../../db/tenant-scope.ts';
-import { AppError, notFound } from '../../errors.ts';
-import { findConversationForUser, type ConversationWithMembership } from './conversations.repository.ts';
+import { AppError } from '../../errors.ts';
+
+// The rules of who may do what in a conversation, as pure functions of roles and rows: the contract's role
+// table (one permission function), the edge rules of changing members, and the state rules (archived,
+// deleted). Repositories import its types; services ask it. It imports nothing but the errors it throws.
 
 /** A member's role in one conversation, highest first. */
 export const ROLES = ['OWNER', 'ADMIN', 'MEMBER', 'VIEWER'] as const;
@@ -49,6 +51,9 @@ export function isAllowed(role: Role | null, action: ConversationAction): boolea
   return role !== null && RANK[role] >= RANK[LEAST_ROLE[action]];
 }
 
+/** The roles that may send, from the table: the send statement checks the member's role against them. */
+export const SEND_ROLES: readonly Role[] = ROLES.filter((role) => isAllowed(role, 'send'));
+
 /** The 403 of an action the caller's role does not allow. */
 export const notAllowedError = (action: ConversationAction) =>
   new AppError('forbidden', `your role in this conversation does not allow this (${action})`);
@@ -92,15 +97,18 @@ export function assertNotArchived(conversation: { archivedAt: Date | null }): vo
   if (conversation.archivedAt !== null) throw archivedError();
 }
 
-/** A conversation the user may see (a member, or any channel) with the user's role, else 404. */
-export async function loadVisible(
-  scope: TenantScope,
-  conversationId: string,
-  userId: string,
-  options: { forUpdate?: boolean } = {},
-): Promise<ConversationWithMembership & { role: Role | null }> {
-  const found = await findConversationForUser(scope, conversationId, userId, options);
-  if (!found || (found.member === null && found.conversation.type !== 'channel'))
-    throw notFound('conversation');
-  return { ...found, role: found.member?.role ?? null };
+/** The 409 of acting on a tombstone. */
+export const deletedMessageError = () => new AppError('conflict', 'the message has been deleted');
+
+/** A deleted message is a tombstone: nothing can be done to it but read it. */
+export function assertNotDeleted(message: { deletedAt: Date | null }): void {
+  if (message.deletedAt !== null) throw deletedMessageError();
+}
+
+/**
+ * Who may see a conversation: its members, and every user of the tenant when it is a channel. Everyone
+ * else gets the 404 of an id that never existed.
+ */
+export function isVisible(conversation: { type: ConversationType }, member: object | null): boolean {
+  return member !== null || conversation.type === 'channel';
 }
