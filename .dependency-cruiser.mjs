@@ -1,0 +1,148 @@
+// The import rules (docs/ARCHITECTURE.md, "Layers"), checked by `npm run lint` after ESLint. Paths are
+// relative to the repository root. Type-only imports count like any other: a cycle or a wrong-way import
+// through `import type` ties the files together as much as one through a value.
+
+/** A repository of any module. */
+const REPOSITORY = '\\.repository\\.ts$';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+export default {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment:
+        'No import cycle between files, type-only imports included: the code reads one way, from the ' +
+        'routes down to the database. Break a cycle at its root (move what both sides need below both).',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment:
+        'Every import resolves to a file or an installed package. An import the checker cannot follow is ' +
+        'one it cannot check, so it fails rather than passing unseen.',
+      from: {},
+      // The bundle bin/start.mjs runs exists only once `npm run build` has made it.
+      to: { couldNotResolve: true, pathNot: '(^|/)dist/main\\.mjs$' },
+    },
+    {
+      name: 'db-below-modules',
+      severity: 'error',
+      comment: 'src/db/ is the bottom layer: it imports no module, no transport and nothing real-time.',
+      from: { path: '^src/db/' },
+      to: { path: '^src/(modules|http|realtime|jobs)/' },
+    },
+    {
+      name: 'repositories-look-down',
+      severity: 'error',
+      comment:
+        'A repository is queries: it imports the database layer, pure helpers and the types of other ' +
+        'repositories and of schemas, never a service, a route, a presenter, a view loader, the access ' +
+        'rules that read (visibility), the transport or the real-time side.',
+      from: { path: REPOSITORY },
+      to: {
+        path: [
+          '\\.(service|routes|presenter)\\.ts$',
+          '-views\\.ts$',
+          '^src/modules/access/visibility\\.ts$',
+          '^src/(http|realtime|jobs)/',
+        ],
+      },
+    },
+    {
+      name: 'presenters-are-pure',
+      severity: 'error',
+      comment:
+        'A presenter (*.presenter.ts) shapes rows into views and runs no query: it may import the row ' +
+        'types of repositories, never their functions, the database or a service. What a view needs ' +
+        'beyond its rows is read by a view loader (*-views.ts) and handed over.',
+      from: { path: '\\.presenter\\.ts$' },
+      to: {
+        path: [
+          REPOSITORY,
+          '\\.service\\.ts$',
+          '-views\\.ts$',
+          '^src/db/',
+          '^src/modules/access/visibility\\.ts$',
+        ],
+        dependencyTypesNot: ['type-only'],
+      },
+    },
+    {
+      name: 'presenters-no-orm',
+      severity: 'error',
+      comment: 'A presenter runs no query, so it needs nothing of the ORM.',
+      from: { path: '\\.presenter\\.ts$' },
+      to: { path: 'node_modules/drizzle-orm/' },
+    },
+    {
+      name: 'permissions-are-pure',
+      severity: 'error',
+      comment:
+        'The access rules (who may see, send, manage) are pure functions of roles and rows: they import ' +
+        'nothing but the errors they throw, so every layer can ask them.',
+      from: { path: '^src/modules/access/permissions\\.ts$' },
+      to: { pathNot: '^src/errors\\.ts$' },
+    },
+    {
+      name: 'routes-through-services',
+      severity: 'error',
+      comment: 'Routes call services; they never query a repository themselves.',
+      from: { path: '\\.routes\\.ts$' },
+      to: { path: [REPOSITORY, '^src/db/tenant-scope\\.ts$'] },
+    },
+    {
+      name: 'services-below-routes',
+      severity: 'error',
+      comment:
+        'Services (and the use cases and helpers beside them) never import routes: HTTP, the CLI and ' +
+        'socket frames all call the same service.',
+      from: { path: '^src/modules/', pathNot: '\\.routes\\.ts$' },
+      to: { path: '\\.routes\\.ts$' },
+    },
+    {
+      name: 'services-no-fastify',
+      severity: 'error',
+      comment:
+        'Services import no Fastify code: from src/http/ only the framework-free cursor helpers of ' +
+        'pagination.ts (schemas, which describe HTTP bodies, may use src/http/schemas.ts).',
+      from: { path: '\\.service\\.ts$' },
+      to: { path: ['^src/http/(?!pagination\\.ts$)', 'node_modules/fastify/'] },
+    },
+    {
+      name: 'realtime-through-services',
+      severity: 'error',
+      comment:
+        'src/realtime/ reaches the modules through their services (and the events module, whose log it ' +
+        "delivers), never through another module's repository.",
+      from: { path: '^src/realtime/' },
+      to: { path: `^src/modules/(?!events/)[^/]+/[^/]+${REPOSITORY}` },
+    },
+    {
+      name: 'modules-not-to-realtime',
+      severity: 'error',
+      comment:
+        'The modules do not depend on the real-time side, which depends on them. Known exceptions, until ' +
+        'the event contract gives them a home in src/modules/events/: the bus interface (realtime/bus.ts, ' +
+        'imported by events/event-log.ts and system/system.routes.ts) and the cursor (realtime/cursor.ts, ' +
+        'imported by sync/sync.service.ts).',
+      from: { path: '^src/modules/' },
+      to: { path: '^src/realtime/', pathNot: '^src/realtime/(bus|cursor)\\.ts$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // Counts `import type` too (see the top of this file).
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: ['^src/db/migrations/', '^bench/results/', '^dist/', '^coverage/', '^data/'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+      mainFields: ['module', 'main', 'types', 'typings'],
+    },
+    reporterOptions: { text: { highlightFocused: true } },
+  },
+};
