@@ -21,7 +21,7 @@ import {
   UNSTORABLE_TEXT_MESSAGE,
 } from '../http/input-text.ts';
 import type { AuthService, VerifiedUserToken } from '../modules/auth/auth.service.ts';
-import { SeqOrZero } from '../modules/messages/messages.schemas.ts';
+import { ClientFrame, type ServerFrame } from '../modules/events/events.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
 import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
@@ -55,46 +55,6 @@ const CLOSE_CODE_OF: Partial<Record<string, number>> = {
   unavailable: CLOSE.tryAgainLater,
 };
 const AUTH_TIMEOUT_MS = 5000;
-
-const Ref = Type.Optional(Type.String({ maxLength: 128 }));
-const ConversationId = Type.String({ format: 'uuid' });
-/** Every frame a client may send (docs/REALTIME.md). */
-export const ClientFrame = Type.Union([
-  Type.Object(
-    { type: Type.Literal('auth'), token: Type.String({ maxLength: 4096 }), ref: Ref },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      type: Type.Literal('send'),
-      ref: Ref,
-      conversation_id: ConversationId,
-      text: Type.String({ minLength: 1, maxLength: 10_000, pattern: '^[^\\u0000]*$' }),
-      client_msg_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-      thread_root_id: Type.Optional(Type.String({ format: 'uuid' })),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      type: Type.Literal('read'),
-      ref: Ref,
-      conversation_id: ConversationId,
-      seq: Type.Optional(SeqOrZero),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      type: Type.Union([Type.Literal('typing.start'), Type.Literal('typing.stop')]),
-      ref: Ref,
-      conversation_id: ConversationId,
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object({ type: Type.Literal('ping'), ref: Ref }, { additionalProperties: false }),
-]);
-type ClientFrame = Static<typeof ClientFrame>;
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
@@ -193,7 +153,7 @@ class GatewaySocket {
     return this.socket.readyState === this.socket.OPEN;
   }
 
-  private sendFrame(frame: object): void {
+  private sendFrame(frame: ServerFrame): void {
     if (this.isOpen()) this.socket.send(JSON.stringify(frame));
   }
 
@@ -353,7 +313,7 @@ class GatewaySocket {
       keyId: '',
       via: 'token',
     });
-    const ack = (extra: object = {}) =>
+    const ack = (extra: { message?: Extract<ServerFrame, { type: 'ack' }>['message'] } = {}) =>
       this.sendFrame({ type: 'ack', ...(frame.ref === undefined ? {} : { ref: frame.ref }), ...extra });
     if (frame.type === 'send') {
       const { message } = await this.shared.messages.sendMessage(ctx, frame.conversation_id, {

@@ -4,6 +4,7 @@ import type { Orm } from '../db/client.ts';
 import { inTenant } from '../db/tenant-scope.ts';
 import { listConversationIdsOfUser } from '../modules/conversations/conversations.repository.ts';
 import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
+import type { ServerFrame } from '../modules/events/events.schemas.ts';
 import { toEventFrame } from '../modules/sync/sync.service.ts';
 import type { Bus, BusMessage } from './bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
@@ -281,7 +282,7 @@ export class Hub {
     // Typing, the one kind left.
     const feed = this.feeds.get(message.tenantId);
     if (feed === undefined) return;
-    const frame = {
+    const frame: ServerFrame = {
       type: 'event',
       event: {
         type: message.isTyping ? 'typing.started' : 'typing.stopped',

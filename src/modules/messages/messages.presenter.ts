@@ -1,6 +1,7 @@
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import { type StoredMessage } from './messages.repository.ts';
 import { summarizeReactions } from '../reactions/reactions.repository.ts';
+import type { MessageEventData } from '../events/events.schemas.ts';
 import type { MessageView } from './messages.schemas.ts';
 
 type ReactionSummary = MessageView['reactions'];
@@ -54,6 +55,6 @@ export async function presentMessage(
 }
 
 /** A message as events carry it to every member: reactions without any one viewer's `me`. */
-export function toEventData(view: MessageView): Record<string, unknown> {
+export function toEventData(view: MessageView): MessageEventData {
   return { ...view, reactions: view.reactions.map((reaction) => ({ ...reaction, me: false })) };
 }
