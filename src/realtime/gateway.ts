@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Ajv } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { Static } from 'typebox';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tenantContextOf, type Principal } from '../context.ts';
 import {
@@ -21,7 +21,7 @@ import {
   UNSTORABLE_TEXT_MESSAGE,
 } from '../http/input-text.ts';
 import type { AuthService, VerifiedUserToken } from '../modules/auth/auth.service.ts';
-import { ClientFrame, type ServerFrame } from '../modules/events/events.schemas.ts';
+import { ClientFrame, WsQuery, type ServerFrame } from '../modules/events/events.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
 import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
@@ -59,16 +59,6 @@ const AUTH_TIMEOUT_MS = 5000;
 const ajv = new Ajv({ allErrors: false, strict: false });
 ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
 const isClientFrame = ajv.compile<ClientFrame>(ClientFrame);
-
-const WsQuery = Type.Object(
-  {
-    access_token: Type.Optional(Type.String({ maxLength: 4096 })),
-    cursor: Type.Optional(
-      Type.String({ maxLength: 8192, description: 'Resume: receive what followed this cursor first' }),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 /** The text of a frame, however ws chunked it. */
 export function textOf(data: RawData): string {

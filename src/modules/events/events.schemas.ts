@@ -157,6 +157,19 @@ export type StoredEvent = {
 
 // Frames of /v1/ws --------------------------------------------------------------------------------------
 
+/** The query string of the upgrade to /v1/ws; anything else is refused before the handshake. */
+export const WsQuery = Type.Object(
+  {
+    access_token: Type.Optional(
+      Type.String({ maxLength: 4096, description: 'A user token: authenticated at once' }),
+    ),
+    cursor: Type.Optional(
+      Type.String({ maxLength: 8192, description: 'Resume: receive what followed this cursor first' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 const Ref = Type.Optional(
   Type.String({ maxLength: 128, description: 'Echoed in the ack, error or pong the frame causes' }),
 );
