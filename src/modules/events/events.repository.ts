@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { rowsOf, type Orm } from '../../db/client.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
-import type { NewEvent, StoredEvent } from './events.schemas.ts';
+import type { LoggedEventType, MessageEventData, NewEvent, StoredEvent } from './events.schemas.ts';
 
 /**
  * Records events of one conversation. The statement first takes the conversation's row lock (a no-op when
@@ -121,8 +121,17 @@ export async function readEventWindow(
   };
 }
 
-const MESSAGE_CONTENT_EVENTS = sql`('message.created', 'message.updated')`;
-const REDACTED = sql`jsonb_build_object('text', null, 'mentions', '[]'::jsonb, 'metadata', '{}'::jsonb, 'client_msg_id', null)`;
+/** The event types that carry a message's content, and what redaction leaves of it (typed by the contract). */
+const MESSAGE_CONTENT_EVENTS = sql`(${sql.join(
+  (['message.created', 'message.updated'] satisfies LoggedEventType[]).map((type) => sql`${type}`),
+  sql`, `,
+)})`;
+const REDACTED = sql`${JSON.stringify({
+  text: null,
+  mentions: [],
+  metadata: {},
+  client_msg_id: null,
+} satisfies Partial<MessageEventData>)}::jsonb`;
 
 /** Blanks a deleted message's content in the events that carried it: deletion purges it at once. */
 export async function redactMessageEvents(
