@@ -6,7 +6,7 @@ import { listConversationIdsOfUser } from '../modules/conversations/conversation
 import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
 import type { ServerFrame } from '../modules/events/events.schemas.ts';
 import { toEventFrame } from '../modules/sync/sync.service.ts';
-import type { Bus, BusMessage } from './bus.ts';
+import type { Bus, BusMessage } from '../modules/events/events.bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
 import { parseSnapshot, type Cursor } from './cursor.ts';
 import { TenantFeed, WINDOW_PAGE } from './feed.ts';

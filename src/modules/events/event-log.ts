@@ -1,5 +1,5 @@
 import type { TenantScope } from '../../db/tenant-scope.ts';
-import type { Bus } from '../../realtime/bus.ts';
+import type { Bus } from './events.bus.ts';
 import { insertEvents } from './events.repository.ts';
 import type { NewEvent } from './events.schemas.ts';
 

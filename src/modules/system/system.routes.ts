@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { Type } from 'typebox';
 import type { Database } from '../../db/client.ts';
-import type { Bus } from '../../realtime/bus.ts';
+import type { Bus } from '../events/events.bus.ts';
 import type { App } from '../../http/app-types.ts';
 import { buildAsyncApiDocument } from '../events/events.asyncapi.ts';
 
