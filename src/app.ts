@@ -30,7 +30,7 @@ import { createSearchService } from './modules/search/search.service.ts';
 import { registerSyncRoutes } from './modules/sync/sync.routes.ts';
 import { createSyncService } from './modules/sync/sync.service.ts';
 import { createEventLog } from './modules/events/event-log.ts';
-import type { Bus } from './realtime/bus.ts';
+import type { Bus } from './modules/events/events.bus.ts';
 import { ConnectionLimits } from './realtime/connection-limits.ts';
 import { registerGateway, type GatewayLimits } from './realtime/gateway.ts';
 import type { HubTimings } from './realtime/connection.ts';

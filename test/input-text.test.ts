@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findUnstorableText, isJsonDeeperThan, isStorableText } from '../src/http/input-text.ts';
-import { decodeCursor, encodeCursor } from '../src/realtime/cursor.ts';
+import { decodeCursor, encodeCursor } from '../src/modules/events/events.cursor.ts';
 
 describe('isJsonDeeperThan', () => {
   it('counts nesting of arrays and objects, not brackets inside strings or after escapes', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.ts';
 import { tenantDb } from '../src/db/tenant-scope.ts';
 import { sendMessageRows, type SendValues } from '../src/modules/messages/messages.repository.ts';
+import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
 import {
@@ -208,23 +209,24 @@ describe('sending', () => {
 });
 
 describe('sends in one batch', () => {
-  /** What parley_send_messages is given for one send (the event data is not under test here). */
+  /** What parley_send_messages is given for one send, as the service builds it (its event too). */
   const sendOf = (
     senderId: string,
     conversationId: string,
     text: string,
     extra: { clientMsgId?: string; threadTargetId?: string } = {},
-  ): SendValues => ({
-    senderId,
-    conversationId,
-    id: newId(),
-    text,
-    mentions: [],
-    threadTargetId: extra.threadTargetId ?? null,
-    metadata: {},
-    clientMsgId: extra.clientMsgId ?? null,
-    eventData: {},
-  });
+  ): SendValues =>
+    sendValuesOf(
+      '',
+      senderId,
+      conversationId,
+      {
+        text,
+        ...(extra.clientMsgId === undefined ? {} : { client_msg_id: extra.clientMsgId }),
+        ...(extra.threadTargetId === undefined ? {} : { thread_root_id: extra.threadTargetId }),
+      },
+      [],
+    );
   const SENDERS = ['OWNER', 'ADMIN', 'MEMBER'];
 
   it('gives each send its own outcome; a refused one writes nothing and undoes none of the others', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLocalBus, type Bus } from '../src/realtime/bus.ts';
+import type { Bus } from '../src/modules/events/events.bus.ts';
+import { createLocalBus } from '../src/realtime/bus.ts';
 import { DEFAULT_HUB_TIMINGS } from '../src/realtime/connection.ts';
 import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';

@@ -1,22 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { SendOutcome, SendValues } from '../src/modules/messages/messages.repository.ts';
 import { SendBatcher } from '../src/modules/messages/send-batcher.ts';
+import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
 
 /** The tenant of a send, as the batcher groups sends (in the server, a `TenantDb`). */
 const tenant = (tenantId: string) => ({ tenantId });
 
 /** A send whose text names it, so a test can tell which outcome went to which caller. */
-const values = (text: string): SendValues => ({
-  senderId: 'alice',
-  conversationId: '00000000-0000-7000-8000-000000000001',
-  id: '00000000-0000-7000-8000-000000000002',
-  text,
-  mentions: [],
-  threadTargetId: null,
-  metadata: {},
-  clientMsgId: null,
-  eventData: {},
-});
+const values = (text: string): SendValues =>
+  sendValuesOf('', 'alice', '00000000-0000-7000-8000-000000000001', { text }, []);
 
 /** An outcome that carries its send's text back. */
 const outcomeOf = (send: SendValues): SendOutcome =>

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { StoredEvent } from '../modules/events/events.repository.ts';
-import type { EventFrame } from '../modules/sync/sync.service.ts';
-import { isVisibleIn, type Snapshot } from './cursor.ts';
+import type { LoggedEvent, ServerFrame, StoredEvent } from '../modules/events/events.schemas.ts';
+import { isVisibleIn, type Snapshot } from '../modules/events/events.cursor.ts';
 import { corkUntilNextTick } from './frames.ts';
 
 /** An event's `{"type":"event"}` message, serialized (and framed) at most once for all its sockets. */
@@ -65,7 +64,7 @@ export class Connection {
   /** Conversations whose events this socket receives; its feed keeps it current from membership events. */
   conversations = new Set<string>();
   /** Live events held back while the connection catches up from its resume cursor. */
-  private held: EventFrame[] | null = null;
+  private held: LoggedEvent[] | null = null;
   /**
    * The snapshot the client had read up to when it resumed. Another process's feed may be ahead of this
    * one's, so live events already visible there were delivered before the reconnect: they are skipped.
@@ -98,7 +97,7 @@ export class Connection {
   }
 
   /** Sends a frame, unless the client reads too slowly: then the socket is closed so it can resync. */
-  send(frame: object): void {
+  send(frame: ServerFrame): void {
     if (!this.isWritable()) return;
     if (this.transport !== undefined) corkUntilNextTick(this.transport);
     this.socket.send(JSON.stringify(frame));
@@ -135,7 +134,7 @@ export class Connection {
    * Delivers a live event now, or holds it until the catch-up is done. `encoded` is the event serialized
    * and framed once for every socket it goes to.
    */
-  deliver(event: StoredEvent, frame: EventFrame, encoded: EncodedEvent): void {
+  deliver(event: StoredEvent, frame: LoggedEvent, encoded: EncodedEvent): void {
     if (this.resumedAt !== null && isVisibleIn(BigInt(event.tx), this.resumedAt)) return;
     if (this.held === null) this.sendFrame(encoded.frame(), encoded.payload);
     else this.held.push(frame);

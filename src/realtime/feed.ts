@@ -1,11 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { TenantDb } from '../db/tenant-scope.ts';
-import { readEventWindow, type StoredEvent } from '../modules/events/events.repository.ts';
-import { toEventFrame, type EventFrame } from '../modules/sync/sync.service.ts';
+import { readEventWindow } from '../modules/events/events.repository.ts';
+import type { LoggedEvent, StoredEvent } from '../modules/events/events.schemas.ts';
+import { toEventFrame } from '../modules/sync/sync.service.ts';
 import type { Connection, EncodedEvent } from './connection.ts';
 import { encodeTextFrame } from './frames.ts';
 import { addTo, removeFrom } from './keyed-sets.ts';
-import type { Cursor } from './cursor.ts';
+import type { Cursor } from '../modules/events/events.cursor.ts';
 
 /** Events read from the log per query. */
 export const WINDOW_PAGE = 500;
@@ -134,30 +135,28 @@ export class TenantFeed {
    * added member receives the event that adds it and a removed one only if it is the event's subject.
    */
   private applyMembership(event: StoredEvent): void {
-    const data = event.data as { user_id?: unknown; member_ids?: unknown };
     const conversationId = event.conversationId;
     const joining =
       event.type === 'member.added'
-        ? [data.user_id]
-        : event.type === 'conversation.created' && Array.isArray(data.member_ids)
-          ? (data.member_ids as unknown[])
+        ? [event.data.user_id]
+        : event.type === 'conversation.created'
+          ? event.data.member_ids
           : [];
     for (const userId of joining) {
-      if (typeof userId !== 'string') continue;
       for (const connection of this.byUser.get(userId) ?? NONE) {
         connection.conversations.add(conversationId);
         addTo(this.followers, conversationId, connection);
       }
     }
-    if (event.type === 'member.removed' && typeof data.user_id === 'string') {
-      for (const connection of this.byUser.get(data.user_id) ?? NONE) {
+    if (event.type === 'member.removed') {
+      for (const connection of this.byUser.get(event.data.user_id) ?? NONE) {
         connection.conversations.delete(conversationId);
         removeFrom(this.followers, conversationId, connection);
       }
     }
   }
 
-  private dispatch(event: StoredEvent, frame: EventFrame): void {
+  private dispatch(event: StoredEvent, frame: LoggedEvent): void {
     let payload: Buffer | undefined;
     let framed: Buffer | undefined;
     const encode: EncodedEvent = {

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Ajv } from 'ajv';
 import type { FastifyBaseLogger } from 'fastify';
-import { Type, type Static } from 'typebox';
+import type { Static } from 'typebox';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { tenantContextOf, type Principal } from '../context.ts';
 import {
@@ -21,10 +21,10 @@ import {
   UNSTORABLE_TEXT_MESSAGE,
 } from '../http/input-text.ts';
 import type { AuthService, VerifiedUserToken } from '../modules/auth/auth.service.ts';
-import { SeqOrZero } from '../modules/messages/messages.schemas.ts';
+import { ClientFrame, WsQuery, type ServerFrame } from '../modules/events/events.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
 import type { ReadsService } from '../modules/reads/reads.service.ts';
-import { assertCursorRetained, decodeCursor, encodeCursor } from './cursor.ts';
+import { assertCursorRetained, decodeCursor, encodeCursor } from '../modules/events/events.cursor.ts';
 import { CLOSE, Connection } from './connection.ts';
 import type { ConnectionLease, ConnectionLimits } from './connection-limits.ts';
 import type { Hub } from './hub.ts';
@@ -56,59 +56,9 @@ const CLOSE_CODE_OF: Partial<Record<string, number>> = {
 };
 const AUTH_TIMEOUT_MS = 5000;
 
-const Ref = Type.Optional(Type.String({ maxLength: 128 }));
-const ConversationId = Type.String({ format: 'uuid' });
-/** Every frame a client may send (docs/REALTIME.md). */
-export const ClientFrame = Type.Union([
-  Type.Object(
-    { type: Type.Literal('auth'), token: Type.String({ maxLength: 4096 }), ref: Ref },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      type: Type.Literal('send'),
-      ref: Ref,
-      conversation_id: ConversationId,
-      text: Type.String({ minLength: 1, maxLength: 10_000, pattern: '^[^\\u0000]*$' }),
-      client_msg_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-      thread_root_id: Type.Optional(Type.String({ format: 'uuid' })),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      type: Type.Literal('read'),
-      ref: Ref,
-      conversation_id: ConversationId,
-      seq: Type.Optional(SeqOrZero),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      type: Type.Union([Type.Literal('typing.start'), Type.Literal('typing.stop')]),
-      ref: Ref,
-      conversation_id: ConversationId,
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object({ type: Type.Literal('ping'), ref: Ref }, { additionalProperties: false }),
-]);
-type ClientFrame = Static<typeof ClientFrame>;
-
 const ajv = new Ajv({ allErrors: false, strict: false });
 ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
 const isClientFrame = ajv.compile<ClientFrame>(ClientFrame);
-
-const WsQuery = Type.Object(
-  {
-    access_token: Type.Optional(Type.String({ maxLength: 4096 })),
-    cursor: Type.Optional(
-      Type.String({ maxLength: 8192, description: 'Resume: receive what followed this cursor first' }),
-    ),
-  },
-  { additionalProperties: false },
-);
 
 /** The text of a frame, however ws chunked it. */
 export function textOf(data: RawData): string {
@@ -193,7 +143,7 @@ class GatewaySocket {
     return this.socket.readyState === this.socket.OPEN;
   }
 
-  private sendFrame(frame: object): void {
+  private sendFrame(frame: ServerFrame): void {
     if (this.isOpen()) this.socket.send(JSON.stringify(frame));
   }
 
@@ -353,7 +303,7 @@ class GatewaySocket {
       keyId: '',
       via: 'token',
     });
-    const ack = (extra: object = {}) =>
+    const ack = (extra: { message?: Extract<ServerFrame, { type: 'ack' }>['message'] } = {}) =>
       this.sendFrame({ type: 'ack', ...(frame.ref === undefined ? {} : { ref: frame.ref }), ...extra });
     if (frame.type === 'send') {
       const { message } = await this.shared.messages.sendMessage(ctx, frame.conversation_id, {

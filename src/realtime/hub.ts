@@ -5,10 +5,11 @@ import type { Orm } from '../db/client.ts';
 import { inTenant, tenantDb } from '../db/tenant-scope.ts';
 import type { ConversationsService } from '../modules/conversations/conversations.service.ts';
 import { currentSnapshot, readEvents } from '../modules/events/events.repository.ts';
+import type { ServerFrame } from '../modules/events/events.schemas.ts';
 import { toEventFrame } from '../modules/sync/sync.service.ts';
-import type { Bus, BusMessage } from './bus.ts';
+import type { Bus, BusMessage } from '../modules/events/events.bus.ts';
 import { CLOSE, DEFAULT_HUB_TIMINGS, type Connection, type HubTimings } from './connection.ts';
-import { parseSnapshot, type Cursor } from './cursor.ts';
+import { parseSnapshot, type Cursor } from '../modules/events/events.cursor.ts';
 import { TenantFeed, WINDOW_PAGE } from './feed.ts';
 import { SocketCredentials, type CredentialServices } from './socket-credentials.ts';
 
@@ -301,7 +302,7 @@ export class Hub {
     // Typing, the one kind left.
     const feed = this.feeds.get(message.tenantId);
     if (feed === undefined) return;
-    const frame = {
+    const frame: ServerFrame = {
       type: 'event',
       event: {
         type: message.isTyping ? 'typing.started' : 'typing.stopped',

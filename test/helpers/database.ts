@@ -1,12 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { sql } from 'drizzle-orm';
 import { describe } from 'vitest';
-import { openDatabase, type Database } from '../../src/db/client.ts';
+import { openDatabase, rowsOf, type Database } from '../../src/db/client.ts';
+import { assertEventsOnContract, EVENT_ROWS_QUERY, type LoggedRow } from './event-contract.ts';
 
 /** The PostgreSQL server of this run, when there is one (CI always sets it). */
 export const SERVER_DATABASE_URL = process.env.DATABASE_URL;
 
-/** A database owned by one test file; `drop()` closes it and deletes what it created. */
+/**
+ * A database owned by one test file; `drop()` closes it and deletes what it created, after checking every
+ * event the file wrote against the event contract (it throws, listing them, if any breaks it).
+ */
 export interface TestDatabase {
   db: Database;
   /** Connection string of the file's own PostgreSQL database; undefined on the embedded one. */
@@ -30,15 +35,34 @@ export async function createServerDatabase(): Promise<{ url: string; drop: () =>
   return {
     url: url.toString(),
     drop: async () => {
-      const client = new pg.Client({ connectionString: SERVER_DATABASE_URL });
-      await client.connect();
       try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await checkEventsOf(url.toString());
       } finally {
-        await client.end();
+        const client = new pg.Client({ connectionString: SERVER_DATABASE_URL });
+        await client.connect();
+        try {
+          await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        } finally {
+          await client.end();
+        }
       }
     },
   };
+}
+
+/** Checks every event of a server database (as its owner, so row-level security hides none). */
+async function checkEventsOf(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ table: string | null }>(
+      "SELECT to_regclass('events')::text AS table",
+    );
+    if (rows[0]?.table === null || rows[0] === undefined) return;
+    assertEventsOnContract((await client.query<LoggedRow>(EVENT_ROWS_QUERY)).rows, url);
+  } finally {
+    await client.end();
+  }
 }
 
 /**
@@ -48,7 +72,20 @@ export async function createServerDatabase(): Promise<{ url: string; drop: () =>
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (SERVER_DATABASE_URL === undefined) {
     const db = await openDatabase({});
-    return { db, url: undefined, drop: () => db.close() };
+    return {
+      db,
+      url: undefined,
+      drop: async () => {
+        try {
+          // The embedded database's one session runs as the app role; its owner reads every tenant's events.
+          await db.orm.execute(sql`RESET ROLE`);
+          const rows = rowsOf<LoggedRow>(await db.orm.execute(sql.raw(EVENT_ROWS_QUERY)));
+          assertEventsOnContract(rows, 'the embedded test database');
+        } finally {
+          await db.close();
+        }
+      },
+    };
   }
   const server = await createServerDatabase();
   const db = await openDatabase({ databaseUrl: server.url, poolSize: 8 });

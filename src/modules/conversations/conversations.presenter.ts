@@ -1,8 +1,10 @@
+import type { ConversationEventData, NewEvent } from '../events/events.schemas.ts';
 import { toMessageView } from '../messages/messages.presenter.ts';
 import type { MessageView } from '../messages/messages.schemas.ts';
 import type { ConversationListRow, ConversationRow, MemberRow } from './conversations.repository.ts';
 import type { ReactionsByMessage } from '../reactions/reactions.repository.ts';
 import type { ConversationView, MemberView } from './conversations.schemas.ts';
+import type { Role } from '../access/permissions.ts';
 
 // How conversations and members are shown: to one viewer (API responses) or to every member (events).
 // Pure functions of rows, no queries: `conversation-views.ts` reads what a view needs beyond its rows.
@@ -42,14 +44,24 @@ function sharedFieldsOf(conversation: ConversationRow) {
 }
 
 /** A conversation as events carry it: the shared fields, nothing about any one viewer. */
-export const conversationEventData = (conversation: ConversationRow): Record<string, unknown> =>
+export const conversationEventData = (conversation: ConversationRow): ConversationEventData =>
   sharedFieldsOf(conversation);
 
-export const memberEvent = (type: string, member: { userId: string; role?: string }) => ({
-  type,
-  subjectUserId: member.userId,
-  data: { user_id: member.userId, ...(member.role === undefined ? {} : { role: member.role }) },
-});
+/** A member event, about (and so also for) the member: a removed user learns it was removed. */
+export function memberEvent(
+  type: 'member.added' | 'member.updated',
+  member: { userId: string; role: Role },
+): NewEvent;
+export function memberEvent(type: 'member.removed', member: { userId: string }): NewEvent;
+export function memberEvent(
+  type: 'member.added' | 'member.updated' | 'member.removed',
+  member: { userId: string; role?: Role },
+): NewEvent {
+  if (type === 'member.removed')
+    return { type, subjectUserId: member.userId, data: { user_id: member.userId } };
+  if (member.role === undefined) throw new Error(`${type} needs the member's role`);
+  return { type, subjectUserId: member.userId, data: { user_id: member.userId, role: member.role } };
+}
 
 /** What the messaging core adds to a conversation as its viewer sees it. */
 interface Activity {

@@ -1,8 +1,12 @@
 import type { TenantScope } from '../../db/tenant-scope.ts';
-import type { Bus } from '../../realtime/bus.ts';
-import { insertEvents, type NewEvent } from './events.repository.ts';
+import type { Bus } from './events.bus.ts';
+import { insertEvents } from './events.repository.ts';
+import type { NewEvent } from './events.schemas.ts';
 
-/** Where services record what happened, in the transaction that made it happen. */
+/**
+ * Where services record what happened, in the transaction that made it happen. Each event's `data` must
+ * match its type's schema (events.schemas.ts) at compile time.
+ */
 export interface EventLog {
   record(scope: TenantScope, conversationId: string, events: NewEvent[]): Promise<void>;
   /** Wakes every process's readers for events a statement recorded itself (the send function), once committed. */

@@ -1,29 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { rowsOf, type Orm } from '../../db/client.ts';
 import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
-
-/** An event to record, as the service that made the change describes it. */
-export interface NewEvent {
-  type: string;
-  seq?: number | null;
-  subjectUserId?: string | null;
-  isPrivate?: boolean;
-  data: Record<string, unknown>;
-}
-
-/** A recorded event. */
-export interface StoredEvent {
-  id: number;
-  /** The writing transaction's id (xid8 as text). */
-  tx: string;
-  conversationId: string;
-  type: string;
-  seq: number | null;
-  subjectUserId: string | null;
-  isPrivate: boolean;
-  data: Record<string, unknown>;
-  createdAt: Date;
-}
+import type { LoggedEventType, MessageEventData, NewEvent, StoredEvent } from './events.schemas.ts';
 
 /**
  * Records events of one conversation. The statement first takes the conversation's row lock (a no-op when
@@ -46,6 +24,38 @@ export async function insertEvents(
     INSERT INTO events (tenant_id, conversation_id, type, seq, subject_user_id, is_private, data)
     SELECT ${scope.tenantId}::uuid, locked.id, e.type, e.seq, e.subject_user_id, e.is_private, e.data
     FROM locked, (VALUES ${sql.join(rows, sql`, `)}) AS e (type, seq, subject_user_id, is_private, data)`);
+}
+
+/** A row of the events table as the readers select it; numbers may come back as text. */
+interface EventRow {
+  id: string | number;
+  tx: string;
+  conversationId: string;
+  type: string;
+  seq: string | number | null;
+  subjectUserId: string | null;
+  isPrivate: boolean;
+  data: unknown;
+  createdAt: Date | string;
+}
+
+/**
+ * The one place a row of the log becomes a typed event. What the log holds is written by the services
+ * through `NewEvent` and by the send functions in SQL; the test suite checks every event it writes against
+ * the contract (test/helpers/event-contract.ts), so delivery trusts the row instead of validating it again.
+ */
+function storedEventOf(row: Omit<EventRow, 'id'>, id: string | number): StoredEvent {
+  return {
+    id: Number(id),
+    tx: row.tx,
+    conversationId: row.conversationId,
+    type: row.type,
+    seq: row.seq === null ? null : Number(row.seq),
+    subjectUserId: row.subjectUserId,
+    isPrivate: row.isPrivate,
+    data: row.data,
+    createdAt: new Date(row.createdAt),
+  } as StoredEvent;
 }
 
 /** The database's current snapshot, as text: the position of everything committed so far. */
@@ -83,18 +93,7 @@ export async function readEvents(
       ${forUser}
     ORDER BY e.id
     LIMIT ${window.limit}`);
-  return rowsOf<
-    Omit<StoredEvent, 'id' | 'seq' | 'createdAt'> & {
-      id: string | number;
-      seq: string | number | null;
-      createdAt: Date | string;
-    }
-  >(result).map((row) => ({
-    ...row,
-    id: Number(row.id),
-    seq: row.seq === null ? null : Number(row.seq),
-    createdAt: new Date(row.createdAt),
-  }));
+  return rowsOf<EventRow>(result).map((row) => storedEventOf(row, row.id));
 }
 
 /**
@@ -112,40 +111,26 @@ export async function readEventWindow(
            subject_user_id AS "subjectUserId", is_private AS "isPrivate", data, created_at AS "createdAt"
     FROM parley_read_events(${tenantId}::uuid, ${window.prev}::text, ${window.now ?? null}::text,
                             ${window.afterId}::bigint, ${window.limit}::integer)`);
-  const rows = rowsOf<
-    Omit<StoredEvent, 'id' | 'seq' | 'createdAt'> & {
-      snapshot: string;
-      id: string | number | null;
-      seq: string | number | null;
-      createdAt: Date | string;
-    }
-  >(result);
+  const rows = rowsOf<Omit<EventRow, 'id'> & { snapshot: string; id: string | number | null }>(result);
   const now = rows[0]?.snapshot;
   if (now === undefined) throw new Error('parley_read_events returned no row');
   return {
     now,
-    events: rows.flatMap((row) =>
-      row.id === null
-        ? []
-        : [
-            {
-              id: Number(row.id),
-              tx: row.tx,
-              conversationId: row.conversationId,
-              type: row.type,
-              seq: row.seq === null ? null : Number(row.seq),
-              subjectUserId: row.subjectUserId,
-              isPrivate: row.isPrivate,
-              data: row.data,
-              createdAt: new Date(row.createdAt),
-            },
-          ],
-    ),
+    events: rows.flatMap((row) => (row.id === null ? [] : [storedEventOf(row, row.id)])),
   };
 }
 
-const MESSAGE_CONTENT_EVENTS = sql`('message.created', 'message.updated')`;
-const REDACTED = sql`jsonb_build_object('text', null, 'mentions', '[]'::jsonb, 'metadata', '{}'::jsonb, 'client_msg_id', null)`;
+/** The event types that carry a message's content, and what redaction leaves of it (typed by the contract). */
+const MESSAGE_CONTENT_EVENTS = sql`(${sql.join(
+  (['message.created', 'message.updated'] satisfies LoggedEventType[]).map((type) => sql`${type}`),
+  sql`, `,
+)})`;
+const REDACTED = sql`${JSON.stringify({
+  text: null,
+  mentions: [],
+  metadata: {},
+  client_msg_id: null,
+} satisfies Partial<MessageEventData>)}::jsonb`;
 
 /** Blanks a deleted message's content in the events that carried it: deletion purges it at once. */
 export async function redactMessageEvents(

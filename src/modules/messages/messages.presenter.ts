@@ -1,4 +1,5 @@
 import type { StoredMessage } from './messages.repository.ts';
+import type { MessageEventData } from '../events/events.schemas.ts';
 import type { MessageView } from './messages.schemas.ts';
 
 // How messages are shown: pure functions of rows (no queries; `message-views.ts` reads what they need).
@@ -29,6 +30,6 @@ export function toMessageView(row: StoredMessage, reactions: ReactionSummary): M
 }
 
 /** A message as events carry it to every member: reactions without any one viewer's `me`. */
-export function toEventData(view: MessageView): Record<string, unknown> {
+export function toEventData(view: MessageView): MessageEventData {
   return { ...view, reactions: view.reactions.map((reaction) => ({ ...reaction, me: false })) };
 }

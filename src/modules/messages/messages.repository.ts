@@ -5,6 +5,7 @@ import { rowFromJson } from '../../db/json-rows.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 import type { Role } from '../access/permissions.ts';
+import type { MessageEventData } from '../events/events.schemas.ts';
 import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
@@ -69,7 +70,7 @@ export interface SendValues {
   metadata: Record<string, unknown>;
   clientMsgId: string | null;
   /** The message.created event's data; seq, created_at and thread_root_id are filled in by the database. */
-  eventData: Record<string, unknown>;
+  eventData: MessageEventData;
 }
 
 /** Why the database refused a send (see parley_send_one, migration 0015); a refused send wrote nothing. */

@@ -92,7 +92,7 @@ function sendRefusalError(refusal: SendRefusal): AppError {
 const MAX_SEND_BATCH = 64;
 
 /** What the database is asked to write for a send. `mentions` are already resolved against the members. */
-function sendValuesOf(
+export function sendValuesOf(
   tenantId: string,
   userId: string,
   conversationId: string,

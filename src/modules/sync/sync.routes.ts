@@ -2,16 +2,8 @@ import { Type } from 'typebox';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
 import { errorResponses } from '../../http/schemas.ts';
+import { LoggedEvent } from '../events/events.schemas.ts';
 import type { SyncService } from './sync.service.ts';
-
-export const EventFrameSchema = Type.Object({
-  type: Type.String({ examples: ['message.created'] }),
-  conversation_id: Type.String({ format: 'uuid' }),
-  seq: Type.Optional(Type.Integer()),
-  cursor: Type.String({ description: 'Resume from here to receive what follows this event' }),
-  data: Type.Record(Type.String(), Type.Unknown()),
-  ts: Type.String({ format: 'date-time' }),
-});
 
 const SyncQuery = Type.Object(
   {
@@ -24,7 +16,7 @@ const SyncQuery = Type.Object(
 );
 
 const SyncPage = Type.Object({
-  events: Type.Array(EventFrameSchema),
+  events: Type.Array(LoggedEvent),
   next_cursor: Type.String(),
   has_more: Type.Boolean(),
 });

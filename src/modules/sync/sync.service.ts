@@ -1,24 +1,17 @@
 import type { Orm } from '../../db/client.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
 import { actingUserId, type TenantContext } from '../../context.ts';
-import { assertCursorRetained, decodeCursor, encodeCursor, type Cursor } from '../../realtime/cursor.ts';
-import { currentSnapshot, readEvents, type StoredEvent } from '../events/events.repository.ts';
-
-/** An event as sockets and /v1/sync carry it. */
-export interface EventFrame {
-  type: string;
-  conversation_id: string;
-  seq?: number;
-  cursor: string;
-  data: Record<string, unknown>;
-  ts: string;
-}
+import { assertCursorRetained, decodeCursor, encodeCursor, type Cursor } from '../events/events.cursor.ts';
+import { currentSnapshot, readEvents } from '../events/events.repository.ts';
+import type { LoggedEvent, StoredEvent } from '../events/events.schemas.ts';
 
 /** The frame of an event read in the window (prev, now], with the cursor to resume after it. */
 export function toEventFrame(
   event: StoredEvent,
   window: { prev: string; now: string; at: number },
-): EventFrame {
+): LoggedEvent {
+  // The cast pairs `type` with its `data`, which TypeScript cannot follow through the spread; the event
+  // already holds them paired (StoredEvent), so nothing here can mismatch them.
   return {
     type: event.type,
     conversation_id: event.conversationId,
@@ -26,7 +19,7 @@ export function toEventFrame(
     cursor: encodeCursor({ prev: window.prev, now: window.now, afterId: event.id, at: window.at }),
     data: event.data,
     ts: event.createdAt.toISOString(),
-  };
+  } as LoggedEvent;
 }
 
 /** A cursor at the present moment: everything committed so far is behind it. */
@@ -46,7 +39,7 @@ export function createSyncService({ orm, retentionDays }: { orm: Orm; retentionD
       const cursor = decodeCursor(query.since);
       assertCursorRetained(cursor, retentionDays);
       return inTenant(orm, ctx.tenantId, async (scope) => {
-        const events: EventFrame[] = [];
+        const events: LoggedEvent[] = [];
         let position: Cursor = cursor;
         // A cursor inside a window (an event's) finishes that window, then reads on to the present.
         for (;;) {

@@ -1,8 +1,9 @@
 import type { Registry } from 'prom-client';
 import { Type } from 'typebox';
 import type { Database } from '../../db/client.ts';
-import type { Bus } from '../../realtime/bus.ts';
+import type { Bus } from '../events/events.bus.ts';
 import type { App } from '../../http/app-types.ts';
+import { buildAsyncApiDocument } from '../events/events.asyncapi.ts';
 
 const tags = ['system'];
 const open = { auth: 'none' } as const;
@@ -80,5 +81,13 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
     config: open,
     schema: { hide: true },
     handler: () => app.swagger(),
+  });
+
+  // The socket's protocol, from the same event contract as /v1/sync's schema in the OpenAPI document.
+  const asyncApi = buildAsyncApiDocument();
+  app.get('/asyncapi.json', {
+    config: open,
+    schema: { hide: true },
+    handler: () => asyncApi,
   });
 }

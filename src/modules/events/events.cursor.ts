@@ -1,4 +1,4 @@
-import { AppError } from '../errors.ts';
+import { AppError } from '../../errors.ts';
 
 /**
  * A position in a tenant's event log. `prev` is the snapshot everything before the position was read
