@@ -1,0 +1,12 @@
+-- From here on the database's functions, views and triggers are defined once each, in src/db/functions/,
+-- and applied after the migrations whenever they change (src/db/sql-sources.ts, docs/DATABASE.md). No
+-- migration defines one again; a migration only drops what no source defines any more, or what CREATE OR
+-- REPLACE cannot change (a function's arguments or result type).
+--
+-- The applied sources are recorded here, beside Drizzle's own journal (the app role has no access to this
+-- schema): their hash and the newest migration at the time, so that an unchanged start costs one query.
+CREATE TABLE drizzle.parley_sql_sources (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  state text NOT NULL,
+  applied_at timestamp (3) with time zone DEFAULT now() NOT NULL
+);
