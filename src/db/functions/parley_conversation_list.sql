@@ -2,7 +2,7 @@
 -- tenant setting, the page, the unread counts, the last messages, their reactions, COMMIT). One call,
 -- committing by itself, reads the page of memberships most recently active first, each with its unread and
 -- mention counts (the member's counters; a scan for channels, as countUnread does), its last main-timeline
--- message, and those messages' reactions for the caller, as json (not jsonb: see migration 0011).
+-- message, and those messages' reactions for the caller, as json (not jsonb: see parley_timeline_page).
 -- SECURITY INVOKER: it runs as parley_app, under row-level security. Filters and the keyset cursor mean
 -- what the list's earlier query did.
 CREATE OR REPLACE FUNCTION parley_conversation_list(

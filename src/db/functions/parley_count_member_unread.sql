@@ -1,9 +1,10 @@
--- The member trigger of migration 0012, which counts a member's unread messages when a row is inserted or
--- its watermark moves, now counts nothing when the watermark is at or past the conversation's last
--- main-timeline message: nothing can be unread then. That is every send (the sender's watermark moves to
--- the new message) and every "read up to the latest". It used to scan from the watermark, which found
--- nothing but took the scan's plan, and PL/pgSQL keeps a plan for the session: one planned while messages
--- was nearly empty (a new deployment) read the tenant's whole index of messages by sender for each send.
+-- The member trigger (see parley_unread_scan for who keeps the counts): counts a member's unread messages
+-- when its row is inserted or its watermark moves, and counts nothing when the watermark is at or past the
+-- conversation's last main-timeline message: nothing can be unread then. That is every send (the sender's
+-- watermark moves to the new message) and every "read up to the latest". Scanning from the watermark there
+-- would find nothing but take the scan's plan, and PL/pgSQL keeps a plan for the session: one planned while
+-- messages was nearly empty (a new deployment) read the tenant's whole index of messages by sender for each
+-- send.
 CREATE OR REPLACE FUNCTION parley_count_member_unread() RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -1,3 +1,6 @@
+-- The messages trigger (see parley_unread_scan for who keeps the counts): updated messages, deleted or with
+-- their mentions edited, change the unread and mention counts of the members who have not read them by
+-- the difference, in one UPDATE per statement over its transition tables.
 CREATE OR REPLACE FUNCTION parley_count_updated_messages() RETURNS trigger
 LANGUAGE plpgsql
 AS $$

@@ -1,5 +1,6 @@
--- Counts every direct and group member exactly, from scratch: for the members there already when this
--- migration runs, and for bulk loads that insert messages other than through parley_send_message.
+-- Counts every direct and group member exactly, from scratch: for bulk loads that insert messages other
+-- than through parley_send_messages (the benchmarks' seeds). Migration 0012 ran it once, for the members
+-- there already. Only the owner may run it.
 CREATE OR REPLACE FUNCTION parley_recount_unread() RETURNS void
 LANGUAGE sql
 AS $$

@@ -7,7 +7,8 @@
 -- So the search itself runs in this SECURITY DEFINER function, as the owner of the tables (who is not
 -- subject to their policies), and filters by tenant explicitly: the tenant is the transaction's own
 -- `app.tenant_id`, the very setting the policies read (no tenant set: no rows), and only conversations the
--- user is a member of are searched. It returns message ids and ranks, nothing else: the caller reads the
+-- user may read are searched: those the user is a member of with one of `p_read_roles`, the roles the
+-- permission table (conversation-access.ts) lets read. It returns message ids and ranks, nothing else: the caller reads the
 -- messages themselves, their reactions and snippets as parley_app, under row-level security, so a hit of
 -- another tenant could never be shown even if this function were wrong.
 --
@@ -23,7 +24,8 @@ CREATE OR REPLACE FUNCTION parley_search_messages(
   p_until timestamptz,
   p_after_rank real,
   p_after_id uuid,
-  p_limit integer
+  p_limit integer,
+  p_read_roles text[]
 ) RETURNS TABLE (id uuid, rank real)
 LANGUAGE plpgsql
 STABLE
@@ -45,6 +47,7 @@ BEGIN
       CROSS JOIN (SELECT websearch_to_tsquery('english', $2) AS query) q
       JOIN conversation_members cm
         ON cm.tenant_id = m.tenant_id AND cm.conversation_id = m.conversation_id AND cm.user_id = $1
+       AND cm.role = ANY ($12)
       JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
       WHERE m.tenant_id = $4
         AND m.deleted_at IS NULL
@@ -59,10 +62,10 @@ BEGIN
     LIMIT $11
   $query$
   USING p_user, p_text, p_substring_pattern, v_tenant, p_conversation, p_sender, p_since, p_until,
-        p_after_rank, p_after_id, p_limit;
+        p_after_rank, p_after_id, p_limit, p_read_roles;
 END;
 $$;
 
-REVOKE ALL ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[]) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer) TO parley_app;
+GRANT EXECUTE ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[]) TO parley_app;

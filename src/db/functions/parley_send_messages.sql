@@ -1,3 +1,15 @@
+-- Sends in batches: parley_send_messages takes every send of one tenant that was waiting for a connection
+-- and does them in one call and one commit (the application's SendBatcher collects them). Under load each
+-- send as its own call and commit spent more time in the round trip, the call's overhead and the wait for
+-- its WAL flush than in its writes; a batch pays those once.
+--
+-- Both functions are SECURITY INVOKER (the default) and run as parley_app, so row-level security applies to
+-- every statement in them. The application decides who may send (p_send_roles comes from the one
+-- permission table in conversation-access.ts) and who may see the conversation (a not_a_member refusal
+-- carries the conversation's type for it), builds the event's message view (event_data; this fills in
+-- what only the database knows: seq, created_at and the thread root) and resolves mentions; these check and
+-- write.
+--
 -- The sends of one tenant, in one call: sets the tenant, then runs parley_send_one for each and returns
 -- their results as a JSON array in the order given. p_sends is a JSON array of objects with sender,
 -- conversation, id, text, mentions (array), thread_target, metadata, client_msg_id and event_data.

@@ -1,7 +1,16 @@
--- One send, in the calling transaction. Returns {"created": true|false, "message": {…}} (false: the sender's
--- earlier message with this client_msg_id, which may be in another conversation: the caller checks), or
--- {"refused": "<reason>"} with one of conversation_not_found, role_may_not_send, conversation_archived,
+-- One send, in the calling transaction (see parley_send_messages). Returns {"created": true|false,
+-- "message": {…}} (false: the sender's earlier message with this client_msg_id, which may be in another
+-- conversation: the caller checks), or {"refused": "<reason>"} with one of conversation_not_found (no live
+-- conversation), not_a_member (with "conversation_type": whether the sender may see the conversation is the
+-- application's rule, isVisible in conversation-access.ts), role_may_not_send (the sender's role is not one
+-- of `p_send_roles`, the roles the permission table lets send), conversation_archived,
 -- thread_target_elsewhere and thread_root_deleted. A refused send has written nothing.
+--
+-- No check raises: in a batch an exception would roll back every send in it, and catching one per send
+-- would cost a subtransaction each. Everything is checked before anything is written: the conversation's
+-- row lock is taken first and the archive and role are checked under it, and the message is inserted
+-- before the conversation's seq counter moves, so a send that finds its client_msg_id taken by a concurrent
+-- send leaves nothing behind and returns that send's message.
 CREATE OR REPLACE FUNCTION parley_send_one(
   p_tenant uuid,
   p_sender text,
@@ -47,11 +56,13 @@ BEGIN
     ON cm.tenant_id = c.tenant_id AND cm.conversation_id = c.id AND cm.user_id = p_sender
   WHERE c.tenant_id = p_tenant AND c.id = p_conversation AND c.deleted_at IS NULL
   FOR NO KEY UPDATE OF c;
-  -- Channels are visible to every user of the tenant; other conversations only to their members.
-  IF NOT FOUND OR (v_role IS NULL AND v_type <> 'channel') THEN
+  IF NOT FOUND THEN
     RETURN jsonb_build_object('refused', 'conversation_not_found');
   END IF;
-  IF v_role IS NULL OR NOT (v_role = ANY (p_send_roles)) THEN
+  IF v_role IS NULL THEN
+    RETURN jsonb_build_object('refused', 'not_a_member', 'conversation_type', v_type);
+  END IF;
+  IF NOT (v_role = ANY (p_send_roles)) THEN
     RETURN jsonb_build_object('refused', 'role_may_not_send');
   END IF;
   IF v_archived_at IS NOT NULL THEN
@@ -111,7 +122,7 @@ BEGIN
   RETURNING cm.last_read_seq INTO v_read_seq;
 
   -- A main-timeline message is unread for the other members of a direct or group conversation (channels
-  -- count by scanning: see parley_unread_counts in migration 0012).
+  -- count by scanning: see parley_unread_counts).
   IF v_root_id IS NULL AND v_type <> 'channel' THEN
     UPDATE conversation_members cm
     SET unread_count = cm.unread_count + 1,

@@ -10,3 +10,9 @@ CREATE TABLE drizzle.parley_sql_sources (
   state text NOT NULL,
   applied_at timestamp (3) with time zone DEFAULT now() NOT NULL
 );
+--> statement-breakpoint
+-- Their sources now take the roles that may read (p_read_roles, from the permission table), instead of
+-- letting any member read: the old signatures go, the sources create the new ones.
+DROP FUNCTION parley_timeline_page(uuid, text, uuid, uuid, bigint, integer, bigint, integer);
+--> statement-breakpoint
+DROP FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer);

@@ -49,6 +49,24 @@ export function isAllowed(role: Role | null, action: ConversationAction): boolea
   return role !== null && RANK[role] >= RANK[LEAST_ROLE[action]];
 }
 
+/**
+ * The roles that may do `action`, highest first: how the database functions that check a role themselves
+ * (a send, a history page, search) are given the rule, as a parameter, rather than a copy of it.
+ */
+export function rolesAllowedTo(action: ConversationAction): Role[] {
+  return ROLES.filter((role) => isAllowed(role, action));
+}
+
+/**
+ * The one answer to "may this user see this conversation at all?" (else it is a 404): its members may, and
+ * for a channel every user of the tenant. Only live conversations are asked about; a deleted one is seen by
+ * nobody. The database functions that find a conversation return its type and the user's role, and the
+ * answer is made here.
+ */
+export function isVisible(type: ConversationType, role: Role | null): boolean {
+  return role !== null || type === 'channel';
+}
+
 /** The 403 of an action the caller's role does not allow. */
 export const notAllowedError = (action: ConversationAction) =>
   new AppError('forbidden', `your role in this conversation does not allow this (${action})`);
@@ -100,7 +118,7 @@ export async function loadVisible(
   options: { forUpdate?: boolean } = {},
 ): Promise<ConversationWithMembership & { role: Role | null }> {
   const found = await findConversationForUser(scope, conversationId, userId, options);
-  if (!found || (found.member === null && found.conversation.type !== 'channel'))
-    throw notFound('conversation');
-  return { ...found, role: found.member?.role ?? null };
+  const role = found?.member?.role ?? null;
+  if (!found || !isVisible(found.conversation.type, role)) throw notFound('conversation');
+  return { ...found, role };
 }

@@ -4,7 +4,7 @@ import { users } from '../../db/schema/users.ts';
 import { rowsOf, type Orm } from '../../db/client.ts';
 import { rowFromJson } from '../../db/json-rows.ts';
 import { messages } from '../../db/schema/messages.ts';
-import { isAnyOf } from '../../db/params.ts';
+import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import type { StoredMessage } from '../messages/messages.repository.ts';
 import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
@@ -400,18 +400,22 @@ export async function lockConversationsOfUser(scope: TenantScope, userId: string
     FOR UPDATE OF c`);
 }
 
-/** Who inherits OWNER: the longest-standing ADMIN, else MEMBER, else VIEWER, other than `exceptUserId`. */
+/**
+ * Who inherits OWNER: the member of the highest role in `rolesHighestFirst` (the permission table's ROLES),
+ * the longest-standing among equals, other than `exceptUserId`.
+ */
 export async function findSuccessor(
   scope: TenantScope,
   conversationId: string,
   exceptUserId: string,
+  rolesHighestFirst: readonly Role[],
 ): Promise<MemberRow | undefined> {
   const [row] = await scope.tx
     .select()
     .from(conversationMembers)
     .where(and(membersIn(scope, conversationId), sql`${conversationMembers.userId} <> ${exceptUserId}`))
     .orderBy(
-      sql`CASE ${conversationMembers.role} WHEN 'OWNER' THEN 0 WHEN 'ADMIN' THEN 1 WHEN 'MEMBER' THEN 2 ELSE 3 END`,
+      sql`array_position(${arrayParam(rolesHighestFirst, 'text')}, ${conversationMembers.role})`,
       asc(conversationMembers.joinedAt),
       asc(conversationMembers.userId),
     )

@@ -12,6 +12,7 @@ import {
   loadVisible,
   assertMembershipMutable,
   assertNotArchived,
+  ROLES,
   type Role,
 } from './conversation-access.ts';
 import {
@@ -434,7 +435,7 @@ export async function removeUserFromAllConversations(
     await updateConversationRow(scope, conversationId, { memberDelta: -1 });
     const changes = [memberEvent('member.removed', { userId })];
     if (wasLastOwner) {
-      const successor = await findSuccessor(scope, conversationId, userId);
+      const successor = await findSuccessor(scope, conversationId, userId, ROLES);
       if (successor) {
         await updateMemberRole(scope, conversationId, successor.userId, 'OWNER');
         changes.push(memberEvent('member.updated', { userId: successor.userId, role: 'OWNER' }));

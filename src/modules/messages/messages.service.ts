@@ -9,9 +9,8 @@ import {
   archivedError,
   assertAllowed,
   assertNotArchived,
-  isAllowed,
   notAllowedError,
-  ROLES,
+  rolesAllowedTo,
 } from '../conversations/conversation-access.ts';
 import { findMembers } from '../conversations/conversations.repository.ts';
 import { openDirectConversation } from '../conversations/conversations.service.ts';
@@ -39,7 +38,9 @@ import type { HistoryQuery, MessageView, SendMessageInput } from './messages.sch
 import { SendBatcher } from './send-batcher.ts';
 
 /** The roles that may send, from the one permission table; the send statement checks the member's against them. */
-const SEND_ROLES = ROLES.filter((role) => isAllowed(role, 'send'));
+const SEND_ROLES = rolesAllowedTo('send');
+/** The roles that may read, likewise for the history page's statement. */
+const READ_ROLES = rolesAllowedTo('read');
 
 /** The members of a conversation that a text mentions. */
 async function resolveMentions(scope: TenantScope, conversationId: string, text: string): Promise<string[]> {
@@ -250,9 +251,9 @@ export function createMessagesService({
           : query.after_seq !== undefined
             ? { fromSeq: query.after_seq + 1, beforeLimit: 0, fromLimit: limit + 1 }
             : { beforeSeq: query.before_seq, beforeLimit: limit + 1, fromLimit: 0 };
-      const page = await readTimelinePage(orm, ctx.tenantId, userId, conversationId, window);
+      const page = await readTimelinePage(orm, ctx.tenantId, userId, conversationId, window, READ_ROLES);
       if (!page.visible) throw notFound('conversation');
-      if (page.role === null || !isAllowed(page.role, 'read')) throw notAllowedError('read');
+      if (!page.mayRead) throw notAllowedError('read');
       if (!page.anchorFound) {
         throw new AppError(
           'validation_failed',
