@@ -32,51 +32,61 @@ const STATE_TABLE = 'drizzle.parley_sql_sources';
 /** SQL text without its comments, where a name counts as used. */
 const withoutComments = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ');
 
-/**
- * The source files in the order they are applied: a file that uses another's name (outside comments) comes
- * after it, and otherwise files go by name, so the order is the same on every machine. A cycle is an error.
- */
-export function loadSqlSources(folder: string = FUNCTIONS_FOLDER): SqlSource[] {
-  const files = readdirSync(folder)
+/** The source files, by name, as they are on disk. */
+export function readSqlSources(folder: string = FUNCTIONS_FOLDER): SqlSource[] {
+  return readdirSync(folder)
     .filter((file) => file.endsWith('.sql'))
-    .sort();
-  const sources = new Map(
-    files.map((file) => {
+    .sort()
+    .map((file) => {
       const text = readFileSync(path.join(folder, file), 'utf8');
       const views = [...text.matchAll(/CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(\w+)/gi)].map((m) => m[1] ?? '');
-      return [file.slice(0, -'.sql'.length), { name: file.slice(0, -'.sql'.length), text, views }];
-    }),
-  );
-  const needs = new Map<string, Set<string>>();
-  for (const source of sources.values()) {
+      return { name: file.slice(0, -'.sql'.length), text, views };
+    });
+}
+
+/**
+ * The sources in the order they are applied: a file that uses another's name (outside comments) comes
+ * after it, and otherwise files go by name, so the order is the same on every machine. A cycle is an error.
+ */
+export function orderSqlSources(sources: readonly SqlSource[]): SqlSource[] {
+  const byName = new Map(sources.map((source) => [source.name, source]));
+  const needs = new Map<string, string[]>();
+  for (const source of sources) {
     const code = withoutComments(source.text);
-    const used = [...sources.keys()].filter(
+    const used = [...byName.keys()].filter(
       (other) => other !== source.name && new RegExp(`\\b${other}\\b`).test(code),
     );
-    needs.set(source.name, new Set(used));
+    needs.set(source.name, used);
   }
   const ordered: SqlSource[] = [];
   const placed = new Set<string>();
-  while (ordered.length < sources.size) {
+  while (ordered.length < byName.size) {
     // The first file by name whose every dependency is placed.
-    const next = [...sources.keys()].find(
-      (name) => !placed.has(name) && [...(needs.get(name) ?? [])].every((used) => placed.has(used)),
+    const next = [...byName.keys()].find(
+      (name) => !placed.has(name) && (needs.get(name) ?? []).every((used) => placed.has(used)),
     );
     if (next === undefined) {
-      const left = [...sources.keys()].filter((name) => !placed.has(name));
+      const left = [...byName.keys()].filter((name) => !placed.has(name));
       throw new Error(`src/db/functions: these files use each other in a cycle: ${left.join(', ')}`);
     }
     placed.add(next);
-    const source = sources.get(next);
+    const source = byName.get(next);
     if (source) ordered.push(source);
   }
   return ordered;
 }
 
-/** A hash of the sources as applied: their names, order and texts. */
+/** The sources of `folder` (src/db/functions by default), in the order they are applied. */
+export function loadSqlSources(folder: string = FUNCTIONS_FOLDER): SqlSource[] {
+  return orderSqlSources(readSqlSources(folder));
+}
+
+/** A hash of the sources: their names and texts (the order they are applied in follows from those). */
 export function hashSqlSources(sources: readonly SqlSource[]): string {
   const hash = createHash('sha256');
-  for (const source of sources) hash.update(`${source.name}\0${source.text}\0`);
+  for (const source of [...sources].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    hash.update(`${source.name}\0${source.text}\0`);
+  }
   return hash.digest('hex');
 }
 
@@ -115,10 +125,13 @@ export async function applySqlSources(
   session: SqlSession,
   options: { migrationsFolder: string; sources?: readonly SqlSource[]; force?: boolean },
 ): Promise<SqlSourcesOutcome> {
-  const sources = options.sources ?? loadSqlSources();
+  // Read and hashed on every start; put in order only when they are applied.
+  const sources = options.sources ?? readSqlSources();
   const { rows } = await session.query(
+    // The newest migration as Drizzle's migrator reads it (no aggregate: the first one is slow on PGlite).
     `SELECT (SELECT state FROM ${STATE_TABLE}) AS applied,
-            (SELECT max(created_at)::text FROM drizzle.__drizzle_migrations) AS migrated`,
+            (SELECT created_at::text FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1)
+              AS migrated`,
   );
   const [row] = rows as { applied: string | null; migrated: string | null }[];
   const migrated = row?.migrated ?? '';
@@ -127,7 +140,7 @@ export async function applySqlSources(
   if (options.force !== true && row?.applied === state) return 'unchanged';
   await session.exec('BEGIN');
   try {
-    await runSqlSources(session, sources);
+    await runSqlSources(session, orderSqlSources(sources));
     await session.query(
       `INSERT INTO ${STATE_TABLE} (state) VALUES ($1)
        ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, applied_at = now()`,
