@@ -257,8 +257,8 @@ export interface ConversationListRow {
 
 /**
  * A page of a user's conversations, most recent activity first, after the (activity, id) keyset cursor, in
- * one round trip: the parley_conversation_list function (migration 0013), which sets the tenant itself and
- * commits on its own. Each row carries its unread and mention counts and its last main-timeline message;
+ * one round trip: the parley_conversation_list function (src/db/functions), which sets the tenant itself
+ * and commits on its own. Each row carries its unread and mention counts and its last main-timeline message;
  * `reactions` are those messages' reactions as the user sees them.
  */
 export async function readConversationPage(
@@ -383,9 +383,9 @@ export async function lockConversation(scope: TenantScope, conversationId: strin
 
 /**
  * Locks, in id order, every conversation a user is a member of or has sent to, as an erasure does before
- * changing any of them: the unread counters (migration 0012) stay exact only if whatever changes a
- * conversation's messages or watermarks holds its row lock, and one order keeps concurrent erasures from
- * deadlocking.
+ * changing any of them: the unread counters (src/db/functions/parley_unread_scan.sql) stay exact only if
+ * whatever changes a conversation's messages or watermarks holds its row lock, and one order keeps
+ * concurrent erasures from deadlocking.
  */
 export async function lockConversationsOfUser(scope: TenantScope, userId: string): Promise<void> {
   await scope.tx.execute(sql`

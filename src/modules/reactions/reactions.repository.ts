@@ -54,7 +54,7 @@ export function groupReactions(
 }
 
 /**
- * parley_reaction_summaries' answer (migration 0011), as the one-round-trip read functions return it.
+ * parley_reaction_summaries' answer (src/db/functions), as the one-round-trip read functions return it.
  */
 export const reactionsFromJson = (
   summaries: { message_id: string; emoji: string; count: number; me: boolean }[],
