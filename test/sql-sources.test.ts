@@ -174,6 +174,19 @@ describe('the database functions, views and triggers (src/db/functions)', () => 
     }
   });
 
+  it('gives message_rows every column of messages but the search vector, as the readers expect', async () => {
+    // The view lists its columns (SQL has no "all but"); a column added to messages must be added to it.
+    const columnsOf = async (relation: string) => {
+      const { rows } = await db.session.query(
+        `SELECT attname AS name FROM pg_attribute
+         WHERE attrelid = '${relation}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+      );
+      return (rows as { name: string }[]).map((row) => row.name);
+    };
+    const table = (await columnsOf('messages')).filter((name) => name !== 'search_vector');
+    expect(await columnsOf('message_rows')).toEqual(table);
+  });
+
   it('keeps migrations from defining them again: a later migration only drops', async () => {
     const fresh = await ownedDatabase();
     try {

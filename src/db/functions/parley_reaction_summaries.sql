@@ -1,6 +1,7 @@
 -- The reactions of some messages as one viewer sees them: one entry per (message, emoji) with its count
--- and whether the viewer is among those who reacted, in the order summarizeReactions (reactions.repository.ts)
--- gives: first reacted first, then by emoji.
+-- and whether the viewer is among those who reacted, first reacted first, then by emoji. The one definition
+-- of a reaction summary: parley_timeline_page and parley_conversation_list call it, and so does the
+-- application for every other message it presents (summarizeReactions in reactions.repository.ts).
 CREATE OR REPLACE FUNCTION parley_reaction_summaries(p_tenant uuid, p_viewer text, p_message_ids uuid[])
 RETURNS json
 LANGUAGE sql

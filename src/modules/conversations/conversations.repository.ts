@@ -7,7 +7,11 @@ import { messages } from '../../db/schema/messages.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import type { StoredMessage } from '../messages/messages.repository.ts';
-import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
+import {
+  reactionsFromJson,
+  type ReactionsByMessage,
+  type ReactionSummaryJson,
+} from '../reactions/reactions.repository.ts';
 import type { ConversationType, Role } from './conversation-access.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -299,7 +303,7 @@ interface ConversationPageJson {
     mention_count: number;
     last_message: Record<string, unknown> | null;
   }[];
-  reactions: { message_id: string; emoji: string; count: number; me: boolean }[];
+  reactions: ReactionSummaryJson[];
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);

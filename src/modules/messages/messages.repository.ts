@@ -5,7 +5,11 @@ import { rowFromJson } from '../../db/json-rows.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import { isVisible, type ConversationType, type Role } from '../conversations/conversation-access.ts';
-import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
+import {
+  reactionsFromJson,
+  type ReactionsByMessage,
+  type ReactionSummaryJson,
+} from '../reactions/reactions.repository.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
 export type EditRow = typeof messageEdits.$inferSelect;
@@ -261,7 +265,7 @@ interface TimelinePageJson {
   anchor_found?: boolean;
   before: Record<string, unknown>[];
   from: Record<string, unknown>[];
-  reactions: { message_id: string; emoji: string; count: number; me: boolean }[];
+  reactions: ReactionSummaryJson[];
 }
 
 /** Replies of a thread, oldest first, after `afterSeq`. */
