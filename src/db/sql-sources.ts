@@ -123,7 +123,7 @@ export type SqlSourcesOutcome =
  */
 export async function applySqlSources(
   session: SqlSession,
-  options: { migrationsFolder: string; sources?: readonly SqlSource[]; force?: boolean },
+  options: { migrationsFolder: string; sources?: readonly SqlSource[] },
 ): Promise<SqlSourcesOutcome> {
   // Read and hashed on every start; put in order only when they are applied.
   const sources = options.sources ?? readSqlSources();
@@ -137,7 +137,7 @@ export async function applySqlSources(
   const migrated = row?.migrated ?? '';
   if (Number(migrated) > newestMigrationOf(options.migrationsFolder)) return 'newer-database';
   const state = `${hashSqlSources(sources)} ${migrated}`;
-  if (options.force !== true && row?.applied === state) return 'unchanged';
+  if (row?.applied === state) return 'unchanged';
   await session.exec('BEGIN');
   try {
     await runSqlSources(session, orderSqlSources(sources));
