@@ -1,6 +1,7 @@
 // `npm run build` (and `prepare`, which `npm ci` runs): bundles the server (src/main.ts and everything it
-// imports, node_modules included) into one file, dist/main.mjs, copies the SQL migrations beside it, and
-// stamps the build so bin/start.mjs knows it is current. One file instead of about 1,200 modules: resolving,
+// imports, node_modules included) into one file, dist/main.mjs, copies the SQL migrations and the
+// database's function sources (src/db/functions) beside it, and stamps the build so bin/start.mjs knows it
+// is current. One file instead of about 1,200 modules: resolving,
 // reading and linking those took about half a second of every start (docs/PERFORMANCE.md). Type checking
 // is `npm run typecheck`; esbuild only strips the types.
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ await build({
     js: "import { createRequire as parleyCreateRequire } from 'node:module'; const require = parleyCreateRequire(import.meta.url);",
   },
 });
-// src/db/client.ts finds its migrations beside itself: in the bundle, beside dist/main.mjs.
-cpSync(path.join(root, 'src', 'db', 'migrations'), path.join(dist, 'migrations'), { recursive: true });
+// src/db/client.ts finds its migrations, and src/db/sql-sources.ts its function sources, beside itself: in
+// the bundle, beside dist/main.mjs.
+for (const folder of ['migrations', 'functions']) {
+  cpSync(path.join(root, 'src', 'db', folder), path.join(dist, folder), { recursive: true });
+}
 writeFileSync(path.join(dist, '.built'), `${new Date().toISOString()}\n`);

@@ -97,7 +97,7 @@ describe('row-level security', () => {
       sent[`${name}-tenant`] = tenant.id;
     }
     const search = sql`SELECT id FROM parley_search_messages(
-      'mia', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10)`;
+      'mia', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10, ARRAY['OWNER', 'VIEWER'])`;
     expect(await query(search), 'without a tenant').toEqual([]);
     const found = await inTenant(t.database.db.orm, sent['acme-tenant'] ?? '', async (scope) =>
       rowsOf<{ id: string }>(await scope.tx.execute(search)),
@@ -106,7 +106,7 @@ describe('row-level security', () => {
     const asOther = await inTenant(t.database.db.orm, sent['acme-tenant'] ?? '', async (scope) =>
       rowsOf<{ id: string }>(
         await scope.tx.execute(sql`SELECT id FROM parley_search_messages(
-          'noone', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10)`),
+          'noone', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10, ARRAY['OWNER', 'VIEWER'])`),
       ),
     );
     expect(asOther, 'a user who is no member').toEqual([]);

@@ -9,9 +9,10 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ResilientPool } from './pool.ts';
+import { applySqlSources, type SqlSession, type SqlSourcesOutcome } from './sql-sources.ts';
 
 /** Where drizzle-kit writes migrations and the migrators read them. */
-const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
 
 /** Name of the non-owner, non-bypass role every application query runs as (see migration 0000). */
 export const APP_ROLE = 'parley_app';
@@ -75,7 +76,7 @@ async function openEmbedded(dataDir: string | undefined): Promise<Database> {
   await client.waitReady;
   try {
     // PGlite has a single session: migrate as its owner, then drop to the app role for good.
-    await migratePglite(drizzlePglite({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+    await migrateEmbedded(client);
     await client.exec(`SET ROLE ${APP_ROLE}`);
   } catch (error) {
     await client.close();
@@ -120,14 +121,42 @@ async function openPostgres(
   };
 }
 
-/** Migrates under an advisory lock, so several processes starting together apply each migration once. */
 async function migratePostgres(databaseUrl: string): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await client.query("SELECT pg_advisory_lock(hashtext('parley.migrate'))");
-    await migrateNodePg(drizzleNodePg({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+    await migratePostgresClient(client);
   } finally {
     await client.end();
   }
 }
+
+/**
+ * Migrates a PostgreSQL database as the client's role (which will own what it creates): Drizzle's
+ * migrations, then the function sources (src/db/sql-sources.ts). Under an advisory lock, held until the
+ * client disconnects, so several processes starting together apply each migration once, and the sources
+ * once (the others find them applied).
+ */
+export async function migratePostgresClient(client: pg.Client): Promise<SqlSourcesOutcome> {
+  await client.query("SELECT pg_advisory_lock(hashtext('parley.migrate'))");
+  await migrateNodePg(drizzleNodePg({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+  return applySqlSources(postgresSession(client), { migrationsFolder: MIGRATIONS_FOLDER });
+}
+
+/** Migrates an embedded database on its single session, as its owner: the same two steps. */
+export async function migrateEmbedded(client: PGlite): Promise<SqlSourcesOutcome> {
+  await migratePglite(drizzlePglite({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
+  return applySqlSources(pgliteSession(client), { migrationsFolder: MIGRATIONS_FOLDER });
+}
+
+/** An embedded database's session, for the function sources. */
+export const pgliteSession = (client: PGlite): SqlSession => ({
+  query: (text, params) => client.query(text, params),
+  exec: (text) => client.exec(text),
+});
+
+/** A PostgreSQL connection, for the function sources. */
+export const postgresSession = (client: pg.Client): SqlSession => ({
+  query: (text, params) => client.query(text, params),
+  exec: (text) => client.query(text),
+});

@@ -74,7 +74,7 @@ export const conversationMembers = pgTable(
     lastReadSeq: bigint('last_read_seq', { mode: 'number' }).notNull().default(0),
     /**
      * Direct and group conversations: other people's non-deleted main-timeline messages after the
-     * watermark, and of those the ones mentioning this member. Kept by triggers (migration 0012), never
+     * watermark, and of those the ones mentioning this member. Kept by triggers (src/db/functions), never
      * written by the application; 0 in channels, whose counts are read by a scan (reads.repository.ts).
      */
     unreadCount: integer('unread_count').notNull().default(0),

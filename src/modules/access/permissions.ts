@@ -51,8 +51,23 @@ export function isAllowed(role: Role | null, action: ConversationAction): boolea
   return role !== null && RANK[role] >= RANK[LEAST_ROLE[action]];
 }
 
-/** The roles that may send, from the table: the send statement checks the member's role against them. */
-export const SEND_ROLES: readonly Role[] = ROLES.filter((role) => isAllowed(role, 'send'));
+/**
+ * The roles that may do `action`, highest first: how the database functions that check a role themselves
+ * (a send, a history page, search) are given the rule, as a parameter, rather than a copy of it.
+ */
+export function rolesAllowedTo(action: ConversationAction): Role[] {
+  return ROLES.filter((role) => isAllowed(role, action));
+}
+
+/**
+ * The one answer to "may this user see this conversation at all?" (else it is a 404): its members may, and
+ * for a channel every user of the tenant. Only live conversations are asked about; a deleted one is seen by
+ * nobody. The database functions that find a conversation return its type and the user's role, and the
+ * answer is made here.
+ */
+export function isVisible(type: ConversationType, role: Role | null): boolean {
+  return role !== null || type === 'channel';
+}
 
 /** The 403 of an action the caller's role does not allow. */
 export const notAllowedError = (action: ConversationAction) =>
@@ -103,12 +118,4 @@ export const deletedMessageError = () => new AppError('conflict', 'the message h
 /** A deleted message is a tombstone: nothing can be done to it but read it. */
 export function assertNotDeleted(message: { deletedAt: Date | null }): void {
   if (message.deletedAt !== null) throw deletedMessageError();
-}
-
-/**
- * Who may see a conversation: its members, and every user of the tenant when it is a channel. Everyone
- * else gets the 404 of an id that never existed.
- */
-export function isVisible(conversation: { type: ConversationType }, member: object | null): boolean {
-  return member !== null || conversation.type === 'channel';
 }

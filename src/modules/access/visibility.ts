@@ -19,8 +19,9 @@ export async function loadVisible(
   options: { forUpdate?: boolean } = {},
 ): Promise<ConversationWithMembership & { role: Role | null }> {
   const found = await findConversationForUser(scope, conversationId, userId, options);
-  if (!found || !isVisible(found.conversation, found.member)) throw notFound('conversation');
-  return { ...found, role: found.member?.role ?? null };
+  const role = found?.member?.role ?? null;
+  if (!found || !isVisible(found.conversation.type, role)) throw notFound('conversation');
+  return { ...found, role };
 }
 
 /** A message the user may see, its conversation and the user's role there; 404 otherwise. */

@@ -4,10 +4,14 @@ import { users } from '../../db/schema/users.ts';
 import { rowsOf } from '../../db/client.ts';
 import { rowFromJson } from '../../db/json-rows.ts';
 import { messages } from '../../db/schema/messages.ts';
-import { isAnyOf } from '../../db/params.ts';
+import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 import type { StoredMessage } from '../messages/messages.repository.ts';
-import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
+import {
+  reactionsFromJson,
+  type ReactionsByMessage,
+  type ReactionSummaryJson,
+} from '../reactions/reactions.repository.ts';
 import type { ConversationType, Role } from '../access/permissions.ts';
 
 export type ConversationRow = typeof conversations.$inferSelect;
@@ -228,8 +232,8 @@ export interface ConversationListRow {
 
 /**
  * A page of a user's conversations, most recent activity first, after the (activity, id) keyset cursor, in
- * one round trip: the parley_conversation_list function (migration 0013), which sets the tenant itself and
- * commits on its own. Each row carries its unread and mention counts and its last main-timeline message;
+ * one round trip: the parley_conversation_list function (src/db/functions), which sets the tenant itself
+ * and commits on its own. Each row carries its unread and mention counts and its last main-timeline message;
  * `reactions` are those messages' reactions as the user sees them.
  */
 export async function readConversationPage(
@@ -269,7 +273,7 @@ interface ConversationPageJson {
     mention_count: number;
     last_message: Record<string, unknown> | null;
   }[];
-  reactions: { message_id: string; emoji: string; count: number; me: boolean }[];
+  reactions: ReactionSummaryJson[];
 }
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
@@ -353,9 +357,9 @@ export async function lockConversation(scope: TenantScope, conversationId: strin
 
 /**
  * Locks, in id order, every conversation a user is a member of or has sent to, as an erasure does before
- * changing any of them: the unread counters (migration 0012) stay exact only if whatever changes a
- * conversation's messages or watermarks holds its row lock, and one order keeps concurrent erasures from
- * deadlocking.
+ * changing any of them: the unread counters (src/db/functions/parley_unread_scan.sql) stay exact only if
+ * whatever changes a conversation's messages or watermarks holds its row lock, and one order keeps
+ * concurrent erasures from deadlocking.
  */
 export async function lockConversationsOfUser(scope: TenantScope, userId: string): Promise<void> {
   await scope.tx.execute(sql`
@@ -370,18 +374,22 @@ export async function lockConversationsOfUser(scope: TenantScope, userId: string
     FOR UPDATE OF c`);
 }
 
-/** Who inherits OWNER: the longest-standing ADMIN, else MEMBER, else VIEWER, other than `exceptUserId`. */
+/**
+ * Who inherits OWNER: the member of the highest role in `rolesHighestFirst` (the permission table's ROLES),
+ * the longest-standing among equals, other than `exceptUserId`.
+ */
 export async function findSuccessor(
   scope: TenantScope,
   conversationId: string,
   exceptUserId: string,
+  rolesHighestFirst: readonly Role[],
 ): Promise<MemberRow | undefined> {
   const [row] = await scope.tx
     .select()
     .from(conversationMembers)
     .where(and(membersIn(scope, conversationId), sql`${conversationMembers.userId} <> ${exceptUserId}`))
     .orderBy(
-      sql`CASE ${conversationMembers.role} WHEN 'OWNER' THEN 0 WHEN 'ADMIN' THEN 1 WHEN 'MEMBER' THEN 2 ELSE 3 END`,
+      sql`array_position(${arrayParam(rolesHighestFirst, 'text')}, ${conversationMembers.role})`,
       asc(conversationMembers.joinedAt),
       asc(conversationMembers.userId),
     )

@@ -11,6 +11,7 @@ import {
   assertMayChangeMember,
   assertMembershipMutable,
   assertNotArchived,
+  ROLES,
   type Role,
 } from '../access/permissions.ts';
 import { loadVisible } from '../access/visibility.ts';
@@ -443,7 +444,7 @@ export async function removeUserFromAllConversations(
     await updateConversationRow(scope, conversationId, { memberDelta: -1 });
     const changes = [memberEvent('member.removed', { userId })];
     if (wasLastOwner) {
-      const successor = await findSuccessor(scope, conversationId, userId);
+      const successor = await findSuccessor(scope, conversationId, userId, ROLES);
       if (successor) {
         await updateMemberRole(scope, conversationId, successor.userId, 'OWNER');
         changes.push(memberEvent('member.updated', { userId: successor.userId, role: 'OWNER' }));

@@ -72,7 +72,7 @@ export async function releaseIdempotencyKey(
   await scope.tx.delete(idempotencyKeys).where(keyOf(scope, claim.actor, claim.key));
 }
 
-/** Deletes expired records of every tenant through the SECURITY DEFINER function of migration 0002. */
+/** Deletes expired records of every tenant through a SECURITY DEFINER function (src/db/functions). */
 export async function purgeExpiredIdempotencyKeys(orm: Orm): Promise<number> {
   const result = await orm.execute(
     sql`SELECT parley_purge_expired_idempotency_keys(make_interval(secs => ${IDEMPOTENCY_TTL_SECONDS})) AS purged`,

@@ -4,9 +4,13 @@ import { rowsOf } from '../../db/client.ts';
 import { rowFromJson } from '../../db/json-rows.ts';
 import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
-import type { Role } from '../access/permissions.ts';
+import { isVisible, type ConversationType, type Role } from '../access/permissions.ts';
 import type { MessageEventData } from '../events/events.schemas.ts';
-import { reactionsFromJson, type ReactionsByMessage } from '../reactions/reactions.repository.ts';
+import {
+  reactionsFromJson,
+  type ReactionsByMessage,
+  type ReactionSummaryJson,
+} from '../reactions/reactions.repository.ts';
 
 export type MessageRow = typeof messages.$inferSelect;
 export type EditRow = typeof messageEdits.$inferSelect;
@@ -73,7 +77,7 @@ export interface SendValues {
   eventData: MessageEventData;
 }
 
-/** Why the database refused a send (see parley_send_one, migration 0015); a refused send wrote nothing. */
+/** Why a send was refused (see src/db/functions/parley_send_one.sql); a refused send wrote nothing. */
 const SEND_REFUSALS = [
   'conversation_not_found',
   'role_may_not_send',
@@ -94,10 +98,16 @@ export type SendOutcome = { created: boolean; message: StoredMessage } | SendRef
 /** A message row as `to_jsonb(m)` (a send) or `row_to_json` of `message_rows` (the read functions) writes it. */
 const messageFromJson = (json: Record<string, unknown>): StoredMessage => rowFromJson(messages, json);
 
-type SendResultJson = { created: boolean; message: Record<string, unknown> } | { refused: string };
+type SendResultJson =
+  | { created: boolean; message: Record<string, unknown> }
+  | { refused: string; conversation_type?: ConversationType };
 
 function sendOutcomeOf(result: SendResultJson): SendOutcome {
   if ('refused' in result) {
+    // A sender who is no member: whether the conversation is one they may see decides between 403 and 404.
+    if (result.refused === 'not_a_member' && result.conversation_type !== undefined) {
+      return isVisible(result.conversation_type, null) ? 'role_may_not_send' : 'conversation_not_found';
+    }
     if (!isSendRefusal(result.refused)) throw new Error(`unknown send refusal ${result.refused}`);
     return result.refused;
   }
@@ -105,7 +115,7 @@ function sendOutcomeOf(result: SendResultJson): SendOutcome {
 }
 
 /**
- * Sends messages of one tenant in one statement (the parley_send_messages function, migration 0015), and
+ * Sends messages of one tenant in one statement (the parley_send_messages function), and
  * returns their outcomes in the order given. For each send it checks visibility, role, archive and thread,
  * allocates the seq under the conversation's row lock, inserts the message, counts the reply, moves the
  * sender's read watermark and records message.created and read.updated. It sets the tenant itself, so it
@@ -187,12 +197,12 @@ export interface TimelineWindow {
 /** A conversation's main timeline around a point, as `viewerId` may see it (see `readTimelinePage`). */
 export type TimelinePage =
   | { visible: false }
-  /** A channel the viewer is not a member of: no rows are read. */
-  | { visible: true; role: null }
-  | { visible: true; role: Role; anchorFound: false }
+  /** The viewer may see the conversation but not read it (a channel they are no member of): no rows. */
+  | { visible: true; mayRead: false }
+  | { visible: true; mayRead: true; anchorFound: false }
   | {
       visible: true;
-      role: Role;
+      mayRead: true;
       anchorFound: true;
       firstMainSeq: number | null;
       lastMainSeq: number;
@@ -205,31 +215,35 @@ export type TimelinePage =
 
 /**
  * A page of the main timeline (thread replies excluded) in one round trip, the parley_timeline_page
- * function (migration 0011), which sets the tenant itself and commits on its own: the conversation and the
- * viewer's role, and for members only, the rows on each side of the window and their reactions. Not
- * visible: deleted, or neither a member's nor a channel. A non-member of a channel gets its role (null) and
- * no rows; an `around` that is not a main-timeline message of the conversation gets `anchorFound: false`.
+ * function, which sets the tenant itself and commits on its own: the conversation's type and the viewer's
+ * role, and, when the role is one of `readRoles`, the rows on each side of the window and their reactions.
+ * Not visible: deleted, or not one the viewer may see (`isVisible`). A viewer who may see it but whose role
+ * (or none) may not read it gets no rows; an `around` that is not a main-timeline message of the
+ * conversation gets `anchorFound: false`.
  */
 export async function readTimelinePage(
   tenant: TenantDb,
   viewerId: string,
   conversationId: string,
   window: TimelineWindow,
+  readRoles: readonly Role[],
 ): Promise<TimelinePage> {
   const result = await tenant.db.execute(sql`SELECT parley_timeline_page(
     ${tenant.tenantId}::uuid, ${viewerId}::text, ${conversationId}::uuid, ${window.around ?? null}::uuid,
     ${window.beforeSeq ?? null}::bigint, ${window.beforeLimit}::integer,
-    ${window.fromSeq ?? null}::bigint, ${window.fromLimit}::integer
+    ${window.fromSeq ?? null}::bigint, ${window.fromLimit}::integer, ${arrayParam(readRoles, 'text')}
   ) AS page`);
   const [row] = rowsOf<{ page: TimelinePageJson }>(result);
   if (!row) throw new Error('parley_timeline_page returned no row');
   const { conversation, anchor_found: anchorFound } = row.page;
-  if (conversation === null) return { visible: false };
-  if (conversation.role === null) return { visible: true, role: null };
-  if (!anchorFound) return { visible: true, role: conversation.role, anchorFound: false };
+  if (conversation === null || !isVisible(conversation.type, conversation.role)) return { visible: false };
+  if (conversation.role === null || !readRoles.includes(conversation.role)) {
+    return { visible: true, mayRead: false };
+  }
+  if (!anchorFound) return { visible: true, mayRead: true, anchorFound: false };
   return {
     visible: true,
-    role: conversation.role,
+    mayRead: true,
     anchorFound: true,
     firstMainSeq: conversation.first_main_seq === null ? null : Number(conversation.first_main_seq),
     lastMainSeq: Number(conversation.last_main_seq),
@@ -241,11 +255,16 @@ export async function readTimelinePage(
 
 /** parley_timeline_page's answer as JSON. */
 interface TimelinePageJson {
-  conversation: { role: Role | null; first_main_seq?: number | null; last_main_seq?: number } | null;
+  conversation: {
+    type: ConversationType;
+    role: Role | null;
+    first_main_seq?: number | null;
+    last_main_seq?: number;
+  } | null;
   anchor_found?: boolean;
   before: Record<string, unknown>[];
   from: Record<string, unknown>[];
-  reactions: { message_id: string; emoji: string; count: number; me: boolean }[];
+  reactions: ReactionSummaryJson[];
 }
 
 /** Replies of a thread, oldest first, after `afterSeq`. */

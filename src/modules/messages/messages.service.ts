@@ -11,9 +11,8 @@ import {
   assertNotArchived,
   assertNotDeleted,
   deletedMessageError,
-  isAllowed,
   notAllowedError,
-  SEND_ROLES,
+  rolesAllowedTo,
 } from '../access/permissions.ts';
 import { loadVisibleMessage } from '../access/visibility.ts';
 import { findMembers } from '../conversations/conversations.repository.ts';
@@ -40,6 +39,11 @@ import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 import { SendBatcher } from './send-batcher.ts';
+
+/** The roles that may send, from the one permission table; the send statement checks the member's against them. */
+const SEND_ROLES = rolesAllowedTo('send');
+/** The roles that may read, likewise for the history page's statement. */
+const READ_ROLES = rolesAllowedTo('read');
 
 /** The members of a conversation that a text mentions. */
 async function resolveMentions(scope: TenantScope, conversationId: string, text: string): Promise<string[]> {
@@ -250,9 +254,9 @@ export function createMessagesService({
           : query.after_seq !== undefined
             ? { fromSeq: query.after_seq + 1, beforeLimit: 0, fromLimit: limit + 1 }
             : { beforeSeq: query.before_seq, beforeLimit: limit + 1, fromLimit: 0 };
-      const page = await readTimelinePage(tenantDb(orm, ctx), userId, conversationId, window);
+      const page = await readTimelinePage(tenantDb(orm, ctx), userId, conversationId, window, READ_ROLES);
       if (!page.visible) throw notFound('conversation');
-      if (page.role === null || !isAllowed(page.role, 'read')) throw notAllowedError('read');
+      if (!page.mayRead) throw notAllowedError('read');
       if (!page.anchorFound) {
         throw new AppError(
           'validation_failed',

@@ -1,6 +1,7 @@
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { messageReactions } from '../../db/schema/messages.ts';
-import { isAnyOf } from '../../db/params.ts';
+import { rowsOf } from '../../db/client.ts';
+import { arrayParam } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 export type ReactionRow = typeof messageReactions.$inferSelect;
@@ -53,38 +54,34 @@ export function groupReactions(
   return grouped;
 }
 
-/**
- * parley_reaction_summaries' answer (migration 0011), as the one-round-trip read functions return it.
- */
-export const reactionsFromJson = (
-  summaries: { message_id: string; emoji: string; count: number; me: boolean }[],
-): ReactionsByMessage =>
+/** One (message, emoji) of parley_reaction_summaries' answer (src/db/functions). */
+export interface ReactionSummaryJson {
+  message_id: string;
+  emoji: string;
+  count: number;
+  me: boolean;
+}
+
+/** parley_reaction_summaries' answer, as `summarizeReactions` and the one-round-trip read functions get it. */
+export const reactionsFromJson = (summaries: ReactionSummaryJson[]): ReactionsByMessage =>
   groupReactions(summaries.map(({ message_id: messageId, ...rest }) => ({ messageId, ...rest })));
 
-/** Per message: each emoji, how many reacted with it and whether `userId` did, in order of first use. */
+/**
+ * Per message: each emoji, how many reacted with it and whether `userId` did, in order of first use. The
+ * summary is parley_reaction_summaries' (src/db/functions), which the one-round-trip read functions use
+ * too: one definition of how reactions are counted and ordered.
+ */
 export async function summarizeReactions(
   scope: TenantScope,
   messageIds: string[],
   userId: string,
 ): Promise<ReactionsByMessage> {
   if (messageIds.length === 0) return new Map();
-  const rows = await scope.tx
-    .select({
-      messageId: messageReactions.messageId,
-      emoji: messageReactions.emoji,
-      count: sql<number>`count(*)::int`,
-      me: sql<boolean>`bool_or(${messageReactions.userId} = ${userId})`,
-    })
-    .from(messageReactions)
-    .where(
-      and(
-        eq(messageReactions.tenantId, scope.tenantId),
-        isAnyOf(messageReactions.messageId, messageIds, 'uuid'),
-      ),
-    )
-    .groupBy(messageReactions.messageId, messageReactions.emoji)
-    .orderBy(sql`min(${messageReactions.createdAt})`, messageReactions.emoji);
-  return groupReactions(rows);
+  const result = await scope.tx.execute(sql`
+    SELECT parley_reaction_summaries(${scope.tenantId}::uuid, ${userId}::text, ${arrayParam(messageIds, 'uuid')})
+      AS summaries`);
+  const [row] = rowsOf<{ summaries: ReactionSummaryJson[] }>(result);
+  return reactionsFromJson(row?.summaries ?? []);
 }
 
 /** Who reacted to a message with what, by (emoji, user id), after a key. */

@@ -38,7 +38,7 @@ export interface UnreadRow {
 /**
  * Exact unread counts by the contract's rule: other people's non-deleted main-timeline messages after the
  * watermark (and, of those, the ones mentioning the member), in one statement, the parley_unread_counts
- * function (migration 0012): direct and group conversations read the member's counters, which triggers
+ * function (src/db/functions): direct and group conversations read the member's counters, which triggers
  * keep; channels count with a range scan from the watermark, and only when something follows it. It sets
  * the tenant itself, so it runs on its own (a `TenantDb`: one round trip) or in a transaction (a scope).
  */

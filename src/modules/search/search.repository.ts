@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../../db/client.ts';
-import { isAnyOf } from '../../db/params.ts';
+import { arrayParam, isAnyOf } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 
 /** A search hit: the message id and its rank (a float4, carried exactly through cursors). */
@@ -21,14 +21,17 @@ export interface SearchQuery {
   until?: string | undefined;
   after: SearchHit | undefined;
   limit: number;
+  /** The roles that may read a conversation (`rolesAllowedTo('read')`): only their conversations are searched. */
+  readRoles: readonly string[];
 }
 
 /**
- * Full-text search over the messages of the conversations a user is a member of, best match first: the
+ * Full-text search over the messages of the conversations a user may read (a member with one of
+ * `readRoles`), best match first: the
  * english text-search configuration (stemming) through the GIN index on (tenant_id, search_vector), plus,
  * for scripts written without spaces, a substring match through the trigram index. Deleted messages never
  * match (their text is gone), nor do messages of deleted conversations. The search runs in the
- * parley_search_messages function (migration 0014), which may use those indexes where row-level security
+ * parley_search_messages function (SECURITY DEFINER), which may use those indexes where row-level security
  * would not let it, and filters by the transaction's tenant itself; it returns only ids and ranks, and the
  * caller reads the messages under row-level security.
  */
@@ -42,7 +45,8 @@ export async function searchMessages(
       ${userId}::text, ${query.text}::text, ${query.substringPattern}::text,
       ${query.conversationId ?? null}::uuid, ${query.senderId ?? null}::text,
       ${query.since ?? null}::timestamptz, ${query.until ?? null}::timestamptz,
-      ${query.after?.rank ?? null}::real, ${query.after?.id ?? null}::uuid, ${query.limit}::integer)`);
+      ${query.after?.rank ?? null}::real, ${query.after?.id ?? null}::uuid, ${query.limit}::integer,
+      ${arrayParam(query.readRoles, 'text')})`);
   return rowsOf<{ id: string; rank: number | string }>(result).map((row) => ({
     id: row.id,
     rank: Number(row.rank),

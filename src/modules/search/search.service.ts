@@ -2,6 +2,7 @@ import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { cursorNumber, cursorUuid, decodeCursor, encodeCursor } from '../../http/pagination.ts';
+import { rolesAllowedTo } from '../access/permissions.ts';
 import { loadMessageViews } from '../messages/message-views.ts';
 import { findMessagesByIds } from '../messages/messages.repository.ts';
 import { headlines, MARK_START, MARK_STOP, searchMessages, type SearchHit } from './search.repository.ts';
@@ -48,7 +49,10 @@ function highlightOf(text: string, headline: string | undefined, substring: stri
   ].join('');
 }
 
-/** Message search, across the conversations the caller is a member of. */
+/** The roles that may read a conversation, from the one permission table: search only reads theirs. */
+const READ_ROLES = rolesAllowedTo('read');
+
+/** Message search, across the conversations the caller is a member of (with a role that may read). */
 export function createSearchService({ orm }: { orm: Orm }) {
   return {
     searchMessages(
@@ -81,6 +85,7 @@ export function createSearchService({ orm }: { orm: Orm }) {
           until: query.until,
           after,
           limit: limit + 1,
+          readRoles: READ_ROLES,
         });
         const page = hits.slice(0, limit);
         const ids = page.map((hit) => hit.id);

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The database's functions, views and triggers, one source file each (docs/DATABASE.md): applied after
+ * Drizzle's migrations every time they changed, as CREATE OR REPLACE, so that a change to a function is an
+ * edit of its file and never a copy of its body into a new migration.
+ */
+export const FUNCTIONS_FOLDER = fileURLToPath(new URL('./functions', import.meta.url));
+
+/** One file of `src/db/functions/`. */
+export interface SqlSource {
+  /** The file name without `.sql`: the function or view it defines (a trigger goes with its function). */
+  name: string;
+  text: string;
+  /** The views the file creates: dropped before the files are applied, so that their columns may change. */
+  views: string[];
+}
+
+/** A session of the role that owns the schema (the migrating one): node-postgres' Client or PGlite. */
+export interface SqlSession {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+  /** Runs a script of several statements (the simple query protocol), with no parameters. */
+  exec(text: string): Promise<unknown>;
+}
+
+/** Where the applied sources are recorded (migration 0016): one row, beside Drizzle's own journal. */
+const STATE_TABLE = 'drizzle.parley_sql_sources';
+
+/** SQL text without its comments, where a name counts as used. */
+const withoutComments = (text: string) => text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/--[^\n]*/g, ' ');
+
+/** The source files, by name, as they are on disk. */
+export function readSqlSources(folder: string = FUNCTIONS_FOLDER): SqlSource[] {
+  return readdirSync(folder)
+    .filter((file) => file.endsWith('.sql'))
+    .sort()
+    .map((file) => {
+      const text = readFileSync(path.join(folder, file), 'utf8');
+      const views = [...text.matchAll(/CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(\w+)/gi)].map((m) => m[1] ?? '');
+      return { name: file.slice(0, -'.sql'.length), text, views };
+    });
+}
+
+/**
+ * The sources in the order they are applied: a file that uses another's name (outside comments) comes
+ * after it, and otherwise files go by name, so the order is the same on every machine. A cycle is an error.
+ */
+export function orderSqlSources(sources: readonly SqlSource[]): SqlSource[] {
+  const byName = new Map(sources.map((source) => [source.name, source]));
+  const needs = new Map<string, string[]>();
+  for (const source of sources) {
+    const code = withoutComments(source.text);
+    const used = [...byName.keys()].filter(
+      (other) => other !== source.name && new RegExp(`\\b${other}\\b`).test(code),
+    );
+    needs.set(source.name, used);
+  }
+  const ordered: SqlSource[] = [];
+  const placed = new Set<string>();
+  while (ordered.length < byName.size) {
+    // The first file by name whose every dependency is placed.
+    const next = [...byName.keys()].find(
+      (name) => !placed.has(name) && (needs.get(name) ?? []).every((used) => placed.has(used)),
+    );
+    if (next === undefined) {
+      const left = [...byName.keys()].filter((name) => !placed.has(name));
+      throw new Error(`src/db/functions: these files use each other in a cycle: ${left.join(', ')}`);
+    }
+    placed.add(next);
+    const source = byName.get(next);
+    if (source) ordered.push(source);
+  }
+  return ordered;
+}
+
+/** The sources of `folder` (src/db/functions by default), in the order they are applied. */
+export function loadSqlSources(folder: string = FUNCTIONS_FOLDER): SqlSource[] {
+  return orderSqlSources(readSqlSources(folder));
+}
+
+/** A hash of the sources: their names and texts (the order they are applied in follows from those). */
+export function hashSqlSources(sources: readonly SqlSource[]): string {
+  const hash = createHash('sha256');
+  for (const source of [...sources].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    hash.update(`${source.name}\0${source.text}\0`);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Applies the sources in one transaction: first drops the views they define (dependent views first), then
+ * runs every file in order. Each file creates or replaces what it defines, and grants what it grants.
+ */
+export async function runSqlSources(session: SqlSession, sources: readonly SqlSource[]): Promise<void> {
+  const views = sources.flatMap((source) => source.views).reverse();
+  for (const view of views) await session.exec(`DROP VIEW IF EXISTS ${view}`);
+  for (const source of sources) {
+    try {
+      await session.exec(source.text);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`src/db/functions/${source.name}.sql: ${message}`, { cause: error });
+    }
+  }
+}
+
+/** What `applySqlSources` did. */
+export type SqlSourcesOutcome =
+  | 'applied'
+  /** Applied already, with the same migrations since: nothing to do. */
+  | 'unchanged'
+  /** The database has migrations this code does not know: it belongs to a newer version, left as it is. */
+  | 'newer-database';
+
+/**
+ * Applies the sources after Drizzle's migrations, in one transaction, unless the database holds them
+ * already: the state row records the sources' hash and the newest migration at the time, so an unchanged
+ * start costs one query. A migration applied since (which may have dropped or changed what a file defines)
+ * applies them again. Call it on the migrating session, after `migrate`, under the same lock.
+ */
+export async function applySqlSources(
+  session: SqlSession,
+  options: { migrationsFolder: string; sources?: readonly SqlSource[] },
+): Promise<SqlSourcesOutcome> {
+  // Read and hashed on every start; put in order only when they are applied.
+  const sources = options.sources ?? readSqlSources();
+  const { rows } = await session.query(
+    // The newest migration as Drizzle's migrator reads it (no aggregate: the first one is slow on PGlite).
+    `SELECT (SELECT state FROM ${STATE_TABLE}) AS applied,
+            (SELECT created_at::text FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1)
+              AS migrated`,
+  );
+  const [row] = rows as { applied: string | null; migrated: string | null }[];
+  const migrated = row?.migrated ?? '';
+  if (Number(migrated) > newestMigrationOf(options.migrationsFolder)) return 'newer-database';
+  const state = `${hashSqlSources(sources)} ${migrated}`;
+  if (row?.applied === state) return 'unchanged';
+  await session.exec('BEGIN');
+  try {
+    await runSqlSources(session, orderSqlSources(sources));
+    await session.query(
+      `INSERT INTO ${STATE_TABLE} (state) VALUES ($1)
+       ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, applied_at = now()`,
+      [state],
+    );
+    await session.exec('COMMIT');
+  } catch (error) {
+    await session.exec('ROLLBACK');
+    throw error;
+  }
+  return 'applied';
+}
+
+/** The `when` of the newest migration in drizzle-kit's journal, as Drizzle records it in `created_at`. */
+function newestMigrationOf(migrationsFolder: string): number {
+  const journal = JSON.parse(readFileSync(path.join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as {
+    entries: { when: number }[];
+  };
+  return Math.max(0, ...journal.entries.map((entry) => entry.when));
+}
