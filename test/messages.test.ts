@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.ts';
 import { tenantDb } from '../src/db/tenant-scope.ts';
-import { sendMessageRows, type SendValues } from '../src/modules/messages/messages.repository.ts';
+import { sendMessageRows, type SendValues } from '../src/modules/messages/message-sends.repository.ts';
 import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
