@@ -1,68 +1,18 @@
-import { beforeAll, describe, expect, it } from 'vitest';
-import { listenForSockets, useTestApp } from './helpers/app.ts';
-import {
-  actingAs,
-  createTenant,
-  expectProblem,
-  mintUserToken,
-  putUser,
-  type TestTenant,
-} from './helpers/factories.ts';
-import { TestSocket, type ServerFrame } from './helpers/ws-client.ts';
+import { describe, expect, it } from 'vitest';
+import { actingAs } from './helpers/factories.ts';
+import { useRealtimeApp, type GroupSetup } from './helpers/realtime.ts';
+import { TestSocket } from './helpers/ws-client.ts';
 
-const t = useTestApp();
-let base = '';
+// The socket: connecting and authenticating, what it refuses, and what the event log keeps of deleted content.
 
-beforeAll(async () => {
-  base = await listenForSockets(t);
-});
-
-interface Setup {
-  tenant: TestTenant;
-  conversationId: string;
-  token: (userId: string) => Promise<string>;
-}
-
-/** A tenant with alice (OWNER), bob and carol in one group. */
-async function setup(): Promise<Setup> {
-  const tenant = await createTenant(t);
-  for (const userId of ['alice', 'bob', 'carol', 'dave']) await putUser(t, tenant, userId);
-  const created = await t.app.inject({
-    method: 'POST',
-    url: '/v1/conversations',
-    headers: actingAs(tenant, 'alice'),
-    payload: { type: 'group', members: ['bob', 'carol'] },
-  });
-  return {
-    tenant,
-    conversationId: created.json<{ id: string }>().id,
-    token: (userId) => mintUserToken(t, tenant, userId),
-  };
-}
-
-/** Connects and waits for `ready`. */
-async function connect(token: string, cursor?: string): Promise<TestSocket> {
-  const query = new URLSearchParams({ access_token: token, ...(cursor === undefined ? {} : { cursor }) });
-  const socket = await TestSocket.open(`${base}/v1/ws?${query.toString()}`);
-  await socket.waitFor((frame) => frame.type === 'ready');
-  return socket;
-}
-
-const sendRest = async (s: Setup, userId: string, text: string, extra: object = {}) => {
-  const response = await t.app.inject({
-    method: 'POST',
-    url: `/v1/conversations/${s.conversationId}/messages`,
-    headers: actingAs(s.tenant, userId),
-    payload: { text, ...extra },
-  });
-  expect(response.statusCode, response.body).toBe(201);
-  return response.json<{ id: string; seq: number }>();
-};
+const rt = useRealtimeApp();
+const { t, setup, connect, sendRest } = rt;
+type Setup = GroupSetup;
 
 describe('connecting', () => {
   it('authenticates with ?access_token= and sends ready with a cursor', async () => {
     const s = await setup();
-    const socket = await TestSocket.open(`${base}/v1/ws?access_token=${await s.token('bob')}`);
+    const socket = await TestSocket.open(`${rt.base()}/v1/ws?access_token=${await s.token('bob')}`);
     const ready = await socket.waitFor((frame) => frame.type === 'ready');
     expect(ready).toMatchObject({ type: 'ready', user_id: 'bob' });
     expect(typeof ready.cursor).toBe('string');
@@ -71,16 +21,16 @@ describe('connecting', () => {
 
   it('authenticates with a first auth frame, and refuses bad or missing credentials with 4401', async () => {
     const s = await setup();
-    const socket = await TestSocket.open(`${base}/v1/ws`);
+    const socket = await TestSocket.open(`${rt.base()}/v1/ws`);
     socket.send({ type: 'auth', token: await s.token('bob') });
     await socket.waitFor((frame) => frame.type === 'ready');
     await socket.close();
 
-    const forged = await TestSocket.open(`${base}/v1/ws?access_token=not.a.token`);
+    const forged = await TestSocket.open(`${rt.base()}/v1/ws?access_token=not.a.token`);
     expect(await forged.waitForClose()).toBe(4401);
-    const backendKey = await TestSocket.open(`${base}/v1/ws?access_token=${s.tenant.apiKey.secret}`);
+    const backendKey = await TestSocket.open(`${rt.base()}/v1/ws?access_token=${s.tenant.apiKey.secret}`);
     expect(await backendKey.waitForClose()).toBe(4401);
-    const silent = await TestSocket.open(`${base}/v1/ws`);
+    const silent = await TestSocket.open(`${rt.base()}/v1/ws`);
     expect(await silent.waitForClose(8000)).toBe(4401);
   }, 15_000);
 
@@ -127,7 +77,7 @@ describe('connecting', () => {
 describe('robustness', () => {
   it('answers any JSON that is not a frame (null, numbers, arrays) with an error, and stays up', async () => {
     const s = await setup();
-    const anonymous = await TestSocket.open(`${base}/v1/ws`);
+    const anonymous = await TestSocket.open(`${rt.base()}/v1/ws`);
     anonymous.socket.send('null');
     await anonymous.waitFor((frame) => frame.type === 'error' && frame.code === 'validation_failed');
     const socket = await connect(await s.token('bob'));
@@ -143,7 +93,7 @@ describe('robustness', () => {
   it('authenticates a socket once: a second token is refused and nothing is delivered twice', async () => {
     const s = await setup();
     const token = await s.token('carol');
-    const socket = await TestSocket.open(`${base}/v1/ws`);
+    const socket = await TestSocket.open(`${rt.base()}/v1/ws`);
     socket.send({ type: 'auth', token, ref: 'a1' });
     socket.send({ type: 'auth', token, ref: 'a2' });
     await socket.waitFor((frame) => frame.type === 'error' && frame.code === 'conflict');
@@ -160,7 +110,7 @@ describe('robustness', () => {
     const s = await setup();
     const expired = Buffer.from(JSON.stringify({ prev: '1:1:', at: 0 })).toString('base64url');
     const socket = await TestSocket.open(
-      `${base}/v1/ws?access_token=${await s.token('bob')}&cursor=${expired}`,
+      `${rt.base()}/v1/ws?access_token=${await s.token('bob')}&cursor=${expired}`,
     );
     expect(await socket.waitForClose()).toBe(4410);
   });
@@ -289,481 +239,4 @@ describe('the event log forgets deleted content', () => {
     expect(erased.statusCode).toBe(204);
     expect(JSON.stringify(await fullHistory(s, 'carol'))).not.toContain('personal detail');
   });
-});
-
-describe('delivery', () => {
-  it('announces presence to those sharing a direct or group conversation, not a channel', async () => {
-    const s = await setup();
-    // alice shares the group with bob, and only a channel with dave.
-    const channel = await t.app.inject({
-      method: 'POST',
-      url: '/v1/conversations',
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { type: 'channel', name: 'all-hands', members: ['dave'] },
-    });
-    expect(channel.statusCode, channel.body).toBe(201);
-    const bob = await connect(await s.token('bob'));
-    const dave = await connect(await s.token('dave'));
-    const alice = await connect(await s.token('alice'));
-    const isAliceOnline = (frame: ServerFrame) =>
-      frame.event?.type === 'presence.changed' && frame.event.data.user_id === 'alice';
-    expect((await bob.waitFor(isAliceOnline)).event).toMatchObject({
-      conversation_id: s.conversationId,
-      data: { status: 'online' },
-    });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(dave.frames.filter(isAliceOnline)).toEqual([]);
-    await Promise.all([alice.close(), bob.close(), dave.close()]);
-  });
-
-  it('carries in message.created the message exactly as the send answered it, replies included', async () => {
-    const s = await setup();
-    const socket = await connect(await s.token('carol'));
-    const root = await sendRest(s, 'alice', 'root');
-    const reply = await sendRest(s, 'bob', 'reply', { thread_root_id: root.id });
-    // A reply to a reply: the database, not the sender, names the thread root in the event.
-    const nested = await sendRest(s, 'alice', 'nested @bob', {
-      thread_root_id: reply.id,
-      client_msg_id: 'n-1',
-      metadata: { k: 1 },
-    });
-    for (const sent of [root, reply, nested]) {
-      const frame = await socket.waitFor(
-        (candidate) => candidate.event?.type === 'message.created' && candidate.event.data.id === sent.id,
-      );
-      expect(frame.event?.seq).toBe(sent.seq);
-      expect(frame.event?.data).toEqual(sent);
-    }
-    expect(nested).toMatchObject({ thread_root_id: root.id, mentions: ['bob'], client_msg_id: 'n-1' });
-    await socket.close();
-  });
-
-  it("delivers committed changes to every member's sockets, the sender's other devices included", async () => {
-    const s = await setup();
-    const bobPhone = await connect(await s.token('bob'));
-    const bobLaptop = await connect(await s.token('bob'));
-    const carol = await connect(await s.token('carol'));
-    const dave = await connect(await s.token('dave'));
-
-    bobPhone.send({
-      type: 'send',
-      ref: 's1',
-      conversation_id: s.conversationId,
-      text: 'hello @carol',
-      client_msg_id: 'c1',
-    });
-    const ack = await bobPhone.waitFor((frame) => frame.ref === 's1');
-    expect(ack).toMatchObject({ type: 'ack', message: { seq: 1 } });
-    for (const socket of [bobLaptop, carol]) {
-      const event = (await socket.waitFor((frame) => frame.event?.type === 'message.created')).event;
-      expect(event).toMatchObject({
-        conversation_id: s.conversationId,
-        seq: 1,
-        data: { text: 'hello @carol', mentions: ['carol'] },
-      });
-      expect(typeof event?.cursor).toBe('string');
-    }
-    // The same client_msg_id over the socket returns the original message.
-    bobPhone.send({
-      type: 'send',
-      ref: 's2',
-      conversation_id: s.conversationId,
-      text: 'hello @carol',
-      client_msg_id: 'c1',
-    });
-    expect((await bobPhone.waitFor((frame) => frame.ref === 's2')).message?.id).toBe(ack.message?.id);
-
-    const edited = await t.app.inject({
-      method: 'PATCH',
-      url: `/v1/messages/${ack.message?.id ?? ''}`,
-      headers: actingAs(s.tenant, 'bob'),
-      payload: { text: 'hello again' },
-    });
-    expect(edited.statusCode).toBe(200);
-    await carol.waitFor((frame) => frame.event?.type === 'message.updated');
-    await t.app.inject({
-      method: 'PUT',
-      url: `/v1/messages/${ack.message?.id ?? ''}/reactions/${encodeURIComponent('🎉')}`,
-      headers: actingAs(s.tenant, 'carol'),
-    });
-    expect(
-      (await bobLaptop.waitFor((frame) => frame.event?.type === 'reaction.added')).event?.data,
-    ).toMatchObject({
-      emoji: '🎉',
-      user_id: 'carol',
-    });
-    carol.send({ type: 'read', ref: 'rd', conversation_id: s.conversationId });
-    await carol.waitFor((frame) => frame.ref === 'rd' && frame.type === 'ack');
-    // Read state is the reader's own: it reaches carol's sockets, not bob's.
-    await carol.waitFor((frame) => frame.event?.type === 'read.updated');
-    // dave is not a member: he receives none of it.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(dave.events()).toEqual([]);
-    // bob's devices see bob's own read state (sending marked the conversation read), never carol's.
-    const bobReads = bobLaptop.events().filter((event) => event.type === 'read.updated');
-    expect(bobReads.map((event) => event.data.user_id)).toEqual(bobReads.map(() => 'bob'));
-    for (const socket of [bobPhone, bobLaptop, carol, dave]) await socket.close();
-  });
-
-  it('applies membership changes live', async () => {
-    const s = await setup();
-    const dave = await connect(await s.token('dave'));
-    const carol = await connect(await s.token('carol'));
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${s.conversationId}/members`,
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { user_ids: ['dave'] },
-    });
-    await dave.waitFor((frame) => frame.event?.type === 'member.added');
-    await sendRest(s, 'alice', 'welcome dave');
-    await dave.waitFor((frame) => frame.event?.type === 'message.created');
-
-    await t.app.inject({
-      method: 'DELETE',
-      url: `/v1/conversations/${s.conversationId}/members/carol`,
-      headers: actingAs(s.tenant, 'alice'),
-    });
-    await carol.waitFor((frame) => frame.event?.type === 'member.removed');
-    const before = carol.frames.length;
-    await sendRest(s, 'alice', 'carol is gone');
-    await dave.waitFor((frame) => frame.event?.data.text === 'carol is gone');
-    expect(carol.frames.slice(before).filter((frame) => frame.event?.type === 'message.created')).toEqual([]);
-    await dave.close();
-    await carol.close();
-  });
-
-  it('follows a conversation created after connecting on every socket of a member, and stops when it leaves', async () => {
-    const s = await setup();
-    const [davePhone, daveLaptop, bob] = await Promise.all([
-      connect(await s.token('dave')),
-      connect(await s.token('dave')),
-      connect(await s.token('bob')),
-    ]);
-    const created = await t.app.inject({
-      method: 'POST',
-      url: '/v1/conversations',
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { type: 'group', members: ['bob', 'dave'] },
-    });
-    const later: Setup = { ...s, conversationId: created.json<{ id: string }>().id };
-    await sendRest(later, 'alice', 'hello dave');
-    for (const socket of [davePhone, daveLaptop, bob]) {
-      await socket.waitFor((frame) => frame.event?.data.text === 'hello dave');
-    }
-
-    const left = await t.app.inject({
-      method: 'DELETE',
-      url: `/v1/conversations/${later.conversationId}/members/dave`,
-      headers: actingAs(s.tenant, 'dave'),
-    });
-    expect(left.statusCode, left.body).toBe(204);
-    // Both of dave's sockets hear that he left (he is the event's subject), then nothing more of it.
-    for (const socket of [davePhone, daveLaptop]) {
-      await socket.waitFor((frame) => frame.event?.type === 'member.removed');
-    }
-    const seen = [davePhone.frames.length, daveLaptop.frames.length];
-    await sendRest(later, 'alice', 'dave is gone');
-    await bob.waitFor((frame) => frame.event?.data.text === 'dave is gone');
-    // A barrier: events reach a socket in log order, so once dave's sockets see him added to another
-    // conversation, the message sent before it would have arrived had it been sent to them.
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${s.conversationId}/members`,
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { user_ids: ['dave'] },
-    });
-    for (const [index, socket] of [davePhone, daveLaptop].entries()) {
-      await socket.waitFor(
-        (frame) => frame.event?.type === 'member.added' && frame.event.conversation_id === s.conversationId,
-      );
-      const texts = socket.frames.slice(seen[index]).map((frame) => frame.event?.data.text);
-      expect(texts).not.toContain('dave is gone');
-    }
-    for (const socket of [davePhone, daveLaptop, bob]) await socket.close();
-  });
-
-  it('tells members about joins, leaves and archiving as they happen', async () => {
-    const s = await setup();
-    const channel = await t.app.inject({
-      method: 'POST',
-      url: '/v1/conversations',
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { type: 'channel', name: 'news' },
-    });
-    const channelId = channel.json<{ id: string }>().id;
-    const alice = await connect(await s.token('alice'));
-    const dave = await connect(await s.token('dave'));
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${channelId}/join`,
-      headers: actingAs(s.tenant, 'dave'),
-    });
-    for (const socket of [alice, dave]) {
-      expect(
-        (await socket.waitFor((frame) => frame.event?.type === 'member.added')).event?.data,
-      ).toMatchObject({ user_id: 'dave' });
-    }
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${channelId}/archive`,
-      headers: actingAs(s.tenant, 'alice'),
-    });
-    await dave.waitFor(
-      (frame) => frame.event?.type === 'conversation.updated' && frame.event.data.archived_at !== null,
-    );
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${channelId}/unarchive`,
-      headers: actingAs(s.tenant, 'alice'),
-    });
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${channelId}/leave`,
-      headers: actingAs(s.tenant, 'dave'),
-    });
-    await alice.waitFor(
-      (frame) => frame.event?.type === 'member.removed' && frame.event.data.user_id === 'dave',
-    );
-    await dave.waitFor((frame) => frame.event?.type === 'member.removed');
-    const before = dave.frames.length;
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${channelId}/messages`,
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { text: 'after dave left' },
-    });
-    await alice.waitFor((frame) => frame.event?.data.text === 'after dave left');
-    expect(dave.frames.slice(before).filter((frame) => frame.event?.type === 'message.created')).toEqual([]);
-    await alice.close();
-    await dave.close();
-  });
-
-  it('announces typing to the other members, and its end', async () => {
-    const s = await setup();
-    const bob = await connect(await s.token('bob'));
-    const carol = await connect(await s.token('carol'));
-    bob.send({ type: 'typing.start', ref: 't1', conversation_id: s.conversationId });
-    expect((await carol.waitFor((frame) => frame.event?.type === 'typing.started')).event?.data).toEqual({
-      user_id: 'bob',
-    });
-    bob.send({ type: 'typing.stop', conversation_id: s.conversationId });
-    await carol.waitFor((frame) => frame.event?.type === 'typing.stopped');
-    expect(bob.events().filter((event) => event.type.startsWith('typing'))).toEqual([]);
-    await bob.close();
-    await carol.close();
-  });
-});
-
-describe('no gaps after a reconnect', () => {
-  it('replays what a socket missed, exactly once, when it reconnects with its last cursor', async () => {
-    const s = await setup();
-    const carolToken = await s.token('carol');
-    const carol = await connect(carolToken);
-    await sendRest(s, 'bob', 'one');
-    const first = await carol.waitFor((frame) => frame.event?.data.text === 'one');
-    await carol.close();
-    for (const text of ['two', 'three', 'four']) await sendRest(s, 'bob', text);
-
-    const back = await connect(carolToken, first.event?.cursor);
-    await sendRest(s, 'bob', 'five');
-    await back.waitFor((frame) => frame.event?.data.text === 'five');
-    const texts = back
-      .events()
-      .filter((event) => event.type === 'message.created')
-      .map((event) => event.data.text);
-    expect(texts).toEqual(['two', 'three', 'four', 'five']);
-    await back.close();
-  });
-
-  it('GET /v1/sync pages every missed event in order, and refuses expired or forged cursors', async () => {
-    const s = await setup();
-    const headers = actingAs(s.tenant, 'carol');
-    const start = (await t.app.inject({ method: 'GET', url: '/v1/sync', headers })).json<{
-      next_cursor: string;
-    }>();
-    for (const text of ['a', 'b', 'c', 'd', 'e']) await sendRest(s, 'bob', text);
-    const seen: string[] = [];
-    let cursor = start.next_cursor;
-    let pages = 0;
-    for (;;) {
-      const page = (
-        await t.app.inject({ method: 'GET', url: `/v1/sync?since=${cursor}&limit=2`, headers })
-      ).json<{
-        events: { type: string; data: { text?: string } }[];
-        next_cursor: string;
-        has_more: boolean;
-      }>();
-      pages++;
-      seen.push(
-        ...page.events
-          .filter((event) => event.type === 'message.created')
-          .map((event) => event.data.text ?? ''),
-      );
-      cursor = page.next_cursor;
-      if (!page.has_more) break;
-    }
-    expect(seen).toEqual(['a', 'b', 'c', 'd', 'e']);
-    expect(pages).toBe(3);
-    // Nothing new: the same cursor gives nothing, and keeps giving nothing.
-    const again = (await t.app.inject({ method: 'GET', url: `/v1/sync?since=${cursor}`, headers })).json<{
-      events: unknown[];
-    }>();
-    expect(again.events).toEqual([]);
-
-    const expired = Buffer.from(JSON.stringify({ prev: '1:1:', at: 0 })).toString('base64url');
-    expectProblem(
-      await t.app.inject({ method: 'GET', url: `/v1/sync?since=${expired}`, headers }),
-      410,
-      'cursor_expired',
-    );
-    expectProblem(
-      await t.app.inject({ method: 'GET', url: '/v1/sync?since=garbage', headers }),
-      400,
-      'validation_failed',
-    );
-  });
-
-  it('with readers dropping and reconnecting at random while others write, each ends with exactly the history', async () => {
-    const s = await setup();
-    await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${s.conversationId}/members`,
-      headers: actingAs(s.tenant, 'alice'),
-      payload: { user_ids: ['dave'] },
-    });
-    // A seeded generator, so a failure can be replayed.
-    let seed = 20261122;
-    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-    const writers = ['alice', 'bob'];
-    const readers = ['carol', 'dave', 'bob'];
-    const keyOf = (event: NonNullable<ServerFrame['event']>) =>
-      [
-        event.type,
-        event.seq ?? '',
-        JSON.stringify(event.data.id ?? event.data.message_id ?? event.data.user_id ?? null),
-        JSON.stringify(event.data.emoji ?? null),
-      ].join('|');
-
-    interface Reader {
-      userId: string;
-      token: string;
-      socket: TestSocket;
-      start: string;
-      cursor: string;
-      received: string[];
-      consumed: number;
-    }
-    const state: Reader[] = [];
-    for (const userId of readers) {
-      const token = await s.token(userId);
-      const socket = await connect(token);
-      const ready = socket.frames.find((frame) => frame.type === 'ready');
-      state.push({
-        userId,
-        token,
-        socket,
-        start: ready?.cursor ?? '',
-        cursor: ready?.cursor ?? '',
-        received: [],
-        consumed: 0,
-      });
-    }
-    const drain = (reader: Reader) => {
-      for (const event of reader.socket.events().slice(reader.consumed)) {
-        if (event.type.startsWith('typing.') || event.type === 'presence.changed') continue;
-        reader.received.push(keyOf(event));
-        reader.cursor = event.cursor ?? reader.cursor;
-      }
-      reader.consumed = reader.socket.events().length;
-    };
-
-    const counts = { attempted: 0, acknowledged: 0 };
-    const sent: { id: string; sender: string }[] = [];
-    for (let step = 0; step < 40; step++) {
-      const writer = writers[Math.floor(random() * writers.length)] ?? 'alice';
-      const roll = random();
-      const target = sent[Math.floor(random() * sent.length)];
-      if (roll < 0.5 || target === undefined) {
-        counts.attempted++;
-        const message = await sendRest(s, writer, `step ${step}`);
-        counts.acknowledged++;
-        sent.push({ id: message.id, sender: writer });
-      } else if (roll < 0.65) {
-        await t.app.inject({
-          method: 'PATCH',
-          url: `/v1/messages/${target.id}`,
-          headers: actingAs(s.tenant, target.sender),
-          payload: { text: `edit ${step}` },
-        });
-      } else if (roll < 0.75) {
-        await t.app.inject({
-          method: 'DELETE',
-          url: `/v1/messages/${target.id}`,
-          headers: actingAs(s.tenant, target.sender),
-        });
-      } else {
-        await t.app.inject({
-          method: 'PUT',
-          url: `/v1/messages/${target.id}/reactions/${encodeURIComponent(random() < 0.5 ? '👍' : '🎉')}`,
-          headers: actingAs(s.tenant, writer),
-        });
-      }
-      // Now and then a reader drops, and comes back with the cursor of the last event it received.
-      const reader = state[Math.floor(random() * state.length)];
-      if (reader && random() < 0.25) {
-        await new Promise((resolve) => setTimeout(resolve, 30));
-        drain(reader);
-        await reader.socket.close();
-        if (random() < 0.5) await sendRest(s, 'alice', `while ${reader.userId} is away at ${step}`);
-        reader.socket = await connect(reader.token, reader.cursor);
-        reader.consumed = 0;
-      }
-    }
-    const last = await sendRest(s, 'alice', 'the end');
-    for (const reader of state) {
-      await reader.socket.waitFor(
-        (frame) => frame.event?.type === 'message.created' && frame.event.data.id === last.id,
-        10_000,
-      );
-      drain(reader);
-    }
-
-    let stored = 0;
-    let delivered = 0;
-    let duplicates = 0;
-    let gaps = 0;
-    for (const reader of state) {
-      // The reference: everything the reader should have seen since its first ready, read afresh.
-      const expected: string[] = [];
-      let since = reader.start;
-      for (;;) {
-        const page = (
-          await t.app.inject({
-            method: 'GET',
-            url: `/v1/sync?since=${since}&limit=200`,
-            headers: actingAs(s.tenant, reader.userId),
-          })
-        ).json<{ events: NonNullable<ServerFrame['event']>[]; next_cursor: string; has_more: boolean }>();
-        expected.push(...page.events.map(keyOf));
-        since = page.next_cursor;
-        if (!page.has_more) break;
-      }
-      stored += expected.length;
-      delivered += reader.received.length;
-      duplicates +=
-        reader.received.length -
-        new Set(
-          reader.received.map(
-            (key, index) => `${key}#${reader.received.slice(0, index).filter((k) => k === key).length}`,
-          ),
-        ).size;
-      gaps += expected.filter((key) => !reader.received.includes(key)).length;
-      expect(reader.received, reader.userId).toEqual(expected);
-      await reader.socket.close();
-    }
-    console.log(
-      `reconnect test: attempted ${counts.attempted}, acknowledged ${counts.acknowledged}, stored ${stored} (over ${state.length} readers), delivered ${delivered}, duplicates ${duplicates}, gaps ${gaps}`,
-    );
-  }, 90_000);
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SendOutcome, SendValues } from '../src/modules/messages/messages.repository.ts';
+import type { SendOutcome, SendValues } from '../src/modules/messages/message-sends.repository.ts';
 import { SendBatcher } from '../src/modules/messages/send-batcher.ts';
 import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { ClientFrame } from '../../src/modules/events/events.schemas.ts';
-import { textOf } from '../../src/realtime/gateway.ts';
+import { textOf } from '../../src/realtime/gateway-socket.ts';
 import { ODD_CURSORS, oddText } from './odd-values.ts';
 import { fuzzedValue, validValue, type JsonSchema, type Pools } from './schema-arbitrary.ts';
 import type { FuzzWorld } from './world.ts';

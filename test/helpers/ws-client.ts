@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { textOf } from '../../src/realtime/gateway.ts';
+import { textOf } from '../../src/realtime/gateway-socket.ts';
 
 /** A frame the server sent. */
 export interface ServerFrame {

@@ -63,37 +63,6 @@ export async function insertConversation(
   return row;
 }
 
-/**
- * Inserts the direct conversation of a pair unless one exists; returns undefined when it did. The partial
- * unique index on direct_key makes two racing creations converge on one row.
- */
-export async function insertDirectConversation(
-  scope: TenantScope,
-  values: { id: string; directKey: string; createdBy: string },
-): Promise<ConversationRow | undefined> {
-  const [row] = await scope.tx
-    .insert(conversations)
-    .values({ tenantId: scope.tenantId, type: 'direct', memberCount: 2, ...values })
-    .onConflictDoNothing({
-      target: [conversations.tenantId, conversations.directKey],
-      where: sql`${conversations.directKey} IS NOT NULL AND ${conversations.deletedAt} IS NULL`,
-    })
-    .returning();
-  return row;
-}
-
-/** The live direct conversation of a pair. */
-export async function findDirectConversation(
-  scope: TenantScope,
-  directKey: string,
-): Promise<ConversationRow | undefined> {
-  const [row] = await scope.tx
-    .select()
-    .from(conversations)
-    .where(and(eq(conversations.tenantId, scope.tenantId), eq(conversations.directKey, directKey), isLive));
-  return row;
-}
-
 /** Adds members, skipping users who already are; returns the rows actually inserted. */
 export function insertMembers(
   scope: TenantScope,
@@ -395,16 +364,4 @@ export async function findSuccessor(
     )
     .limit(1);
   return row;
-}
-
-/**
- * Frees the direct-pair slots of a user's direct conversations (erasure): each keeps a key unique to
- * itself, so the pair's unique index no longer finds it and a new direct conversation can be opened.
- */
-export async function releaseDirectPairsOf(scope: TenantScope, userId: string): Promise<void> {
-  await scope.tx.execute(sql`
-    UPDATE conversations SET direct_key = '#released:' || id::text
-    WHERE tenant_id = ${scope.tenantId} AND type = 'direct'
-      AND direct_key NOT LIKE '#released:%'
-      AND ${userId} IN (split_part(direct_key, ' ', 1), split_part(direct_key, ' ', 2))`);
 }

@@ -16,7 +16,7 @@ import {
 } from '../access/permissions.ts';
 import { loadVisibleMessage } from '../access/visibility.ts';
 import { findMembers } from '../conversations/conversations.repository.ts';
-import { openDirectConversation } from '../conversations/conversations.service.ts';
+import { openDirectConversation } from '../conversations/direct-conversations.ts';
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
@@ -25,14 +25,16 @@ import {
   listReplies,
   readTimelinePage,
   purgeMessageHistory,
-  sendMessageRows,
   updateMessage,
-  type SendOutcome,
-  type SendRefusal,
-  type SendValues,
   type StoredMessage,
   type TimelineWindow,
 } from './messages.repository.ts';
+import {
+  sendMessageRows,
+  type SendOutcome,
+  type SendRefusal,
+  type SendValues,
+} from './message-sends.repository.ts';
 import { loadMessageView, loadMessageViews } from './message-views.ts';
 import { toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';

@@ -1,4 +1,4 @@
-import type { SendOutcome, SendValues } from './messages.repository.ts';
+import type { SendOutcome, SendValues } from './message-sends.repository.ts';
 
 /** Who the sends are for: their tenant (a `TenantDb` in the server), grouped into batches by its id. */
 export interface SendTenant {
