@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { APP_ROLE } from '../src/db/client.ts';
-import { buildTestApp } from './helpers/app.ts';
+import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { findEventsOffContract, type LoggedRow } from './helpers/event-contract.ts';
 import { asUser, createTenantWithUsers, sendText } from './helpers/factories.ts';
@@ -61,16 +61,21 @@ describe('the event contract check', () => {
     }
   }
 
+  /** A tenant with ann and ben, and the group ann made for them. */
+  async function annAndBenInAGroup(t: TestApp) {
+    const tenant = await createTenantWithUsers(t, 'ann', 'ben');
+    const created = await asUser(t, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      members: ['ben'],
+    });
+    return { tenant, conversationId: created.json<{ id: string }>().id };
+  }
+
   it('fails the dropping of a test database holding an event off the contract, written by SQL or not', async () => {
     const database = await createTestDatabase();
     const t = await buildTestApp(database);
     try {
-      const tenant = await createTenantWithUsers(t, 'ann', 'ben');
-      const created = await asUser(t, tenant, 'ann').post('/v1/conversations', {
-        type: 'group',
-        members: ['ben'],
-      });
-      const conversationId = created.json<{ id: string }>().id;
+      const { tenant, conversationId } = await annAndBenInAGroup(t);
       // parley_send_one writes message.created and read.updated; one of its payloads drifts.
       await sendText(t, tenant, 'ann', conversationId, 'hello');
       await asOwner(database, `UPDATE events SET data = data - 'sender_id' WHERE type = 'message.created'`);
@@ -86,12 +91,7 @@ describe('the event contract check', () => {
     const database = await createTestDatabase();
     const t = await buildTestApp(database);
     try {
-      const tenant = await createTenantWithUsers(t, 'ann', 'ben');
-      const created = await asUser(t, tenant, 'ann').post('/v1/conversations', {
-        type: 'group',
-        members: ['ben'],
-      });
-      const conversationId = created.json<{ id: string }>().id;
+      const { tenant, conversationId } = await annAndBenInAGroup(t);
       const start = (await asUser(t, tenant, 'ben').get('/v1/sync')).json<{ next_cursor: string }>();
       await sendText(t, tenant, 'ann', conversationId, 'before');
       // What a newer process might write during a rolling deploy: a type this code's contract lacks.
