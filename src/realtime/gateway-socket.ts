@@ -269,12 +269,12 @@ export class GatewaySocket {
     const current = this.connection;
     if (current === null) throw new AppError('unauthorized', 'authenticate first');
     // Frames still arriving while a socket whose credentials ended closes are refused, not carried out.
-    if (current.endedBecause === null && Date.now() >= current.expiresAtMs)
-      current.endCredentials(ENDED.tokenExpired);
-    if (current.endedBecause !== null) throw new AppError('unauthorized', current.endedBecause);
+    assertCredentialsLive(current);
     // Another process may have revoked the key (or deleted the tenant) before its bus message reaches this
     // one: the database says, so no frame that arrives after the change is carried out on any process.
     if (!(await this.shared.hub.confirmKey(current))) throw new AppError('unauthorized', ENDED.keyGone);
+    // The bus may have ended the socket meanwhile (an erasure, a revocation), or its token expired.
+    assertCredentialsLive(current);
     const ctx = tenantContextOf({
       kind: 'user',
       tenantId: current.tenantId,
@@ -305,4 +305,11 @@ export class GatewaySocket {
       ack();
     }
   }
+}
+
+/** Throws 401 once a socket's credentials have ended; a token past its expiry ends them here. */
+function assertCredentialsLive(connection: Connection): void {
+  if (connection.endedBecause === null && Date.now() >= connection.expiresAtMs)
+    connection.endCredentials(ENDED.tokenExpired);
+  if (connection.endedBecause !== null) throw new AppError('unauthorized', connection.endedBecause);
 }

@@ -6,3 +6,5 @@ CREATE OR REPLACE VIEW message_rows WITH (security_invoker = true) AS
 SELECT tenant_id, conversation_id, seq, id, sender_id, text, mentions, thread_root_id, reply_count,
        last_reply_at, metadata, client_msg_id, pinned_at, pinned_by, created_at, edited_at, deleted_at
 FROM messages;
+
+GRANT SELECT ON message_rows TO parley_app;
