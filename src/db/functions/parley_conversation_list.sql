@@ -26,9 +26,9 @@ BEGIN
            'conversation', page.c,
            'member', page.m,
            'unread_count',
-             CASE WHEN (page.c).type = 'channel' THEN u.unread ELSE (page.m).unread_count END,
+             CASE WHEN parley_keeps_unread_counters((page.c).type) THEN (page.m).unread_count ELSE u.unread END,
            'mention_count',
-             CASE WHEN (page.c).type = 'channel' THEN u.mentions ELSE (page.m).mention_count END,
+             CASE WHEN parley_keeps_unread_counters((page.c).type) THEN (page.m).mention_count ELSE u.mentions END,
            'last_message', last.message)
          ORDER BY (page.c).last_activity_at DESC, (page.c).id DESC), '[]'),
          coalesce(array_agg((last.message ->> 'id')::uuid) FILTER (WHERE last.message IS NOT NULL), '{}')
@@ -46,7 +46,7 @@ BEGIN
     LIMIT p_limit
   ) page
   LEFT JOIN LATERAL parley_unread_scan(
-    (page.c).type = 'channel' AND (page.c).last_main_seq > (page.m).last_read_seq,
+    NOT parley_keeps_unread_counters((page.c).type) AND (page.c).last_main_seq > (page.m).last_read_seq,
     p_tenant, (page.c).id, p_user, (page.m).last_read_seq
   ) u ON true
   LEFT JOIN LATERAL (

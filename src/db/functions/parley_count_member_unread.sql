@@ -14,7 +14,7 @@ DECLARE
 BEGIN
   SELECT c.type, c.last_main_seq INTO v_type, v_last_main_seq FROM conversations c
   WHERE c.tenant_id = NEW.tenant_id AND c.id = NEW.conversation_id;
-  IF v_type = 'channel' OR NEW.last_read_seq >= coalesce(v_last_main_seq, 0) THEN
+  IF NOT parley_keeps_unread_counters(v_type) OR NEW.last_read_seq >= coalesce(v_last_main_seq, 0) THEN
     NEW.unread_count := 0;
     NEW.mention_count := 0;
   ELSE

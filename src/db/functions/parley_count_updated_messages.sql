@@ -9,18 +9,26 @@ BEGIN
   SET unread_count = cm.unread_count + d.unread, mention_count = cm.mention_count + d.mentions
   FROM (
     SELECT o.tenant_id, o.conversation_id, member.user_id,
-           sum((n.deleted_at IS NULL)::int - (o.deleted_at IS NULL)::int)::int AS unread,
-           sum((n.deleted_at IS NULL AND member.user_id = ANY (n.mentions))::int
-               - (o.deleted_at IS NULL AND member.user_id = ANY (o.mentions))::int)::int AS mentions
+           sum(parley_is_unread(
+                 member.user_id, member.last_read_seq, n.seq, n.sender_id, n.thread_root_id, n.deleted_at)::int
+               - parley_is_unread(
+                 member.user_id, member.last_read_seq, o.seq, o.sender_id, o.thread_root_id, o.deleted_at)::int
+              )::int AS unread,
+           sum(parley_is_unread_mention(member.user_id, member.last_read_seq,
+                 n.seq, n.sender_id, n.thread_root_id, n.deleted_at, n.mentions)::int
+               - parley_is_unread_mention(member.user_id, member.last_read_seq,
+                 o.seq, o.sender_id, o.thread_root_id, o.deleted_at, o.mentions)::int)::int AS mentions
     FROM before_update o
     JOIN after_update n ON n.tenant_id = o.tenant_id AND n.id = o.id
     JOIN conversations c
-      ON c.tenant_id = o.tenant_id AND c.id = o.conversation_id AND c.type <> 'channel'
+      ON c.tenant_id = o.tenant_id AND c.id = o.conversation_id AND parley_keeps_unread_counters(c.type)
+    -- Only the members for whom the message would be unread were it not deleted: for the others it counts
+    -- neither before nor after (an update never moves a message's seq, sender or thread). Inlined, these
+    -- are join conditions, so an erasure of thousands of messages joins only the members they concern.
     JOIN conversation_members member
       ON member.tenant_id = o.tenant_id AND member.conversation_id = o.conversation_id
-     AND member.user_id <> o.sender_id AND member.last_read_seq < o.seq
-    WHERE o.thread_root_id IS NULL
-      AND (n.deleted_at IS DISTINCT FROM o.deleted_at OR n.mentions IS DISTINCT FROM o.mentions)
+     AND parley_is_unread(member.user_id, member.last_read_seq, o.seq, o.sender_id, o.thread_root_id, NULL)
+    WHERE n.deleted_at IS DISTINCT FROM o.deleted_at OR n.mentions IS DISTINCT FROM o.mentions
     GROUP BY o.tenant_id, o.conversation_id, member.user_id
   ) d
   WHERE cm.tenant_id = d.tenant_id AND cm.conversation_id = d.conversation_id AND cm.user_id = d.user_id

@@ -9,7 +9,7 @@ AS $$
     SELECT u.unread, u.mentions
     FROM parley_unread_scan(true, cm.tenant_id, cm.conversation_id, cm.user_id, cm.last_read_seq) u)
   FROM conversations c
-  WHERE c.tenant_id = cm.tenant_id AND c.id = cm.conversation_id AND c.type <> 'channel'
+  WHERE c.tenant_id = cm.tenant_id AND c.id = cm.conversation_id AND parley_keeps_unread_counters(c.type)
 $$;
 
 REVOKE ALL ON FUNCTION parley_recount_unread() FROM PUBLIC;

@@ -117,18 +117,20 @@ BEGIN
   -- Sending marks the conversation read for the sender. Nothing follows the newest message, so the
   -- sender's unread counts are 0 (set here, so the member trigger need not count them).
   UPDATE conversation_members cm
-  SET last_read_seq = greatest(cm.last_read_seq, v_seq), unread_count = 0, mention_count = 0
+  SET last_read_seq = parley_moved_watermark(cm.last_read_seq, v_seq), unread_count = 0, mention_count = 0
   WHERE cm.tenant_id = p_tenant AND cm.conversation_id = p_conversation AND cm.user_id = p_sender
   RETURNING cm.last_read_seq INTO v_read_seq;
 
-  -- A main-timeline message is unread for the other members of a direct or group conversation (channels
-  -- count by scanning: see parley_unread_counts).
-  IF v_root_id IS NULL AND v_type <> 'channel' THEN
+  -- The members for whom the message is unread (parley_is_unread) count it, where members keep counters
+  -- (channels count by scanning: see parley_keeps_unread_counters). Inlined, the rule's condition on the
+  -- thread root refers to no row, and a reply in a thread skips the update as a one-time filter.
+  IF parley_keeps_unread_counters(v_type) THEN
     UPDATE conversation_members cm
     SET unread_count = cm.unread_count + 1,
-        mention_count = cm.mention_count + (cm.user_id = ANY (p_mentions))::int
-    WHERE cm.tenant_id = p_tenant AND cm.conversation_id = p_conversation AND cm.user_id <> p_sender
-      AND cm.last_read_seq < v_seq;
+        mention_count = cm.mention_count + parley_is_unread_mention(
+          cm.user_id, cm.last_read_seq, v_seq, p_sender, v_root_id, NULL, p_mentions)::int
+    WHERE cm.tenant_id = p_tenant AND cm.conversation_id = p_conversation
+      AND parley_is_unread(cm.user_id, cm.last_read_seq, v_seq, p_sender, v_root_id, NULL);
   END IF;
 
   INSERT INTO events (tenant_id, conversation_id, type, seq, subject_user_id, is_private, data) VALUES

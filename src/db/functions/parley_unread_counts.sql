@@ -11,12 +11,12 @@ BEGIN
   PERFORM set_config('app.tenant_id', p_tenant::text, true);
   RETURN QUERY
   SELECT m.conversation_id, m.last_read_seq,
-         CASE WHEN c.type = 'channel' THEN u.unread ELSE m.unread_count END,
-         CASE WHEN c.type = 'channel' THEN u.mentions ELSE m.mention_count END
+         CASE WHEN parley_keeps_unread_counters(c.type) THEN m.unread_count ELSE u.unread END,
+         CASE WHEN parley_keeps_unread_counters(c.type) THEN m.mention_count ELSE u.mentions END
   FROM conversation_members m
   JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
   LEFT JOIN LATERAL parley_unread_scan(
-    c.type = 'channel' AND c.last_main_seq > m.last_read_seq,
+    NOT parley_keeps_unread_counters(c.type) AND c.last_main_seq > m.last_read_seq,
     m.tenant_id, m.conversation_id, m.user_id, m.last_read_seq
   ) u ON true
   WHERE m.tenant_id = p_tenant AND m.user_id = p_user

@@ -4,8 +4,9 @@
 -- any column. Channels (up to thousands of members, where a send would update every member's
 -- row) keep being counted by the scan, and their members' counters stay 0.
 --
--- The rule is the contract's: other people's non-deleted main-timeline messages after the watermark, and of
--- those, the ones mentioning the member. Who keeps it:
+-- The rule is the contract's, written once in parley_is_unread and parley_is_unread_mention: other people's
+-- non-deleted main-timeline messages after the watermark, and of those, the ones mentioning the member.
+-- Which conversations keep counters is parley_keeps_unread_counters. Who keeps the counts:
 --   * a send (parley_send_one) adds the message to the other members' counts and sets the sender's to 0,
 --     in the statement that moves the sender's watermark;
 --   * a member's row, inserted, or with its watermark moved by a statement that leaves its counts as they
@@ -35,11 +36,12 @@ CREATE OR REPLACE FUNCTION parley_unread_scan(
 LANGUAGE sql
 STABLE
 AS $$
-  SELECT count(*)::int, (count(*) FILTER (WHERE p_user = ANY (x.mentions)))::int
+  SELECT count(*)::int,
+         (count(*) FILTER (WHERE parley_is_unread_mention(
+            p_user, p_after_seq, x.seq, x.sender_id, x.thread_root_id, x.deleted_at, x.mentions)))::int
   FROM messages x
   WHERE p_scan AND x.tenant_id = p_tenant AND x.conversation_id = p_conversation
-    AND x.seq > p_after_seq AND x.thread_root_id IS NULL
-    AND x.deleted_at IS NULL AND x.sender_id <> p_user
+    AND parley_is_unread(p_user, p_after_seq, x.seq, x.sender_id, x.thread_root_id, x.deleted_at)
 $$;
 
 REVOKE ALL ON FUNCTION parley_unread_scan(boolean, uuid, uuid, text, bigint) FROM PUBLIC;

@@ -6,7 +6,10 @@ import { conversationMembers } from '../../db/schema/conversations.ts';
 import { arrayParam } from '../../db/params.ts';
 import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 
-/** Moves a member's read watermark forward to `seq` (never back); returns the watermark now. */
+/**
+ * Moves a member's read watermark to `seq` by the database's rule (`parley_moved_watermark`: never back);
+ * returns the watermark now.
+ */
 export async function advanceReadWatermark(
   scope: TenantScope,
   conversationId: string,
@@ -15,7 +18,7 @@ export async function advanceReadWatermark(
 ): Promise<number | undefined> {
   const [row] = await scope.tx
     .update(conversationMembers)
-    .set({ lastReadSeq: sql`greatest(${conversationMembers.lastReadSeq}, ${seq})` })
+    .set({ lastReadSeq: sql`parley_moved_watermark(${conversationMembers.lastReadSeq}, ${seq}::bigint)` })
     .where(
       and(
         eq(conversationMembers.tenantId, scope.tenantId),
