@@ -10,10 +10,21 @@ export type BusMessage =
   | { kind: 'events'; tenantId: string }
   /** Someone started or stopped typing (ephemeral; never stored). */
   | { kind: 'typing'; tenantId: string; conversationId: string; userId: string; isTyping: boolean }
-  /** A process gained a user's first socket, or lost its last one for good (ephemeral). */
-  | { kind: 'presence'; tenantId: string; userId: string; processId: string; isOnline: boolean }
+  /**
+   * A process gained a user's first socket, or lost its last one for good (ephemeral). `ttlMs`: how long
+   * the entry lasts unless renewed, as the announcing process renews it (its PARLEY_PRESENCE_TTL_SECONDS):
+   * readers judge the entry by it, not by their own setting (src/realtime/hub.ts).
+   */
+  | {
+      kind: 'presence';
+      tenantId: string;
+      userId: string;
+      processId: string;
+      isOnline: boolean;
+      ttlMs?: number;
+    }
   /** A process still has sockets of these users (`[tenantId, userId]`): renews its presence entries. */
-  | { kind: 'presence_renewal'; processId: string; users: [string, string][] }
+  | { kind: 'presence_renewal'; processId: string; users: [string, string][]; ttlMs?: number }
   /** A key was revoked, a user erased or a tenant deleted: drop what the auth cache holds of it. */
   | { kind: 'credentials'; change: CredentialChange };
 
