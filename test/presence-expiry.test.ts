@@ -67,3 +67,53 @@ describe('presence of a process that dies', () => {
     await bob.close();
   });
 });
+
+describe('presence between processes with different TTLs', () => {
+  it("judges an entry by its announcer's TTL: a short-TTL process does not flap a long-TTL one's users", async () => {
+    // `short` would drop an entry after 300 ms; `long` renews its own every 1,000 ms (TTL 3,500 ms).
+    const bus = createLocalBus();
+    const short = await buildTestApp(a.database, {
+      hubTimings: { ...hubTimings, presenceRenewMs: 100, presenceTtlMs: 300 },
+      bus,
+      adminToken: a.adminToken,
+      serverKey: a.serverKey,
+    });
+    const long = await buildTestApp(a.database, {
+      hubTimings: { ...hubTimings, presenceRenewMs: 1000, presenceTtlMs: 3500 },
+      bus,
+      adminToken: a.adminToken,
+      serverKey: a.serverKey,
+    });
+    try {
+      const baseShort = await listenForSockets(short);
+      const baseLong = await listenForSockets(long);
+      const tenant = await createTenantWithUsers(a, 'alice', 'bob');
+      await a.app.inject({
+        method: 'POST',
+        url: '/v1/conversations',
+        headers: actingAs(tenant, 'alice'),
+        payload: { type: 'group', members: ['bob'] },
+      });
+      const alice = await TestSocket.open(
+        `${baseShort}/v1/ws?access_token=${await mintUserToken(a, tenant, 'alice')}`,
+      );
+      await alice.waitFor((frame) => frame.type === 'ready');
+      const bob = await TestSocket.open(
+        `${baseLong}/v1/ws?access_token=${await mintUserToken(a, tenant, 'bob')}`,
+      );
+      await bob.waitFor((frame) => frame.type === 'ready');
+      const isBob = (frame: { event?: { type: string; data: Record<string, unknown> } }) =>
+        frame.event?.type === 'presence.changed' && frame.event.data.user_id === 'bob';
+      await alice.waitFor(isBob);
+
+      // Three of long's renewal periods, ten of short's TTLs: bob stays online, announced once.
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(alice.frames.filter(isBob).map((frame) => frame.event?.data.status)).toEqual(['online']);
+      await alice.close();
+      await bob.close();
+    } finally {
+      await long.app.close();
+      await short.app.close();
+    }
+  });
+});

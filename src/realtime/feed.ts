@@ -34,6 +34,8 @@ export class TenantFeed {
    */
   private readonly followers = new Map<string, Set<Connection>>();
   private readonly byUser = new Map<string, Set<Connection>>();
+  /** Ids of the events skipped lately, so each is logged once. */
+  private readonly skipped = new Set<number>();
 
   readonly tenantId: string;
 
@@ -114,12 +116,46 @@ export class TenantFeed {
       const page = await readEventWindow(this.tenant, { prev, now, afterId, limit: WINDOW_PAGE });
       now = page.now;
       const window = { prev, now, at: this.position.at };
-      for (const event of page.events) this.dispatch(event, toEventFrame(event, window));
+      for (const event of page.events) this.deliverOrSkip(event, window);
       const last = page.events.at(-1);
       if (!last || page.events.length < WINDOW_PAGE) break;
       afterId = last.id;
     }
     this.position = { prev: now, at };
+  }
+
+  /**
+   * Delivers one event, or skips it if it cannot be routed (a row another version of Parley wrote without
+   * the fields routing needs, or a malformed one): it is logged once and left to replays (`?cursor=`,
+   * `/v1/sync`), which carry it as logged. One bad event must not stop the tenant's feed: the position
+   * still moves past it, so the events after it keep flowing.
+   */
+  private deliverOrSkip(event: StoredEvent, window: { prev: string; now: string; at: number }): void {
+    const problem = routingProblemOf(event);
+    if (problem === null) {
+      try {
+        this.dispatch(event, toEventFrame(event, window));
+        return;
+      } catch (error) {
+        this.logSkipped(event, error instanceof Error ? error.message : String(error));
+        return;
+      }
+    }
+    this.logSkipped(event, problem);
+  }
+
+  /** Logs a skipped event once per id (a window re-read after a failed page meets it again), no content. */
+  private logSkipped(event: StoredEvent, problem: string): void {
+    if (this.skipped.has(event.id)) return;
+    this.skipped.add(event.id);
+    if (this.skipped.size > SKIPPED_REMEMBERED) {
+      const [oldest] = this.skipped;
+      if (oldest !== undefined) this.skipped.delete(oldest);
+    }
+    this.log.warn(
+      { tenantId: this.tenantId, eventId: event.id, eventType: event.type, problem },
+      'an event of the log cannot be routed; skipped for live delivery (replays still carry it)',
+    );
   }
 
   private add(connection: Connection): void {
@@ -176,3 +212,32 @@ export class TenantFeed {
 }
 
 const NONE: ReadonlySet<Connection> = new Set();
+
+/** How many skipped event ids a feed remembers, to log each once. */
+const SKIPPED_REMEMBERED = 1000;
+
+/**
+ * What keeps an event from being routed, or null: the fields live delivery reads (the membership an event
+ * changes, who it is about) checked as they are, since the log may hold rows another version wrote. Only
+ * these, not the whole contract: the rest of `data` is passed through untouched, as replays pass it.
+ */
+function routingProblemOf(event: { [K in keyof StoredEvent]: unknown }): string | null {
+  const data = event.data;
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'data is not an object';
+  if (typeof event.conversationId !== 'string') return 'no conversation id';
+  if (event.subjectUserId !== null && typeof event.subjectUserId !== 'string')
+    return 'subject_user_id is not a string';
+  if (typeof event.isPrivate !== 'boolean') return 'is_private is not a boolean';
+  if (!(event.createdAt instanceof Date) || Number.isNaN(event.createdAt.getTime()))
+    return 'created_at is not a time';
+  if (event.type === 'member.added' || event.type === 'member.removed') {
+    const userId: unknown = Reflect.get(data, 'user_id');
+    if (typeof userId !== 'string') return 'data.user_id is not a string';
+  }
+  if (event.type === 'conversation.created') {
+    const memberIds: unknown = Reflect.get(data, 'member_ids');
+    if (!Array.isArray(memberIds) || !memberIds.every((id) => typeof id === 'string'))
+      return 'data.member_ids is not a list of user ids';
+  }
+  return null;
+}

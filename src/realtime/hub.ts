@@ -42,7 +42,11 @@ export class Hub {
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly typingTimers = new Map<string, NodeJS.Timeout>();
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
-  /** Processes on which each user has sockets, as the bus reports them: online while non-empty. */
+  /**
+   * Processes on which each user has sockets, as the bus reports them, each with when its entry expires
+   * (ms since the epoch, on this process's clock): online while non-empty. The expiry is the announcing
+   * process's TTL from the moment its message arrived, so processes with different TTLs agree.
+   */
   private readonly presence = new Map<string, Map<string, number>>();
   private readonly renewal: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
@@ -85,12 +89,17 @@ export class Hub {
     }
     for (let start = 0; start < users.length; start += 500) {
       const chunk = users.slice(start, start + 500);
-      this.bus.publish({ kind: 'presence_renewal', processId: this.processId, users: chunk });
+      this.bus.publish({
+        kind: 'presence_renewal',
+        processId: this.processId,
+        users: chunk,
+        ttlMs: this.timings.presenceTtlMs,
+      });
     }
-    const staleBefore = Date.now() - this.timings.presenceTtlMs;
+    const now = Date.now();
     for (const [key, processes] of [...this.presence]) {
-      for (const [processId, renewedAt] of processes) {
-        if (renewedAt < staleBefore && processId !== this.processId) processes.delete(processId);
+      for (const [processId, expiresAt] of processes) {
+        if (expiresAt < now && processId !== this.processId) processes.delete(processId);
       }
       if (processes.size > 0) continue;
       this.presence.delete(key);
@@ -138,6 +147,7 @@ export class Hub {
         userId: connection.userId,
         processId: this.processId,
         isOnline: true,
+        ttlMs: this.timings.presenceTtlMs,
       });
     }
     return start;
@@ -279,12 +289,12 @@ export class Hub {
       return;
     }
     if (message.kind === 'presence_renewal') {
-      const now = Date.now();
+      const expiresAt = this.presenceExpiryOf(message);
       for (const [tenantId, userId] of message.users) {
         const key = this.userKey(tenantId, userId);
         const processes = this.presence.get(key) ?? new Map<string, number>();
         const wasOnline = processes.size > 0;
-        processes.set(message.processId, now);
+        processes.set(message.processId, expiresAt);
         this.presence.set(key, processes);
         if (!wasOnline) this.announcePresence(tenantId, userId, true);
       }
@@ -320,12 +330,21 @@ export class Hub {
     const key = this.userKey(message.tenantId, message.userId);
     const processes = this.presence.get(key) ?? new Map<string, number>();
     const wasOnline = processes.size > 0;
-    if (message.isOnline) processes.set(message.processId, Date.now());
+    if (message.isOnline) processes.set(message.processId, this.presenceExpiryOf(message));
     else processes.delete(message.processId);
     if (processes.size > 0) this.presence.set(key, processes);
     else this.presence.delete(key);
     const isOnline = processes.size > 0;
     if (wasOnline !== isOnline) this.announcePresence(message.tenantId, message.userId, isOnline);
+  }
+
+  /**
+   * When an announced presence entry expires unless renewed: after the announcing process's own TTL,
+   * which it renews by (a message from a version without `ttlMs` gets this process's), from now on this
+   * process's clock, so neither a reader's shorter TTL nor skewed clocks between hosts make users flap.
+   */
+  private presenceExpiryOf(message: { ttlMs?: number }): number {
+    return Date.now() + (message.ttlMs ?? this.timings.presenceTtlMs);
   }
 
   /** Tells this process's sockets that share a direct or group conversation with the user. */

@@ -36,6 +36,8 @@ export interface TestAppOptions {
   /** Share these with another app on the same database; fresh ones if absent. */
   adminToken?: string;
   serverKey?: string;
+  /** The app's logger, for a test that reads what was logged; silent (or TEST_LOG_LEVEL) if absent. */
+  logger?: pino.Logger;
 }
 
 /** Builds the real app on an existing database (the caller closes both). */
@@ -46,7 +48,7 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     db: database.db,
     serverKey,
     adminTokenHash: createHash('sha256').update(adminToken).digest('hex'),
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     bus: options.bus ?? createLocalBus(),
     eventRetentionDays: 30,
     ...(options.realtime === undefined ? {} : { realtime: options.realtime }),

@@ -1,21 +1,65 @@
-import type { CredentialChange } from '../auth/credential-cache.ts';
+import { Type, type Static } from 'typebox';
 
 // The bus is an interface the events module defines and the real-time side implements (src/realtime/bus.ts:
 // in one process, or over Redis): the event log wakes readers through it, and processes share typing,
-// presence and credential changes on it.
+// presence and credential changes on it. Messages that come over the network are checked against
+// `BusMessage` before any handler sees them: another version of Parley, or anything else publishing on
+// the channel, may send what this one does not understand.
 
-/** What processes tell each other. Events themselves live in the database; the bus only wakes readers. */
-export type BusMessage =
+const Id = Type.String();
+
+/**
+ * What makes cached credentials stale (the auth cache's `CredentialChange`; the hub hands this to it, so
+ * TypeScript checks that the two agree).
+ */
+const CredentialChange = Type.Union([
+  Type.Object({ kind: Type.Literal('api_key_revoked'), keyId: Id }),
+  Type.Object({ kind: Type.Literal('user_erased'), tenantId: Id, userId: Id }),
+  Type.Object({ kind: Type.Literal('tenant_deleted'), tenantId: Id }),
+]);
+
+/**
+ * How long a presence entry lasts unless renewed, as the announcing process renews it (its
+ * PARLEY_PRESENCE_TTL_SECONDS): readers judge the entry by it, not by their own setting (src/realtime/hub.ts).
+ * Absent from a version that did not send it.
+ */
+const PresenceTtl = Type.Optional(Type.Integer({ minimum: 1 }));
+
+/**
+ * What processes tell each other. Events themselves live in the database; the bus only wakes readers.
+ * Open objects: a field a newer version adds does not make its message invalid here.
+ */
+export const BusMessage = Type.Union([
   /** The event log of a tenant has new events: read it. */
-  | { kind: 'events'; tenantId: string }
+  Type.Object({ kind: Type.Literal('events'), tenantId: Id }),
   /** Someone started or stopped typing (ephemeral; never stored). */
-  | { kind: 'typing'; tenantId: string; conversationId: string; userId: string; isTyping: boolean }
+  Type.Object({
+    kind: Type.Literal('typing'),
+    tenantId: Id,
+    conversationId: Id,
+    userId: Id,
+    isTyping: Type.Boolean(),
+  }),
   /** A process gained a user's first socket, or lost its last one for good (ephemeral). */
-  | { kind: 'presence'; tenantId: string; userId: string; processId: string; isOnline: boolean }
+  Type.Object({
+    kind: Type.Literal('presence'),
+    tenantId: Id,
+    userId: Id,
+    processId: Id,
+    isOnline: Type.Boolean(),
+    ttlMs: PresenceTtl,
+  }),
   /** A process still has sockets of these users (`[tenantId, userId]`): renews its presence entries. */
-  | { kind: 'presence_renewal'; processId: string; users: [string, string][] }
+  Type.Object({
+    kind: Type.Literal('presence_renewal'),
+    processId: Id,
+    users: Type.Array(Type.Tuple([Id, Id])),
+    ttlMs: PresenceTtl,
+  }),
   /** A key was revoked, a user erased or a tenant deleted: drop what the auth cache holds of it. */
-  | { kind: 'credentials'; change: CredentialChange };
+  Type.Object({ kind: Type.Literal('credentials'), change: CredentialChange }),
+]);
+export type BusMessage = Static<typeof BusMessage>;
 
 /** Cross-process fan-out. Delivery is best effort: correctness must never depend on it. */
 export interface Bus {

@@ -42,7 +42,8 @@ interface EventRow {
 /**
  * The one place a row of the log becomes a typed event. What the log holds is written by the services
  * through `NewEvent` and by the send functions in SQL; the test suite checks every event it writes against
- * the contract (test/helpers/event-contract.ts), so delivery trusts the row instead of validating it again.
+ * the contract (test/helpers/event-contract.ts), so delivery trusts the row instead of validating it again;
+ * the feed checks only the fields it routes by (src/realtime/feed.ts, `routingProblemOf`).
  */
 function storedEventOf(row: Omit<EventRow, 'id'>, id: string | number): StoredEvent {
   return {
