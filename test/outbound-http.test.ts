@@ -330,4 +330,27 @@ describe('sendOutbound', () => {
     );
     expect((error as OutboundError).kind).toBe('connect');
   });
+
+  it('never reuses a connection opened under a policy that allowed private networks for one that does not', async () => {
+    const target = await startServer();
+    expect((await sendOutbound({ url: target.url, headers: {}, body: 'first' }, ALLOW)).status).toBe(200);
+    const error = await refusalOf(sendOutbound({ url: target.url, headers: {}, body: 'second' }, DENY));
+    expect((error as OutboundError).kind).toBe('refused_address');
+    expect(target.received.map((request) => request.body)).toEqual(['first']);
+  });
+
+  it("reports the caller's abort as kind aborted, not as a timeout", async () => {
+    const target = await startServer(() => {
+      // Never answers.
+    });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const error = await refusalOf(
+      sendOutbound(
+        { url: target.url, headers: {}, body: 'x', signal: controller.signal, timeoutMs: 5_000 },
+        ALLOW,
+      ),
+    );
+    expect((error as OutboundError).kind).toBe('aborted');
+  });
 });
