@@ -129,6 +129,25 @@ export default {
       from: { path: '^src/modules/' },
       to: { path: '^src/realtime/' },
     },
+    {
+      name: 'outbound-requests-through-src-outbound',
+      severity: 'error',
+      comment:
+        'A request to a URL a tenant or a user gave (webhooks, Web Push) goes through src/outbound/, which ' +
+        'refuses private addresses at connect time, follows no redirect and bounds time and size ' +
+        '(docs/OUTBOUND.md): no other code under src/ uses the HTTP client directly.',
+      from: { path: '^src/', pathNot: '^src/outbound/' },
+      to: { path: 'node_modules/undici/' },
+    },
+    {
+      name: 'outbound-is-a-leaf',
+      severity: 'error',
+      comment:
+        'src/outbound/ knows nothing of Parley: every layer (services that store a URL, jobs that send) can ' +
+        'use it, and it is tested on its own.',
+      from: { path: '^src/outbound/' },
+      to: { path: '^src/(?!outbound/)' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { OutboundPolicy } from './outbound/outbound-url.ts';
 
 /** Validated process configuration. The only place that reads `process.env`; see docs/CONFIG.md. */
 export interface Config {
@@ -38,6 +39,8 @@ export interface Config {
   maxTokenTtlSeconds: number;
   /** How presence ends (docs/REALTIME.md, "Presence"). */
   presence: PresenceTimings;
+  /** Which addresses webhook and Web Push requests may reach (docs/OUTBOUND.md). */
+  outbound: OutboundPolicy;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -197,6 +200,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`PARLEY_ALLOWED_ORIGINS: "${origin}" is not an origin like https://app.example.com`);
   }
 
+  const rawAllowPrivate = readOptional('PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS') ?? 'false';
+  if (rawAllowPrivate !== 'true' && rawAllowPrivate !== 'false')
+    problems.push(`PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false, got "${rawAllowPrivate}"`);
+  const outbound: OutboundPolicy = { allowPrivateNetworks: rawAllowPrivate === 'true' };
+
   const adminToken = readOptional('PARLEY_ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 24) {
     problems.push('PARLEY_ADMIN_TOKEN must be at least 24 characters');
@@ -231,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpTimeouts,
     maxTokenTtlSeconds,
     presence,
+    outbound,
     logLevel: logLevel ?? 'info',
   };
 }

@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       httpTimeouts: { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 72_000 },
       maxTokenTtlSeconds: 30 * 24 * 3600,
       presence: { offlineAfterMs: 30_000, ttlMs: 35_000, renewMs: 10_000 },
+      outbound: { allowPrivateNetworks: false },
       logLevel: 'info',
     });
   });
@@ -137,5 +138,17 @@ describe('loadConfig', () => {
     ]) {
       expect(problems.some((problem) => problem.startsWith(name))).toBe(true);
     }
+  });
+
+  it('reads whether outbound requests may reach private networks, only as true or false', () => {
+    expect(loadConfig({ PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true' }).outbound).toEqual({
+      allowPrivateNetworks: true,
+    });
+    expect(
+      loadConfig({ PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'false' }).outbound.allowPrivateNetworks,
+    ).toBe(false);
+    expect(() => loadConfig({ PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'yes' })).toThrow(
+      'PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false, got "yes"',
+    );
   });
 });
