@@ -217,7 +217,9 @@ describe('sends in one batch', () => {
       SENDERS,
     );
     const summary = outcomes.map((outcome) =>
-      typeof outcome === 'string' ? outcome : [outcome.created, outcome.message.seq, outcome.message.text],
+      typeof outcome === 'string' || outcome instanceof Error
+        ? outcome
+        : [outcome.created, outcome.message.seq, outcome.message.text],
     );
     expect(summary).toEqual([
       [true, 1, 'one'],

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { SendOutcome, SendValues } from '../src/modules/messages/message-sends.repository.ts';
+import type { TenantDb } from '../src/db/tenant-scope.ts';
+import {
+  sendMessageRows,
+  type SendOutcome,
+  type SendValues,
+} from '../src/modules/messages/message-sends.repository.ts';
 import { SendBatcher } from '../src/modules/messages/send-batcher.ts';
 import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
 
@@ -133,5 +138,52 @@ describe('SendBatcher', () => {
     db.calls[1]?.release();
     expect(textOf(await after)).toBe('b');
     expect(db.calls).toHaveLength(2);
+  });
+
+  it("makes a result it cannot read that one send's error, and answers the others", async () => {
+    const run = (_tenant: { tenantId: string }, batch: SendValues[]) =>
+      Promise.resolve(
+        batch.map((send): SendOutcome | Error =>
+          send.text === 'unknown refusal'
+            ? new Error('unknown send refusal of_a_newer_version')
+            : outcomeOf(send),
+        ),
+      );
+    const batcher = new SendBatcher(run, 1, 64);
+    // The first goes alone; the other three wait for it and go as one call.
+    const results = await Promise.allSettled(
+      ['a', 'unknown refusal', 'c', 'd'].map((text) => batcher.send(tenant('t1'), values(text))),
+    );
+    expect(
+      results.map((result) => (result.status === 'fulfilled' ? textOf(result.value) : String(result.reason))),
+    ).toEqual(['a', 'Error: unknown send refusal of_a_newer_version', 'c', 'd']);
+  });
+});
+
+describe('sendMessageRows', () => {
+  it("reads a result it does not understand as that one send's error, not the call's", async () => {
+    // The answer of a newer parley_send_messages: a refusal this code does not know, and a row it cannot map.
+    const results = [
+      { refused: 'slow_mode' },
+      { refused: 'conversation_archived' },
+      { created: true, message: null },
+      { refused: 'role_may_not_send' },
+    ];
+    const answering = {
+      tenantId: 't1',
+      db: { execute: () => Promise.resolve({ rows: [{ results }] }) },
+    } as unknown as TenantDb;
+    const outcomes = await sendMessageRows(
+      answering,
+      ['a', 'b', 'c', 'd'].map((text) => values(text)),
+      ['MEMBER'],
+    );
+    expect(outcomes.map((outcome) => (outcome instanceof Error ? 'error' : outcome))).toEqual([
+      'error',
+      'conversation_archived',
+      'error',
+      'role_may_not_send',
+    ]);
+    expect(String(outcomes[0])).toContain('unknown send refusal slow_mode');
   });
 });

@@ -46,16 +46,25 @@ type SendResultJson =
   | { created: boolean; message: Record<string, unknown> }
   | { refused: string; conversation_type?: ConversationType };
 
-function sendOutcomeOf(result: SendResultJson): SendOutcome {
-  if ('refused' in result) {
-    // A sender who is no member: whether the conversation is one they may see decides between 403 and 404.
-    if (result.refused === 'not_a_member' && result.conversation_type !== undefined) {
-      return isVisible(result.conversation_type, null) ? 'role_may_not_send' : 'conversation_not_found';
+/**
+ * What one result of parley_send_messages came to. A result this code cannot read (a refusal a newer function
+ * added, a row that does not map) is that send's own error, returned in its place: thrown, it would fail
+ * every send of the batch, whose other sends are committed.
+ */
+function sendOutcomeOf(result: SendResultJson): SendOutcome | Error {
+  try {
+    if ('refused' in result) {
+      // A sender who is no member: whether the conversation is one they may see decides between 403 and 404.
+      if (result.refused === 'not_a_member' && result.conversation_type !== undefined) {
+        return isVisible(result.conversation_type, null) ? 'role_may_not_send' : 'conversation_not_found';
+      }
+      if (!isSendRefusal(result.refused)) return new Error(`unknown send refusal ${result.refused}`);
+      return result.refused;
     }
-    if (!isSendRefusal(result.refused)) throw new Error(`unknown send refusal ${result.refused}`);
-    return result.refused;
+    return { created: result.created, message: messageFromJson(result.message) };
+  } catch (error) {
+    return error instanceof Error ? error : new Error(`unreadable send result: ${String(error)}`);
   }
-  return { created: result.created, message: messageFromJson(result.message) };
 }
 
 /**
@@ -64,13 +73,14 @@ function sendOutcomeOf(result: SendResultJson): SendOutcome {
  * allocates the seq under the conversation's row lock, inserts the message, counts the reply, moves the
  * sender's read watermark and records message.created and read.updated. It sets the tenant itself, so it
  * runs on its own (a `TenantDb`: one round trip, committing every send at once) or inside an `inTenant`
- * transaction (its `TenantScope`). Refusals are outcomes, not errors: one refused send does not undo the others.
+ * transaction (its `TenantScope`). Refusals are outcomes, not errors: one refused send does not undo the others;
+ * nor does a result this code cannot read, which is an `Error` in that send's place.
  */
 export async function sendMessageRows(
   tenant: TenantDb,
   sends: readonly SendValues[],
   sendRoles: readonly string[],
-): Promise<SendOutcome[]> {
+): Promise<(SendOutcome | Error)[]> {
   const body = sends.map((send) => ({
     sender: send.senderId,
     conversation: send.conversationId,
@@ -91,3 +101,4 @@ export async function sendMessageRows(
   }
   return row.results.map(sendOutcomeOf);
 }
+

@@ -228,6 +228,7 @@ export function createMessagesService({
         const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions);
         const [outcome] = await sendMessageRows(scope, [values], SEND_ROLES);
         if (outcome === undefined) throw new Error('a send of one returned no outcome');
+        if (outcome instanceof Error) throw outcome;
         return sentOrThrow(outcome);
       });
       return answer(ctx, () => directId, sent);

@@ -5,17 +5,30 @@ export interface SendTenant {
   readonly tenantId: string;
 }
 
-/** Runs one tenant's sends as one statement and returns their outcomes in order (`sendMessageRows`). */
+/**
+ * Runs one tenant's sends as one statement and returns their outcomes in order (`sendMessageRows`); a send
+ * whose result it cannot read is an `Error` in its place, not a throw that would fail the others.
+ */
 export type RunSends<Tenant extends SendTenant> = (
   tenant: Tenant,
   sends: SendValues[],
-) => Promise<SendOutcome[]>;
+) => Promise<(SendOutcome | Error)[]>;
 
 interface Pending<Tenant extends SendTenant> {
   tenant: Tenant;
   values: SendValues;
   resolve: (outcome: SendOutcome) => void;
   reject: (error: unknown) => void;
+}
+
+/** Answers a send with its outcome, or rejects it with its own error (a result that could not be read). */
+function settle<Tenant extends SendTenant>(
+  pending: Pending<Tenant>,
+  outcome: SendOutcome | Error | undefined,
+): void {
+  if (outcome === undefined) pending.reject(new Error('a call of sends returned no outcome for one of them'));
+  else if (outcome instanceof Error) pending.reject(outcome);
+  else pending.resolve(outcome);
 }
 
 /**
@@ -83,7 +96,7 @@ export class SendBatcher<Tenant extends SendTenant> {
         tenant,
         batch.map((pending) => pending.values),
       );
-      batch.forEach((pending, index) => pending.resolve(outcomes[index] as SendOutcome));
+      batch.forEach((pending, index) => settle(pending, outcomes[index]));
     } catch (error) {
       if (batch.length === 1) {
         batch[0]?.reject(error);
@@ -93,7 +106,7 @@ export class SendBatcher<Tenant extends SendTenant> {
         batch.map(async (pending) => {
           try {
             const [outcome] = await this.run(pending.tenant, [pending.values]);
-            pending.resolve(outcome as SendOutcome);
+            settle(pending, outcome);
           } catch (alone) {
             pending.reject(alone);
           }
