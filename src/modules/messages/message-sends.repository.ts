@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { rowsOf } from '../../db/client.ts';
 import { arrayParam } from '../../db/params.ts';
-import type { TenantDb } from '../../db/tenant-scope.ts';
+import type { TenantDb, TenantScope } from '../../db/tenant-scope.ts';
 import { isVisible, type ConversationType } from '../access/permissions.ts';
 import type { MessageEventData } from '../events/events.schemas.ts';
-import { messageFromJson, type StoredMessage } from './messages.repository.ts';
+import { findMessagesByIds, messageFromJson, type StoredMessage } from './messages.repository.ts';
 
 // The send path's one statement: many sends of a tenant in one call of parley_send_messages
 // (src/db/functions/parley_send_messages.sql and parley_send_one.sql), and what each came to.
@@ -102,3 +102,25 @@ export async function sendMessageRows(
   return row.results.map(sendOutcomeOf);
 }
 
+/**
+ * The messages of `sends` that are stored, each matched by id, sender and conversation: for `SendBatcher`
+ * after a call failed, which may have committed before its error (a connection lost once COMMIT was sent).
+ * One read by (tenant_id, id), on that path only.
+ */
+export async function findStoredSends(
+  scope: TenantScope,
+  sends: readonly SendValues[],
+): Promise<StoredMessage[]> {
+  const stored = await findMessagesByIds(
+    scope,
+    sends.map((send) => send.id),
+  );
+  return stored.filter((message) =>
+    sends.some(
+      (send) =>
+        send.id === message.id &&
+        send.senderId === message.senderId &&
+        send.conversationId === message.conversationId,
+    ),
+  );
+}
