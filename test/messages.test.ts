@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.ts';
-import { tenantDb } from '../src/db/tenant-scope.ts';
+import { inTenant, tenantDb } from '../src/db/tenant-scope.ts';
 import { sendMessageRows, type SendValues } from '../src/modules/messages/message-sends.repository.ts';
-import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
+import { createSendBatcher, sendValuesOf } from '../src/modules/messages/messages.service.ts';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
 import { createTenant, expectProblem, putUser, type MessageBody } from './helpers/factories.ts';
@@ -217,7 +217,9 @@ describe('sends in one batch', () => {
       SENDERS,
     );
     const summary = outcomes.map((outcome) =>
-      typeof outcome === 'string' ? outcome : [outcome.created, outcome.message.seq, outcome.message.text],
+      typeof outcome === 'string' || outcome instanceof Error
+        ? outcome
+        : [outcome.created, outcome.message.seq, outcome.message.text],
     );
     expect(summary).toEqual([
       [true, 1, 'one'],
@@ -268,6 +270,83 @@ describe('sends in one batch', () => {
       Array.from({ length: 24 }, (_, index) => index + 1),
     );
   });
+});
+
+describe('a batch whose call fails after its commit', () => {
+  const SENDERS = ['OWNER', 'ADMIN', 'MEMBER'];
+  const sendOf = (senderId: string, conversationId: string, text: string, clientMsgId?: string) =>
+    sendValuesOf(
+      '',
+      senderId,
+      conversationId,
+      clientMsgId === undefined ? { text } : { text, client_msg_id: clientMsgId },
+      [],
+    );
+  const backendOf = (tenant: { id: string; apiKey: { id: string } }) =>
+    tenantDb(t.database.db.orm, { tenantId: tenant.id, actor: { kind: 'backend', keyId: tenant.apiKey.id } });
+
+  /**
+   * The real send statement, except that the call of the batch (the second call: the first send goes alone,
+   * the others wait for it) loses its answer, with `error`: once it has committed, or while its commit is
+   * still on the way. Then its transaction is held open until the first send is tried again, so the
+   * look-up by id finds nothing and the retries meet the batch's rows (on the embedded database, whose one
+   * connection the look-up would wait for, it commits at once and the look-up finds them).
+   */
+  function batcherLosingTheBatchAnswer(error: 'after the commit' | 'while the commit lands') {
+    const orm = t.database.db.orm;
+    const calls: number[] = [];
+    let landed: Promise<unknown> = Promise.resolve();
+    let retried = () => {};
+    const retrying = new Promise<void>((resolve) => (retried = resolve));
+    const batcher = createSendBatcher(orm, 1, async (tenant, sends) => {
+      calls.push(sends.length);
+      if (calls.length === 3) retried();
+      if (calls.length !== 2) return sendMessageRows(tenant, sends, SENDERS);
+      if (error === 'after the commit') {
+        await sendMessageRows(tenant, sends, SENDERS);
+      } else {
+        if (SERVER_DATABASE_URL === undefined) retried();
+        let inserted = () => {};
+        const insertedRows = new Promise<void>((resolve) => (inserted = resolve));
+        landed = inTenant(orm, tenant.tenantId, async (scope) => {
+          await sendMessageRows(scope, sends, SENDERS);
+          inserted();
+          await retrying;
+        });
+        await Promise.race([insertedRows, landed]);
+      }
+      throw new Error('Connection terminated unexpectedly');
+    });
+    return { batcher, calls, landed: () => landed };
+  }
+
+  it.each(['after the commit', 'while the commit lands'] as const)(
+    'answers each send as created with its stored message, stored once, seqs dense (error %s)',
+    async (landing) => {
+      const { tenant, id } = await groupWith('bob');
+      const { batcher, calls, landed } = batcherLosingTheBatchAnswer(landing);
+      const sends = [
+        sendOf('alice', id, 'one'),
+        sendOf('bob', id, 'two'),
+        sendOf('alice', id, 'three', 'c-3'),
+        sendOf('bob', id, 'four'),
+      ];
+      const outcomes = await Promise.all(sends.map((send) => batcher.send(backendOf(tenant), send)));
+      await landed();
+      expect(
+        outcomes.map((outcome) =>
+          typeof outcome === 'string' ? outcome : [outcome.created, outcome.message.id, outcome.message.text],
+        ),
+      ).toEqual(sends.map((send) => [true, send.id, send.text]));
+      expect(calls.slice(0, 2)).toEqual([1, 3]);
+      const seen = await history(tenant, 'alice', id);
+      expect(seen.data.map((message) => [message.seq, message.id])).toEqual(
+        sends.map((send, index) => [index + 1, send.id]),
+      );
+      const seqs = outcomes.map((outcome) => (typeof outcome === 'string' ? 0 : outcome.message.seq));
+      expect(seqs).toEqual([1, 2, 3, 4]);
+    },
+  );
 });
 
 describe('ordering and exactly-once under concurrency', () => {

@@ -1,6 +1,12 @@
 import { sql } from 'drizzle-orm';
 import type { Orm } from '../../db/client.ts';
-import { inTenantAsUser, tenantDb, type TenantDb, type TenantScope } from '../../db/tenant-scope.ts';
+import {
+  inTenant,
+  inTenantAsUser,
+  tenantDb,
+  type TenantDb,
+  type TenantScope,
+} from '../../db/tenant-scope.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { assertMetadataSize } from '../../metadata.ts';
@@ -30,6 +36,7 @@ import {
   type TimelineWindow,
 } from './messages.repository.ts';
 import {
+  findStoredSends,
   sendMessageRows,
   type SendOutcome,
   type SendRefusal,
@@ -40,7 +47,7 @@ import { toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
-import { SendBatcher } from './send-batcher.ts';
+import { SendBatcher, type RunSends } from './send-batcher.ts';
 
 /** The roles that may send, from the one permission table; the send statement checks the member's against them. */
 const SEND_ROLES = rolesAllowedTo('send');
@@ -153,6 +160,23 @@ function sentOrThrow(outcome: SendOutcome): { message: StoredMessage; created: b
   return outcome;
 }
 
+/**
+ * The batcher the service sends through: `runSends` is the send statement (a test wraps it to fail after
+ * its commit); after a failed call, its sends are looked up by id in a transaction of their tenant.
+ */
+export function createSendBatcher(
+  orm: Orm,
+  sendBatchesInFlight: number,
+  runSends: RunSends<TenantDb> = (tenant, sends) => sendMessageRows(tenant, sends, SEND_ROLES),
+): SendBatcher<TenantDb> {
+  return new SendBatcher<TenantDb>(
+    runSends,
+    (tenant, sends) => inTenant(orm, tenant.tenantId, (scope) => findStoredSends(scope, sends)),
+    sendBatchesInFlight,
+    MAX_SEND_BATCH,
+  );
+}
+
 /** Messages: sending (with exactly-once retries), history, threads, edits and deletion. */
 export function createMessagesService({
   orm,
@@ -166,11 +190,7 @@ export function createMessagesService({
 }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
-  const batcher = new SendBatcher<TenantDb>(
-    (tenant, sends) => sendMessageRows(tenant, sends, SEND_ROLES),
-    sendBatchesInFlight,
-    MAX_SEND_BATCH,
-  );
+  const batcher = createSendBatcher(orm, sendBatchesInFlight);
 
   /** A send's answer: a new message as is (it has no reactions yet), a retried one as the sender sees it. */
   const answer = async (
@@ -228,6 +248,7 @@ export function createMessagesService({
         const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions);
         const [outcome] = await sendMessageRows(scope, [values], SEND_ROLES);
         if (outcome === undefined) throw new Error('a send of one returned no outcome');
+        if (outcome instanceof Error) throw outcome;
         return sentOrThrow(outcome);
       });
       return answer(ctx, () => directId, sent);
