@@ -270,6 +270,7 @@ describe('sendMessageRows', () => {
       'error',
       'role_may_not_send',
     ]);
-    expect(String(outcomes[0])).toContain('unknown send refusal slow_mode');
+    const [unknown] = outcomes;
+    expect(unknown instanceof Error ? unknown.message : unknown).toContain('unknown send refusal slow_mode');
   });
 });
