@@ -17,6 +17,7 @@ import {
 import {
   applySqlSources,
   loadSqlSources,
+  readSqlSources,
   runSqlSources,
   type SqlSession,
   type SqlSource,
@@ -134,6 +135,14 @@ async function definitionsOfSources(
   }
 }
 
+/** The `created_at` of the newest migration the database records, as Drizzle's migrator reads it. */
+async function newestMigrationIn(session: SqlSession): Promise<number> {
+  const { rows } = await session.query(
+    'SELECT created_at::text AS migrated FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1',
+  );
+  return Number((rows as { migrated: string }[])[0]?.migrated ?? 0);
+}
+
 describe('the database functions, views and triggers (src/db/functions)', () => {
   let db: OwnedDatabase;
   const sources = loadSqlSources();
@@ -237,6 +246,61 @@ describe('the database functions, views and triggers (src/db/functions)', () => 
     expect(await applySqlSources(session, { ...options, sources: edited })).toBe('unchanged');
     expect(await applySqlSources(session, { ...options, sources })).toBe('applied');
     expect(await bodyOf()).not.toContain('count(*) + 0');
+  });
+
+  it('commits the migrations and the sources together: a failing source commits no migration', async () => {
+    const fresh = await ownedDatabase();
+    try {
+      const { session } = fresh;
+      // A database of the version before the sources: migrated up to 0015, as Drizzle recorded it.
+      await session.exec(`CREATE SCHEMA drizzle;
+        CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
+      const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
+      for (const migration of migrations.slice(0, FIRST_MIGRATION_WITHOUT_DEFINITIONS)) {
+        for (const statement of migration.sql) {
+          if (statement.trim() !== '') await session.exec(statement);
+        }
+        await session.query('INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)', [
+          migration.hash,
+          migration.folderMillis,
+        ]);
+      }
+      const before = migrations[FIRST_MIGRATION_WITHOUT_DEFINITIONS - 1]?.folderMillis;
+      // The signature 0016 drops, for the sources to create the new one.
+      const oldTimelinePage = `to_regprocedure('parley_timeline_page(uuid, text, uuid, uuid, bigint, integer, bigint, integer)')`;
+      const hasOldTimelinePage = async () => {
+        const { rows } = await session.query(`SELECT ${oldTimelinePage} IS NOT NULL AS present`);
+        return (rows as { present: boolean }[])[0]?.present;
+      };
+      expect(await hasOldTimelinePage()).toBe(true);
+
+      // A start whose sources fail (a source with an error, last in the order).
+      const folder = mkdtempSync(path.join(tmpdir(), 'parley-sources-'));
+      try {
+        for (const source of sources) writeFileSync(path.join(folder, `${source.name}.sql`), source.text);
+        writeFileSync(path.join(folder, 'zz_broken.sql'), 'CREATE FUNCTION zz_broken() RETURNS int AS;');
+        await expect(
+          applySqlSources(session, { migrationsFolder: MIGRATIONS_FOLDER, sources: readSqlSources(folder) }),
+        ).rejects.toThrow(/src\/db\/functions\/zz_broken\.sql/);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+      // Neither did the migrations commit: the journal, the old signature and the state table are as before.
+      expect(await newestMigrationIn(session)).toBe(before);
+      expect(await hasOldTimelinePage()).toBe(true);
+      const state = await session.query(`SELECT to_regclass('drizzle.parley_sql_sources') IS NULL AS absent`);
+      expect(state.rows).toEqual([{ absent: true }]);
+
+      // The next start, with good sources, applies both.
+      expect(await applySqlSources(session, { migrationsFolder: MIGRATIONS_FOLDER, sources })).toBe(
+        'applied',
+      );
+      expect(await newestMigrationIn(session)).toBe(migrations.at(-1)?.folderMillis);
+      expect(await hasOldTimelinePage()).toBe(false);
+      expect(await definitionsIn(session)).toEqual(await definitionsOfSources(session, sources));
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('applies them again after a migration, and leaves a database of a newer version alone', async () => {

@@ -115,36 +115,104 @@ export type SqlSourcesOutcome =
   /** The database has migrations this code does not know: it belongs to a newer version, left as it is. */
   | 'newer-database';
 
+/** How `applySqlSources` is called: the defaults are the server's. */
+export interface ApplySqlSourcesOptions {
+  /** Drizzle's migrations (journal and SQL): the pending ones are applied in the same transaction. */
+  migrationsFolder: string;
+  /** The sources (those of src/db/functions by default). */
+  sources?: readonly SqlSource[];
+}
+
 /**
- * Applies the sources after Drizzle's migrations, in one transaction, unless the database holds them
- * already: the state row records the sources' hash and the newest migration at the time, so an unchanged
- * start costs one query. A migration applied since (which may have dropped or changed what a file defines)
- * applies them again. Call it on the migrating session, after `migrate`, under the same lock.
+ * Applies Drizzle's pending migrations and then the sources, in one transaction, so that both commit or
+ * neither does (a migration that drops a function's old signature never commits without its new one).
+ * Unless nothing is to do: the state row records the sources' hash and the newest migration at
+ * the time, so a start with no pending migration and unchanged sources costs two queries and no
+ * transaction. A migration applied since (which may have dropped or changed what a file defines) applies
+ * them again.
+ * Call it on the migrating session, under the advisory
+ * lock. It replaces Drizzle's migrator, and keeps its journal the same way (drizzle.__drizzle_migrations).
  */
 export async function applySqlSources(
   session: SqlSession,
-  options: { migrationsFolder: string; sources?: readonly SqlSource[] },
+  options: ApplySqlSourcesOptions,
 ): Promise<SqlSourcesOutcome> {
   // Read and hashed on every start; put in order only when they are applied.
   const sources = options.sources ?? readSqlSources();
+  const code: CodeVersion = {
+    journal: readJournal(options.migrationsFolder),
+    hash: hashSqlSources(sources),
+  };
+  // As Drizzle's migrator does before anything, so that a fresh database has a journal to read.
+  await session.exec(`CREATE SCHEMA IF NOT EXISTS drizzle;
+    CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
+  const plan = await planOf(session, code);
+  if (plan.outcome !== 'apply') return plan.outcome;
+  return applyInTransaction(session, code, options.migrationsFolder, sources);
+}
+
+/** Drizzle's journal of applied migrations. */
+const JOURNAL_TABLE = 'drizzle.__drizzle_migrations';
+
+/** What this code brings: its migrations, and its sources' hash. */
+interface CodeVersion {
+  journal: JournalEntry[];
+  hash: string;
+}
+
+/** One migration of drizzle-kit's journal (meta/_journal.json). */
+interface JournalEntry {
+  /** Its time, which Drizzle records as `created_at` and compares to know what is applied. */
+  when: number;
+  /** The file name without `.sql`. */
+  tag: string;
+}
+
+/** What the database needs: migrations (in journal order), then sources, or nothing. */
+type Plan =
+  { outcome: 'newer-database' | 'unchanged' } | { outcome: 'apply'; pending: JournalEntry[]; state: string };
+
+async function planOf(session: SqlSession, code: CodeVersion): Promise<Plan> {
+  // The newest migration as Drizzle's migrator reads it (no aggregate: the first one is slow on PGlite).
   const { rows } = await session.query(
-    // The newest migration as Drizzle's migrator reads it (no aggregate: the first one is slow on PGlite).
-    `SELECT (SELECT state FROM ${STATE_TABLE}) AS applied,
-            (SELECT created_at::text FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1)
-              AS migrated`,
+    `SELECT created_at::text AS migrated FROM ${JOURNAL_TABLE} ORDER BY created_at DESC LIMIT 1`,
   );
-  const [row] = rows as { applied: string | null; migrated: string | null }[];
-  const migrated = row?.migrated ?? '';
-  if (Number(migrated) > newestMigrationOf(options.migrationsFolder)) return 'newer-database';
-  const state = `${hashSqlSources(sources)} ${migrated}`;
-  if (row?.applied === state) return 'unchanged';
+  const migrated = (rows as { migrated: string | null }[])[0]?.migrated ?? '';
+  const newest = Math.max(0, ...code.journal.map((entry) => entry.when));
+  if (Number(migrated) > newest) return { outcome: 'newer-database' };
+  const pending = code.journal.filter((entry) => Number(migrated) < entry.when);
+  // With migrations pending, the state is read again once they are applied (it may not exist before).
+  if (pending.length > 0) return { outcome: 'apply', pending, state: '' };
+  const applied = await session.query(`SELECT state FROM ${STATE_TABLE}`);
+  const [row] = applied.rows as { state: string }[];
+  const state = `${code.hash} ${migrated}`;
+  if (row?.state === state) return { outcome: 'unchanged' };
+  return { outcome: 'apply', pending: [], state };
+}
+
+/** The pending migrations, then the sources, in one transaction. */
+async function applyInTransaction(
+  session: SqlSession,
+  code: CodeVersion,
+  migrationsFolder: string,
+  sources: readonly SqlSource[],
+): Promise<SqlSourcesOutcome> {
   await session.exec('BEGIN');
   try {
+    let plan = await planOf(session, code);
+    if (plan.outcome === 'apply' && plan.pending.length > 0) {
+      for (const entry of plan.pending) await runMigration(session, migrationsFolder, entry);
+      plan = await planOf(session, code);
+    }
+    if (plan.outcome !== 'apply') {
+      await session.exec('COMMIT');
+      return plan.outcome;
+    }
     await runSqlSources(session, orderSqlSources(sources));
     await session.query(
       `INSERT INTO ${STATE_TABLE} (state) VALUES ($1)
        ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, applied_at = now()`,
-      [state],
+      [plan.state],
     );
     await session.exec('COMMIT');
   } catch (error) {
@@ -154,10 +222,32 @@ export async function applySqlSources(
   return 'applied';
 }
 
-/** The `when` of the newest migration in drizzle-kit's journal, as Drizzle records it in `created_at`. */
-function newestMigrationOf(migrationsFolder: string): number {
+/** Runs one migration's statements and records it, as Drizzle's migrator does (same hash, same time). */
+async function runMigration(
+  session: SqlSession,
+  migrationsFolder: string,
+  entry: JournalEntry,
+): Promise<void> {
+  const text = readFileSync(path.join(migrationsFolder, `${entry.tag}.sql`), 'utf8');
+  for (const statement of text.split('--> statement-breakpoint')) {
+    if (statement.trim() === '') continue;
+    try {
+      await session.exec(statement);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`migration ${entry.tag}: ${message}`, { cause: error });
+    }
+  }
+  await session.query(`INSERT INTO ${JOURNAL_TABLE} (hash, created_at) VALUES ($1, $2)`, [
+    createHash('sha256').update(text).digest('hex'),
+    entry.when,
+  ]);
+}
+
+/** drizzle-kit's journal of `migrationsFolder`. */
+function readJournal(migrationsFolder: string): JournalEntry[] {
   const journal = JSON.parse(readFileSync(path.join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as {
-    entries: { when: number }[];
+    entries: JournalEntry[];
   };
-  return Math.max(0, ...journal.entries.map((entry) => entry.when));
+  return journal.entries;
 }
