@@ -135,6 +135,25 @@ async function definitionsOfSources(
   }
 }
 
+/** The sources with one function's body changed, as a newer version's would be. */
+const editedSources = (sources: readonly SqlSource[]): SqlSource[] =>
+  sources.map((source) =>
+    source.name === 'parley_purge_events'
+      ? {
+          ...source,
+          text: source.text.replace('SELECT count(*) FROM purged', 'SELECT count(*) + 0 FROM purged'),
+        }
+      : source,
+  );
+
+/** The body of parley_purge_events as the database holds it (edited or not, above). */
+async function purgeEventsBody(session: SqlSession): Promise<string | undefined> {
+  const { rows } = await session.query(
+    `SELECT prosrc AS body FROM pg_proc WHERE proname = 'parley_purge_events'`,
+  );
+  return (rows as { body: string }[])[0]?.body;
+}
+
 /** The `created_at` of the newest migration the database records, as Drizzle's migrator reads it. */
 async function newestMigrationIn(session: SqlSession): Promise<number> {
   const { rows } = await session.query(
@@ -356,4 +375,47 @@ describeWithPostgres('the function sources on PostgreSQL', () => {
       await server.drop();
     }
   });
+
+  it('waits for a lock at most lock_timeout, a few times, and applies once the lock is free', async () => {
+    const server = await createServerDatabase();
+    const migrating = new pg.Client({ connectionString: server.url });
+    // A send in flight that does not end: a transaction holding ROW EXCLUSIVE on messages, which conflicts
+    // with replacing the trigger on messages.
+    const sender = new pg.Client({ connectionString: server.url });
+    await Promise.all([migrating.connect(), sender.connect()]);
+    try {
+      expect(await migratePostgresClient(migrating)).toBe('applied');
+      const session = postgresSession(migrating);
+      const options = {
+        migrationsFolder: MIGRATIONS_FOLDER,
+        sources: editedSources(loadSqlSources()),
+        lockTimeoutMs: 200,
+        lockAttempts: 3,
+        retryDelayMs: 50,
+      };
+      await sender.query('BEGIN');
+      await sender.query('LOCK TABLE messages IN ROW EXCLUSIVE MODE');
+      const started = Date.now();
+      await expect(applySqlSources(session, options)).rejects.toThrow(
+        /Gave up migrating the database after 3 attempts: each waited more than 200 ms \(lock_timeout\)[^]*lock timeout/,
+      );
+      // Three waits of 200 ms and two pauses (50, 100 ms), not forever.
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(700);
+      expect(elapsed).toBeLessThan(5000);
+      expect(await purgeEventsBody(session)).not.toContain('count(*) + 0');
+
+      // The send ends while the deploy retries: a later attempt gets the lock.
+      const applying = applySqlSources(session, { ...options, lockAttempts: 10 }).catch(
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sender.query('COMMIT');
+      expect(await applying).toBe('applied');
+      expect(await purgeEventsBody(session)).toContain('count(*) + 0');
+    } finally {
+      await Promise.all([migrating.end(), sender.end()]);
+      await server.drop();
+    }
+  }, 20_000);
 });

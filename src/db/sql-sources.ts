@@ -121,6 +121,12 @@ export interface ApplySqlSourcesOptions {
   migrationsFolder: string;
   /** The sources (those of src/db/functions by default). */
   sources?: readonly SqlSource[];
+  /** How long a statement waits for a lock before the attempt gives up (`lock_timeout`). */
+  lockTimeoutMs?: number;
+  /** Attempts, the first included, before the start fails for want of a lock. */
+  lockAttempts?: number;
+  /** The wait before the second attempt, doubled before each next one. */
+  retryDelayMs?: number;
 }
 
 /**
@@ -130,7 +136,10 @@ export interface ApplySqlSourcesOptions {
  * the time, so a start with no pending migration and unchanged sources costs two queries and no
  * transaction. A migration applied since (which may have dropped or changed what a file defines) applies
  * them again.
- * Call it on the migrating session, under the advisory
+ *
+ * Every statement waits at most `lockTimeoutMs` for a lock (so sends queue behind a deploy that long at
+ * most); an attempt that times out is rolled back and made again after a doubling delay, and after
+ * `lockAttempts` the call fails, naming the cause. Call it on the migrating session, under the advisory
  * lock. It replaces Drizzle's migrator, and keeps its journal the same way (drizzle.__drizzle_migrations).
  */
 export async function applySqlSources(
@@ -148,8 +157,34 @@ export async function applySqlSources(
     CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
   const plan = await planOf(session, code);
   if (plan.outcome !== 'apply') return plan.outcome;
-  return applyInTransaction(session, code, options.migrationsFolder, sources);
+  const lockTimeoutMs = Math.round(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  const attempts = options.lockAttempts ?? DEFAULT_LOCK_ATTEMPTS;
+  const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyInTransaction(session, code, options.migrationsFolder, sources, lockTimeoutMs);
+    } catch (error) {
+      if (!isLockNotGranted(error)) throw error;
+      if (attempt >= attempts) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new Error(
+          `Gave up migrating the database after ${attempts} attempts: each waited more than ${lockTimeoutMs} ms ` +
+            `(lock_timeout) for a lock that another session held, most likely a long transaction on a table ` +
+            `that the migrations or src/db/functions change (messages, conversation_members; see ` +
+            `pg_stat_activity). Nothing was changed; start again once it has ended. Last error: ${message}`,
+          { cause: error },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (attempt - 1)));
+    }
+  }
 }
+
+/** How long applying waits for each lock, by default: long enough for a send, short for a deploy. */
+const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** Attempts by default: with the delays, a start gives up after about half a minute. */
+const DEFAULT_LOCK_ATTEMPTS = 4;
+const DEFAULT_RETRY_DELAY_MS = 1000;
 
 /** Drizzle's journal of applied migrations. */
 const JOURNAL_TABLE = 'drizzle.__drizzle_migrations';
@@ -190,15 +225,17 @@ async function planOf(session: SqlSession, code: CodeVersion): Promise<Plan> {
   return { outcome: 'apply', pending: [], state };
 }
 
-/** The pending migrations, then the sources, in one transaction. */
+/** One attempt: the pending migrations, then the sources, in one transaction with a lock timeout. */
 async function applyInTransaction(
   session: SqlSession,
   code: CodeVersion,
   migrationsFolder: string,
   sources: readonly SqlSource[],
+  lockTimeoutMs: number,
 ): Promise<SqlSourcesOutcome> {
   await session.exec('BEGIN');
   try {
+    await session.exec(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`);
     let plan = await planOf(session, code);
     if (plan.outcome === 'apply' && plan.pending.length > 0) {
       for (const entry of plan.pending) await runMigration(session, migrationsFolder, entry);
@@ -242,6 +279,15 @@ async function runMigration(
     createHash('sha256').update(text).digest('hex'),
     entry.when,
   ]);
+}
+
+/** A lock not granted within lock_timeout (55P03), or a deadlock this session lost (40P01). */
+function isLockNotGranted(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === '55P03' || code === '40P01') return true;
+  }
+  return false;
 }
 
 /** drizzle-kit's journal of `migrationsFolder`. */
