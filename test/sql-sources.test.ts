@@ -16,13 +16,16 @@ import {
 } from '../src/db/client.ts';
 import {
   applySqlSources,
+  hashSqlSources,
   loadSqlSources,
   readSqlSources,
   runSqlSources,
+  SQL_SOURCES_VERSION,
   type SqlSession,
   type SqlSource,
   type SqlSourcesOutcome,
 } from '../src/db/sql-sources.ts';
+import { SQL_SOURCES_VERSIONS } from '../src/db/sql-sources-versions.ts';
 import { createServerDatabase, describeWithPostgres, SERVER_DATABASE_URL } from './helpers/database.ts';
 
 /**
@@ -161,6 +164,24 @@ async function newestMigrationIn(session: SqlSession): Promise<number> {
   );
   return Number((rows as { migrated: string }[])[0]?.migrated ?? 0);
 }
+
+describe('the version of the function sources (SQL_SOURCES_VERSIONS)', () => {
+  it('is recorded for the files as they are: a changed file needs a new version', () => {
+    expect(
+      SQL_SOURCES_VERSIONS.map((entry) => entry.version),
+      'src/db/sql-sources-versions.ts: the versions are 1, 2, 3, … in order',
+    ).toEqual(SQL_SOURCES_VERSIONS.map((_, index) => index + 1));
+    const last = SQL_SOURCES_VERSIONS.at(-1);
+    const hash = hashSqlSources(readSqlSources());
+    expect(
+      last?.sha256,
+      `src/db/functions changed since version ${last?.version ?? 0}: append ` +
+        `{ version: ${(last?.version ?? 0) + 1}, sha256: '${hash}' } to SQL_SOURCES_VERSIONS in ` +
+        'src/db/sql-sources-versions.ts (never edit an entry)',
+    ).toBe(hash);
+    expect(SQL_SOURCES_VERSION).toBe(last?.version);
+  });
+});
 
 describe('the database functions, views and triggers (src/db/functions)', () => {
   let db: OwnedDatabase;
@@ -320,6 +341,25 @@ describe('the database functions, views and triggers (src/db/functions)', () => 
     } finally {
       await fresh.close();
     }
+  });
+
+  it('never applies sources of a lower version than the applied ones, though no migration tells them apart', async () => {
+    const { session } = db;
+    const options = { migrationsFolder: MIGRATIONS_FOLDER };
+    try {
+      // A newer version, whose only change is a source.
+      const newer = { ...options, sources: editedSources(sources), version: SQL_SOURCES_VERSION + 1 };
+      expect(await applySqlSources(session, newer)).toBe('applied');
+      // A process of this version starting after it leaves the newer sources as they are.
+      expect(await applySqlSources(session, { ...options, sources })).toBe('newer-database');
+      expect(await purgeEventsBody(session)).toContain('count(*) + 0');
+      expect(await applySqlSources(session, newer)).toBe('unchanged');
+    } finally {
+      // As an operator puts the sources back (docs/DATABASE.md): forget the row, apply.
+      await session.exec('DELETE FROM drizzle.parley_sql_sources');
+      expect(await applySqlSources(session, { ...options, sources })).toBe('applied');
+    }
+    expect(await purgeEventsBody(session)).not.toContain('count(*) + 0');
   });
 
   it('applies them again after a migration, and leaves a database of a newer version alone', async () => {

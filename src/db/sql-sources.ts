@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SQL_SOURCES_VERSIONS } from './sql-sources-versions.ts';
 
 /**
  * The database's functions, views and triggers, one source file each (docs/DATABASE.md): applied after
@@ -26,7 +27,13 @@ export interface SqlSession {
   exec(text: string): Promise<unknown>;
 }
 
-/** Where the applied sources are recorded (migration 0016): one row, beside Drizzle's own journal. */
+/**
+ * The version of the sources this code carries: the last of SQL_SOURCES_VERSIONS, which test/sql-sources.test.ts
+ * holds to the files (a changed file without a new version fails it).
+ */
+export const SQL_SOURCES_VERSION = SQL_SOURCES_VERSIONS.at(-1)?.version ?? 0;
+
+/** Where the applied sources are recorded (migrations 0016, 0017): one row, beside Drizzle's own journal. */
 const STATE_TABLE = 'drizzle.parley_sql_sources';
 
 /** SQL text without its comments, where a name counts as used. */
@@ -110,9 +117,12 @@ export async function runSqlSources(session: SqlSession, sources: readonly SqlSo
 /** What `applySqlSources` did. */
 export type SqlSourcesOutcome =
   | 'applied'
-  /** Applied already, with the same migrations since: nothing to do. */
+  /** Applied already, of the same version and with the same migrations since: nothing to do. */
   | 'unchanged'
-  /** The database has migrations this code does not know: it belongs to a newer version, left as it is. */
+  /**
+   * The database has migrations this code does not know, or sources of a higher version: it belongs to a
+   * newer version, and its sources are left as they are.
+   */
   | 'newer-database';
 
 /** How `applySqlSources` is called: the defaults are the server's. */
@@ -121,6 +131,8 @@ export interface ApplySqlSourcesOptions {
   migrationsFolder: string;
   /** The sources (those of src/db/functions by default). */
   sources?: readonly SqlSource[];
+  /** Their version (SQL_SOURCES_VERSION by default): a database's of a higher one is left alone. */
+  version?: number;
   /** How long a statement waits for a lock before the attempt gives up (`lock_timeout`). */
   lockTimeoutMs?: number;
   /** Attempts, the first included, before the start fails for want of a lock. */
@@ -132,10 +144,10 @@ export interface ApplySqlSourcesOptions {
 /**
  * Applies Drizzle's pending migrations and then the sources, in one transaction, so that both commit or
  * neither does (a migration that drops a function's old signature never commits without its new one).
- * Unless nothing is to do: the state row records the sources' hash and the newest migration at
+ * Unless nothing is to do: the state row records the sources' version and hash and the newest migration at
  * the time, so a start with no pending migration and unchanged sources costs two queries and no
  * transaction. A migration applied since (which may have dropped or changed what a file defines) applies
- * them again.
+ * them again; sources of a lower version than the database's are never applied.
  *
  * Every statement waits at most `lockTimeoutMs` for a lock (so sends queue behind a deploy that long at
  * most); an attempt that times out is rolled back and made again after a doubling delay, and after
@@ -151,6 +163,7 @@ export async function applySqlSources(
   const code: CodeVersion = {
     journal: readJournal(options.migrationsFolder),
     hash: hashSqlSources(sources),
+    version: options.version ?? SQL_SOURCES_VERSION,
   };
   // As Drizzle's migrator does before anything, so that a fresh database has a journal to read.
   await session.exec(`CREATE SCHEMA IF NOT EXISTS drizzle;
@@ -189,10 +202,11 @@ const DEFAULT_RETRY_DELAY_MS = 1000;
 /** Drizzle's journal of applied migrations. */
 const JOURNAL_TABLE = 'drizzle.__drizzle_migrations';
 
-/** What this code brings: its migrations, and its sources' hash. */
+/** What this code brings: its migrations, and its sources' hash and version. */
 interface CodeVersion {
   journal: JournalEntry[];
   hash: string;
+  version: number;
 }
 
 /** One migration of drizzle-kit's journal (meta/_journal.json). */
@@ -218,10 +232,11 @@ async function planOf(session: SqlSession, code: CodeVersion): Promise<Plan> {
   const pending = code.journal.filter((entry) => Number(migrated) < entry.when);
   // With migrations pending, the state is read again once they are applied (it may not exist before).
   if (pending.length > 0) return { outcome: 'apply', pending, state: '' };
-  const applied = await session.query(`SELECT state FROM ${STATE_TABLE}`);
-  const [row] = applied.rows as { state: string }[];
+  const applied = await session.query(`SELECT state, version FROM ${STATE_TABLE}`);
+  const [row] = applied.rows as { state: string; version: number }[];
+  if (row !== undefined && row.version > code.version) return { outcome: 'newer-database' };
   const state = `${code.hash} ${migrated}`;
-  if (row?.state === state) return { outcome: 'unchanged' };
+  if (row?.state === state && row.version === code.version) return { outcome: 'unchanged' };
   return { outcome: 'apply', pending: [], state };
 }
 
@@ -247,9 +262,9 @@ async function applyInTransaction(
     }
     await runSqlSources(session, orderSqlSources(sources));
     await session.query(
-      `INSERT INTO ${STATE_TABLE} (state) VALUES ($1)
-       ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, applied_at = now()`,
-      [plan.state],
+      `INSERT INTO ${STATE_TABLE} (state, version) VALUES ($1, $2)
+       ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, version = excluded.version, applied_at = now()`,
+      [plan.state, code.version],
     );
     await session.exec('COMMIT');
   } catch (error) {
