@@ -16,12 +16,16 @@ import {
 } from '../src/db/client.ts';
 import {
   applySqlSources,
+  hashSqlSources,
   loadSqlSources,
+  readSqlSources,
   runSqlSources,
+  SQL_SOURCES_VERSION,
   type SqlSession,
   type SqlSource,
   type SqlSourcesOutcome,
 } from '../src/db/sql-sources.ts';
+import { SQL_SOURCES_VERSIONS } from '../src/db/sql-sources-versions.ts';
 import { createServerDatabase, describeWithPostgres, SERVER_DATABASE_URL } from './helpers/database.ts';
 
 /**
@@ -134,6 +138,51 @@ async function definitionsOfSources(
   }
 }
 
+/** The sources with one function's body changed, as a newer version's would be. */
+const editedSources = (sources: readonly SqlSource[]): SqlSource[] =>
+  sources.map((source) =>
+    source.name === 'parley_purge_events'
+      ? {
+          ...source,
+          text: source.text.replace('SELECT count(*) FROM purged', 'SELECT count(*) + 0 FROM purged'),
+        }
+      : source,
+  );
+
+/** The body of parley_purge_events as the database holds it (edited or not, above). */
+async function purgeEventsBody(session: SqlSession): Promise<string | undefined> {
+  const { rows } = await session.query(
+    `SELECT prosrc AS body FROM pg_proc WHERE proname = 'parley_purge_events'`,
+  );
+  return (rows as { body: string }[])[0]?.body;
+}
+
+/** The `created_at` of the newest migration the database records, as Drizzle's migrator reads it. */
+async function newestMigrationIn(session: SqlSession): Promise<number> {
+  const { rows } = await session.query(
+    'SELECT created_at::text AS migrated FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1',
+  );
+  return Number((rows as { migrated: string }[])[0]?.migrated ?? 0);
+}
+
+describe('the version of the function sources (SQL_SOURCES_VERSIONS)', () => {
+  it('is recorded for the files as they are: a changed file needs a new version', () => {
+    expect(
+      SQL_SOURCES_VERSIONS.map((entry) => entry.version),
+      'src/db/sql-sources-versions.ts: the versions are 1, 2, 3, … in order',
+    ).toEqual(SQL_SOURCES_VERSIONS.map((_, index) => index + 1));
+    const last = SQL_SOURCES_VERSIONS.at(-1);
+    const hash = hashSqlSources(readSqlSources());
+    expect(
+      last?.sha256,
+      `src/db/functions changed since version ${last?.version ?? 0}: append ` +
+        `{ version: ${(last?.version ?? 0) + 1}, sha256: '${hash}' } to SQL_SOURCES_VERSIONS in ` +
+        'src/db/sql-sources-versions.ts (never edit an entry)',
+    ).toBe(hash);
+    expect(SQL_SOURCES_VERSION).toBe(last?.version);
+  });
+});
+
 describe('the database functions, views and triggers (src/db/functions)', () => {
   let db: OwnedDatabase;
   const sources = loadSqlSources();
@@ -239,6 +288,80 @@ describe('the database functions, views and triggers (src/db/functions)', () => 
     expect(await bodyOf()).not.toContain('count(*) + 0');
   });
 
+  it('commits the migrations and the sources together: a failing source commits no migration', async () => {
+    const fresh = await ownedDatabase();
+    try {
+      const { session } = fresh;
+      // A database of the version before the sources: migrated up to 0015, as Drizzle recorded it.
+      await session.exec(`CREATE SCHEMA drizzle;
+        CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
+      const migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
+      for (const migration of migrations.slice(0, FIRST_MIGRATION_WITHOUT_DEFINITIONS)) {
+        for (const statement of migration.sql) {
+          if (statement.trim() !== '') await session.exec(statement);
+        }
+        await session.query('INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ($1, $2)', [
+          migration.hash,
+          migration.folderMillis,
+        ]);
+      }
+      const before = migrations[FIRST_MIGRATION_WITHOUT_DEFINITIONS - 1]?.folderMillis;
+      // The signature 0016 drops, for the sources to create the new one.
+      const oldTimelinePage = `to_regprocedure('parley_timeline_page(uuid, text, uuid, uuid, bigint, integer, bigint, integer)')`;
+      const hasOldTimelinePage = async () => {
+        const { rows } = await session.query(`SELECT ${oldTimelinePage} IS NOT NULL AS present`);
+        return (rows as { present: boolean }[])[0]?.present;
+      };
+      expect(await hasOldTimelinePage()).toBe(true);
+
+      // A start whose sources fail (a source with an error, last in the order).
+      const folder = mkdtempSync(path.join(tmpdir(), 'parley-sources-'));
+      try {
+        for (const source of sources) writeFileSync(path.join(folder, `${source.name}.sql`), source.text);
+        writeFileSync(path.join(folder, 'zz_broken.sql'), 'CREATE FUNCTION zz_broken() RETURNS int AS;');
+        await expect(
+          applySqlSources(session, { migrationsFolder: MIGRATIONS_FOLDER, sources: readSqlSources(folder) }),
+        ).rejects.toThrow(/src\/db\/functions\/zz_broken\.sql/);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+      // Neither did the migrations commit: the journal, the old signature and the state table are as before.
+      expect(await newestMigrationIn(session)).toBe(before);
+      expect(await hasOldTimelinePage()).toBe(true);
+      const state = await session.query(`SELECT to_regclass('drizzle.parley_sql_sources') IS NULL AS absent`);
+      expect(state.rows).toEqual([{ absent: true }]);
+
+      // The next start, with good sources, applies both.
+      expect(await applySqlSources(session, { migrationsFolder: MIGRATIONS_FOLDER, sources })).toBe(
+        'applied',
+      );
+      expect(await newestMigrationIn(session)).toBe(migrations.at(-1)?.folderMillis);
+      expect(await hasOldTimelinePage()).toBe(false);
+      expect(await definitionsIn(session)).toEqual(await definitionsOfSources(session, sources));
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('never applies sources of a lower version than the applied ones, though no migration tells them apart', async () => {
+    const { session } = db;
+    const options = { migrationsFolder: MIGRATIONS_FOLDER };
+    try {
+      // A newer version, whose only change is a source.
+      const newer = { ...options, sources: editedSources(sources), version: SQL_SOURCES_VERSION + 1 };
+      expect(await applySqlSources(session, newer)).toBe('applied');
+      // A process of this version starting after it leaves the newer sources as they are.
+      expect(await applySqlSources(session, { ...options, sources })).toBe('newer-database');
+      expect(await purgeEventsBody(session)).toContain('count(*) + 0');
+      expect(await applySqlSources(session, newer)).toBe('unchanged');
+    } finally {
+      // As an operator puts the sources back (docs/DATABASE.md): forget the row, apply.
+      await session.exec('DELETE FROM drizzle.parley_sql_sources');
+      expect(await applySqlSources(session, { ...options, sources })).toBe('applied');
+    }
+    expect(await purgeEventsBody(session)).not.toContain('count(*) + 0');
+  });
+
   it('applies them again after a migration, and leaves a database of a newer version alone', async () => {
     const { session } = db;
     // A newer version's journal: one more migration, which drops a view (as one whose columns change would).
@@ -292,4 +415,47 @@ describeWithPostgres('the function sources on PostgreSQL', () => {
       await server.drop();
     }
   });
+
+  it('waits for a lock at most lock_timeout, a few times, and applies once the lock is free', async () => {
+    const server = await createServerDatabase();
+    const migrating = new pg.Client({ connectionString: server.url });
+    // A send in flight that does not end: a transaction holding ROW EXCLUSIVE on messages, which conflicts
+    // with replacing the trigger on messages.
+    const sender = new pg.Client({ connectionString: server.url });
+    await Promise.all([migrating.connect(), sender.connect()]);
+    try {
+      expect(await migratePostgresClient(migrating)).toBe('applied');
+      const session = postgresSession(migrating);
+      const options = {
+        migrationsFolder: MIGRATIONS_FOLDER,
+        sources: editedSources(loadSqlSources()),
+        lockTimeoutMs: 200,
+        lockAttempts: 3,
+        retryDelayMs: 50,
+      };
+      await sender.query('BEGIN');
+      await sender.query('LOCK TABLE messages IN ROW EXCLUSIVE MODE');
+      const started = Date.now();
+      await expect(applySqlSources(session, options)).rejects.toThrow(
+        /Gave up migrating the database after 3 attempts: each waited more than 200 ms \(lock_timeout\)[^]*lock timeout/,
+      );
+      // Three waits of 200 ms and two pauses (50, 100 ms), not forever.
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(700);
+      expect(elapsed).toBeLessThan(5000);
+      expect(await purgeEventsBody(session)).not.toContain('count(*) + 0');
+
+      // The send ends while the deploy retries: a later attempt gets the lock.
+      const applying = applySqlSources(session, { ...options, lockAttempts: 10 }).catch(
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sender.query('COMMIT');
+      expect(await applying).toBe('applied');
+      expect(await purgeEventsBody(session)).toContain('count(*) + 0');
+    } finally {
+      await Promise.all([migrating.end(), sender.end()]);
+      await server.drop();
+    }
+  }, 20_000);
 });

@@ -2,10 +2,8 @@ import { PGlite } from '@electric-sql/pglite';
 import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres';
-import { migrate as migrateNodePg } from 'drizzle-orm/node-postgres/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { ResilientPool } from './pool.ts';
@@ -133,19 +131,17 @@ async function migratePostgres(databaseUrl: string): Promise<void> {
 
 /**
  * Migrates a PostgreSQL database as the client's role (which will own what it creates): Drizzle's
- * migrations, then the function sources (src/db/sql-sources.ts). Under an advisory lock, held until the
- * client disconnects, so several processes starting together apply each migration once, and the sources
- * once (the others find them applied).
+ * migrations and the function sources, in one transaction (src/db/sql-sources.ts). Under an advisory lock,
+ * held until the client disconnects, so several processes starting together apply each migration once, and
+ * the sources once (the others find them applied).
  */
 export async function migratePostgresClient(client: pg.Client): Promise<SqlSourcesOutcome> {
   await client.query("SELECT pg_advisory_lock(hashtext('parley.migrate'))");
-  await migrateNodePg(drizzleNodePg({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
   return applySqlSources(postgresSession(client), { migrationsFolder: MIGRATIONS_FOLDER });
 }
 
-/** Migrates an embedded database on its single session, as its owner: the same two steps. */
+/** Migrates an embedded database on its single session, as its owner: the same transaction. */
 export async function migrateEmbedded(client: PGlite): Promise<SqlSourcesOutcome> {
-  await migratePglite(drizzlePglite({ client }), { migrationsFolder: MIGRATIONS_FOLDER });
   return applySqlSources(pgliteSession(client), { migrationsFolder: MIGRATIONS_FOLDER });
 }
 

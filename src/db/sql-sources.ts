@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SQL_SOURCES_VERSIONS } from './sql-sources-versions.ts';
 
 /**
  * The database's functions, views and triggers, one source file each (docs/DATABASE.md): applied after
@@ -26,7 +27,13 @@ export interface SqlSession {
   exec(text: string): Promise<unknown>;
 }
 
-/** Where the applied sources are recorded (migration 0016): one row, beside Drizzle's own journal. */
+/**
+ * The version of the sources this code carries: the last of SQL_SOURCES_VERSIONS, which test/sql-sources.test.ts
+ * holds to the files (a changed file without a new version fails it).
+ */
+export const SQL_SOURCES_VERSION = SQL_SOURCES_VERSIONS.at(-1)?.version ?? 0;
+
+/** Where the applied sources are recorded (migrations 0016, 0017): one row, beside Drizzle's own journal. */
 const STATE_TABLE = 'drizzle.parley_sql_sources';
 
 /** SQL text without its comments, where a name counts as used. */
@@ -110,41 +117,154 @@ export async function runSqlSources(session: SqlSession, sources: readonly SqlSo
 /** What `applySqlSources` did. */
 export type SqlSourcesOutcome =
   | 'applied'
-  /** Applied already, with the same migrations since: nothing to do. */
+  /** Applied already, of the same version and with the same migrations since: nothing to do. */
   | 'unchanged'
-  /** The database has migrations this code does not know: it belongs to a newer version, left as it is. */
+  /**
+   * The database has migrations this code does not know, or sources of a higher version: it belongs to a
+   * newer version, and its sources are left as they are.
+   */
   | 'newer-database';
 
+/** How `applySqlSources` is called: the defaults are the server's. */
+export interface ApplySqlSourcesOptions {
+  /** Drizzle's migrations (journal and SQL): the pending ones are applied in the same transaction. */
+  migrationsFolder: string;
+  /** The sources (those of src/db/functions by default). */
+  sources?: readonly SqlSource[];
+  /** Their version (SQL_SOURCES_VERSION by default): a database's of a higher one is left alone. */
+  version?: number;
+  /** How long a statement waits for a lock before the attempt gives up (`lock_timeout`). */
+  lockTimeoutMs?: number;
+  /** Attempts, the first included, before the start fails for want of a lock. */
+  lockAttempts?: number;
+  /** The wait before the second attempt, doubled before each next one. */
+  retryDelayMs?: number;
+}
+
 /**
- * Applies the sources after Drizzle's migrations, in one transaction, unless the database holds them
- * already: the state row records the sources' hash and the newest migration at the time, so an unchanged
- * start costs one query. A migration applied since (which may have dropped or changed what a file defines)
- * applies them again. Call it on the migrating session, after `migrate`, under the same lock.
+ * Applies Drizzle's pending migrations and then the sources, in one transaction, so that both commit or
+ * neither does (a migration that drops a function's old signature never commits without its new one).
+ * Unless nothing is to do: the state row records the sources' version and hash and the newest migration at
+ * the time, so a start with no pending migration and unchanged sources costs two queries and no
+ * transaction. A migration applied since (which may have dropped or changed what a file defines) applies
+ * them again; sources of a lower version than the database's are never applied.
+ *
+ * Every statement waits at most `lockTimeoutMs` for a lock (so sends queue behind a deploy that long at
+ * most); an attempt that times out is rolled back and made again after a doubling delay, and after
+ * `lockAttempts` the call fails, naming the cause. Call it on the migrating session, under the advisory
+ * lock. It replaces Drizzle's migrator, and keeps its journal the same way (drizzle.__drizzle_migrations).
  */
 export async function applySqlSources(
   session: SqlSession,
-  options: { migrationsFolder: string; sources?: readonly SqlSource[] },
+  options: ApplySqlSourcesOptions,
 ): Promise<SqlSourcesOutcome> {
   // Read and hashed on every start; put in order only when they are applied.
   const sources = options.sources ?? readSqlSources();
+  const code: CodeVersion = {
+    journal: readJournal(options.migrationsFolder),
+    hash: hashSqlSources(sources),
+    version: options.version ?? SQL_SOURCES_VERSION,
+  };
+  // As Drizzle's migrator does before anything, so that a fresh database has a journal to read.
+  await session.exec(`CREATE SCHEMA IF NOT EXISTS drizzle;
+    CREATE TABLE IF NOT EXISTS ${JOURNAL_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`);
+  const plan = await planOf(session, code);
+  if (plan.outcome !== 'apply') return plan.outcome;
+  const lockTimeoutMs = Math.round(options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS);
+  const attempts = options.lockAttempts ?? DEFAULT_LOCK_ATTEMPTS;
+  const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyInTransaction(session, code, options.migrationsFolder, sources, lockTimeoutMs);
+    } catch (error) {
+      if (!isLockNotGranted(error)) throw error;
+      if (attempt >= attempts) {
+        const message = error instanceof Error ? error.message : String(error);
+        throw new Error(
+          `Gave up migrating the database after ${attempts} attempts: each waited more than ${lockTimeoutMs} ms ` +
+            `(lock_timeout) for a lock that another session held, most likely a long transaction on a table ` +
+            `that the migrations or src/db/functions change (messages, conversation_members; see ` +
+            `pg_stat_activity). Nothing was changed; start again once it has ended. Last error: ${message}`,
+          { cause: error },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
+
+/** How long applying waits for each lock, by default: long enough for a send, short for a deploy. */
+const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** Attempts by default: with the delays, a start gives up after about half a minute. */
+const DEFAULT_LOCK_ATTEMPTS = 4;
+const DEFAULT_RETRY_DELAY_MS = 1000;
+
+/** Drizzle's journal of applied migrations. */
+const JOURNAL_TABLE = 'drizzle.__drizzle_migrations';
+
+/** What this code brings: its migrations, and its sources' hash and version. */
+interface CodeVersion {
+  journal: JournalEntry[];
+  hash: string;
+  version: number;
+}
+
+/** One migration of drizzle-kit's journal (meta/_journal.json). */
+interface JournalEntry {
+  /** Its time, which Drizzle records as `created_at` and compares to know what is applied. */
+  when: number;
+  /** The file name without `.sql`. */
+  tag: string;
+}
+
+/** What the database needs: migrations (in journal order), then sources, or nothing. */
+type Plan =
+  { outcome: 'newer-database' | 'unchanged' } | { outcome: 'apply'; pending: JournalEntry[]; state: string };
+
+async function planOf(session: SqlSession, code: CodeVersion): Promise<Plan> {
+  // The newest migration as Drizzle's migrator reads it (no aggregate: the first one is slow on PGlite).
   const { rows } = await session.query(
-    // The newest migration as Drizzle's migrator reads it (no aggregate: the first one is slow on PGlite).
-    `SELECT (SELECT state FROM ${STATE_TABLE}) AS applied,
-            (SELECT created_at::text FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1)
-              AS migrated`,
+    `SELECT created_at::text AS migrated FROM ${JOURNAL_TABLE} ORDER BY created_at DESC LIMIT 1`,
   );
-  const [row] = rows as { applied: string | null; migrated: string | null }[];
-  const migrated = row?.migrated ?? '';
-  if (Number(migrated) > newestMigrationOf(options.migrationsFolder)) return 'newer-database';
-  const state = `${hashSqlSources(sources)} ${migrated}`;
-  if (row?.applied === state) return 'unchanged';
+  const migrated = (rows as { migrated: string | null }[])[0]?.migrated ?? '';
+  const newest = Math.max(0, ...code.journal.map((entry) => entry.when));
+  if (Number(migrated) > newest) return { outcome: 'newer-database' };
+  const pending = code.journal.filter((entry) => Number(migrated) < entry.when);
+  // With migrations pending, the state is read again once they are applied (it may not exist before).
+  if (pending.length > 0) return { outcome: 'apply', pending, state: '' };
+  const applied = await session.query(`SELECT state, version FROM ${STATE_TABLE}`);
+  const [row] = applied.rows as { state: string; version: number }[];
+  if (row !== undefined && row.version > code.version) return { outcome: 'newer-database' };
+  const state = `${code.hash} ${migrated}`;
+  if (row?.state === state && row.version === code.version) return { outcome: 'unchanged' };
+  return { outcome: 'apply', pending: [], state };
+}
+
+/** One attempt: the pending migrations, then the sources, in one transaction with a lock timeout. */
+async function applyInTransaction(
+  session: SqlSession,
+  code: CodeVersion,
+  migrationsFolder: string,
+  sources: readonly SqlSource[],
+  lockTimeoutMs: number,
+): Promise<SqlSourcesOutcome> {
   await session.exec('BEGIN');
   try {
+    await session.exec(`SET LOCAL lock_timeout = '${lockTimeoutMs}ms'`);
+    let plan = await planOf(session, code);
+    if (plan.outcome === 'apply' && plan.pending.length > 0) {
+      for (const entry of plan.pending) await runMigration(session, migrationsFolder, entry);
+      plan = await planOf(session, code);
+    }
+    if (plan.outcome !== 'apply') {
+      await session.exec('COMMIT');
+      return plan.outcome;
+    }
     await runSqlSources(session, orderSqlSources(sources));
     await session.query(
-      `INSERT INTO ${STATE_TABLE} (state) VALUES ($1)
-       ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, applied_at = now()`,
-      [state],
+      `INSERT INTO ${STATE_TABLE} (state, version) VALUES ($1, $2)
+       ON CONFLICT (singleton) DO UPDATE SET state = excluded.state, version = excluded.version, applied_at = now()`,
+      [plan.state, code.version],
     );
     await session.exec('COMMIT');
   } catch (error) {
@@ -154,10 +274,41 @@ export async function applySqlSources(
   return 'applied';
 }
 
-/** The `when` of the newest migration in drizzle-kit's journal, as Drizzle records it in `created_at`. */
-function newestMigrationOf(migrationsFolder: string): number {
+/** Runs one migration's statements and records it, as Drizzle's migrator does (same hash, same time). */
+async function runMigration(
+  session: SqlSession,
+  migrationsFolder: string,
+  entry: JournalEntry,
+): Promise<void> {
+  const text = readFileSync(path.join(migrationsFolder, `${entry.tag}.sql`), 'utf8');
+  for (const statement of text.split('--> statement-breakpoint')) {
+    if (statement.trim() === '') continue;
+    try {
+      await session.exec(statement);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`migration ${entry.tag}: ${message}`, { cause: error });
+    }
+  }
+  await session.query(`INSERT INTO ${JOURNAL_TABLE} (hash, created_at) VALUES ($1, $2)`, [
+    createHash('sha256').update(text).digest('hex'),
+    entry.when,
+  ]);
+}
+
+/** A lock not granted within lock_timeout (55P03), or a deadlock this session lost (40P01). */
+function isLockNotGranted(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (code === '55P03' || code === '40P01') return true;
+  }
+  return false;
+}
+
+/** drizzle-kit's journal of `migrationsFolder`. */
+function readJournal(migrationsFolder: string): JournalEntry[] {
   const journal = JSON.parse(readFileSync(path.join(migrationsFolder, 'meta', '_journal.json'), 'utf8')) as {
-    entries: { when: number }[];
+    entries: JournalEntry[];
   };
-  return Math.max(0, ...journal.entries.map((entry) => entry.when));
+  return journal.entries;
 }

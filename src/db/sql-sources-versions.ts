@@ -1,0 +1,10 @@
+/**
+ * The versions of src/db/functions, oldest first: the SHA-256 of the files (`hashSqlSources`) each version
+ * applies. A change to any file there needs a new entry, appended with the next number (the test of the
+ * sources fails until it is there, and prints it). Never edit or remove an entry: a process refuses to apply
+ * sources of a lower version than the database's (docs/DATABASE.md, "Mixed versions"), so the number must
+ * grow with every change that is released.
+ */
+export const SQL_SOURCES_VERSIONS: readonly { version: number; sha256: string }[] = [
+  { version: 1, sha256: 'a0a1ee230726238b3ea003ed3adacdfd3c40db3f31769e9bd44a3dbf2803a7ce' },
+];
