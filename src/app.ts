@@ -47,6 +47,8 @@ import { registerSystemRoutes } from './modules/system/system.routes.ts';
 import { registerTenantRoutes } from './modules/tenants/tenants.routes.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { registerUserRoutes } from './modules/users/users.routes.ts';
+import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
+import { createWebhooks, type BackgroundWorkTimings } from './jobs/webhooks-wiring.ts';
 import { createUserErasure } from './modules/users/user-erasure.ts';
 import { createUserExport } from './modules/users/user-export.ts';
 import { createUsersService } from './modules/users/users.service.ts';
@@ -76,6 +78,10 @@ export interface AppDeps {
   rateLimits?: RateLimits;
   /** How long the HTTP server waits for clients; the documented defaults if absent. */
   httpTimeouts?: HttpTimeouts;
+  /** Whether webhooks may call private and loopback addresses (PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS). */
+  outbound?: { allowPrivateNetworks: boolean };
+  /** Pacing of background work (webhook retries, sweeps); the contract's and documented defaults if absent. */
+  backgroundWork?: BackgroundWorkTimings;
   /**
    * Where rate limits and socket counts are kept, so every process of a deployment shares them (REDIS_URL;
    * see src/redis.ts). Without it each process counts alone, in memory.
@@ -228,6 +234,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerReadRoutes(app, reads);
   registerSearchRoutes(app, createSearchService({ orm }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
+  const { webhooks, background } = createWebhooks({
+    orm,
+    bus: deps.bus,
+    log: app.log,
+    serverKey: deps.serverKey,
+    metrics,
+    outbound: { allowPrivateNetworks: deps.outbound?.allowPrivateNetworks ?? false },
+    ...(deps.backgroundWork === undefined ? {} : { timings: deps.backgroundWork }),
+  });
+  registerWebhookRoutes(app, webhooks);
 
   const hub = new Hub({
     orm,
@@ -246,7 +262,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     { redis: deps.limitsRedis, processId: hub.processId, log: app.log },
   );
-  app.addHook('onClose', () => {
+  background.start();
+  app.addHook('onClose', async () => {
+    await background.close();
     stopForgetting();
     stopRetention();
     hub.close();

@@ -151,6 +151,7 @@ async function serve(
     logger,
     bus,
     eventRetentionDays: config.eventRetentionDays,
+    outbound: { allowPrivateNetworks: config.outboundAllowPrivateNetworks },
     realtime: config,
     rateLimits: config.rateLimits,
     httpTimeouts: config.httpTimeouts,

@@ -10,6 +10,7 @@ import { createLocalBus } from '../../src/realtime/bus.ts';
 import type { GatewayLimits } from '../../src/realtime/gateway.ts';
 import type { HubTimings } from '../../src/realtime/connection.ts';
 import type { App } from '../../src/http/app-types.ts';
+import type { BackgroundWorkTimings } from '../../src/jobs/webhooks-wiring.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 /** A running app on the file's own database, with the operator token and server key it was built with. */
@@ -33,6 +34,10 @@ export interface TestAppOptions {
   httpTimeouts?: HttpTimeouts;
   /** Apps given Redis connections to the same server share rate limits and socket counts. */
   limitsRedis?: Redis;
+  /** Whether webhooks may call loopback (receivers in tests run there); refused if absent, as in production. */
+  outbound?: { allowPrivateNetworks: boolean };
+  /** Faster retries and sweeps for webhook tests. */
+  backgroundWork?: BackgroundWorkTimings;
   /** Share these with another app on the same database; fresh ones if absent. */
   adminToken?: string;
   serverKey?: string;
@@ -58,6 +63,8 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.httpTimeouts === undefined ? {} : { httpTimeouts: options.httpTimeouts }),
     ...(options.limitsRedis === undefined ? {} : { limitsRedis: options.limitsRedis }),
     ...(options.maxTokenTtlSeconds === undefined ? {} : { maxTokenTtlSeconds: options.maxTokenTtlSeconds }),
+    ...(options.outbound === undefined ? {} : { outbound: options.outbound }),
+    ...(options.backgroundWork === undefined ? {} : { backgroundWork: options.backgroundWork }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };

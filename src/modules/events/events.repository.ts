@@ -59,6 +59,17 @@ function storedEventOf(row: Omit<EventRow, 'id'>, id: string | number): StoredEv
   } as StoredEvent;
 }
 
+/** One event of the tenant's log by id; undefined once retention has deleted it. */
+export async function readEventById(scope: TenantScope, id: number): Promise<StoredEvent | undefined> {
+  const result = await scope.tx.execute(sql`
+    SELECT e.tx::text AS tx, e.conversation_id AS "conversationId", e.type, e.seq::bigint AS seq,
+           e.subject_user_id AS "subjectUserId", e.is_private AS "isPrivate", e.data, e.created_at AS "createdAt"
+    FROM events e
+    WHERE e.tenant_id = ${scope.tenantId} AND e.id = ${id}`);
+  const [row] = rowsOf<Omit<EventRow, 'id'>>(result);
+  return row === undefined ? undefined : storedEventOf(row, id);
+}
+
 /** The database's current snapshot, as text: the position of everything committed so far. */
 export async function currentSnapshot(orm: Orm | TenantScope['tx']): Promise<string> {
   const result = await orm.execute(sql`SELECT pg_current_snapshot()::text AS snapshot`);

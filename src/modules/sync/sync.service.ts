@@ -3,6 +3,7 @@ import { inTenant } from '../../db/tenant-scope.ts';
 import { actingUserId, type TenantContext } from '../../context.ts';
 import { assertCursorRetained, decodeCursor, encodeCursor, type Cursor } from '../events/events.cursor.ts';
 import { currentSnapshot, readEvents } from '../events/events.repository.ts';
+import { toLoggedEvent } from '../events/event-envelope.ts';
 import type { LoggedEvent, StoredEvent } from '../events/events.schemas.ts';
 
 /** The frame of an event read in the window (prev, now], with the cursor to resume after it. */
@@ -10,16 +11,10 @@ export function toEventFrame(
   event: StoredEvent,
   window: { prev: string; now: string; at: number },
 ): LoggedEvent {
-  // The cast pairs `type` with its `data`, which TypeScript cannot follow through the spread; the event
-  // already holds them paired (StoredEvent), so nothing here can mismatch them.
-  return {
-    type: event.type,
-    conversation_id: event.conversationId,
-    ...(event.seq === null ? {} : { seq: event.seq }),
-    cursor: encodeCursor({ prev: window.prev, now: window.now, afterId: event.id, at: window.at }),
-    data: event.data,
-    ts: event.createdAt.toISOString(),
-  } as LoggedEvent;
+  return toLoggedEvent(
+    event,
+    encodeCursor({ prev: window.prev, now: window.now, afterId: event.id, at: window.at }),
+  );
 }
 
 /** A cursor at the present moment: everything committed so far is behind it. */

@@ -1,0 +1,262 @@
+import { sql } from 'drizzle-orm';
+import type { Orm } from '../../db/client.ts';
+import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
+import { newId } from '../../ids.ts';
+import { toLoggedEvent } from '../events/event-envelope.ts';
+import { encodeCursor } from '../events/events.cursor.ts';
+import { currentSnapshot, readEventById } from '../events/events.repository.ts';
+import { receives } from './webhook-dispatcher.ts';
+import { signWebhook } from './webhook-signing.ts';
+import {
+  claimLanes,
+  enabledEndpoints,
+  findEndpoint,
+  idleLanesOf,
+  insertDeliveries,
+  laneHead,
+  lockLane,
+  scheduleLane,
+  updateDelivery,
+  updateEndpoint,
+  type DeliveryRow,
+  type EndpointRow,
+} from './webhooks.repository.ts';
+import { liveSecrets, webhookSecretBox } from './webhooks.service.ts';
+
+/**
+ * The contract's schedule: after the first attempt fails, the next waits 5 s, then 5 min, 30 min, 2 h,
+ * 5 h, 10 h and 10 h; when the eighth attempt fails too, the delivery is `failed` (about 27.6 hours after
+ * the first).
+ */
+export const RETRY_SCHEDULE_MS: readonly number[] = [
+  5_000,
+  5 * 60_000,
+  30 * 60_000,
+  2 * 3600_000,
+  5 * 3600_000,
+  10 * 3600_000,
+  10 * 3600_000,
+];
+/** An endpoint whose every attempt has failed for this long is disabled. */
+export const DISABLE_AFTER_MS = 5 * 24 * 3600_000;
+/** How long a claimed lane is left to its claimer: longer than an attempt can take. */
+export const LANE_LEASE_SECONDS = 60;
+
+/** One HTTP attempt, as the outbound client answers it (src/http/outbound.ts). */
+export interface AttemptResult {
+  status?: number;
+  /** Set when no HTTP status came back: refused address, timeout, connection failure. */
+  error?: string;
+}
+
+/** Sends one request to a tenant's URL (src/http/outbound.ts, with its address checks and 15 s deadline). */
+export type PostWebhook = (request: {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}) => Promise<AttemptResult>;
+
+export interface WebhookSenderOptions {
+  orm: Orm;
+  serverKey: string;
+  post: PostWebhook;
+  /** Waits between attempts; the contract's by default (tests shorten it). */
+  retryScheduleMs?: readonly number[];
+  disableAfterMs?: number;
+  /** Counts what became of attempts (metrics). */
+  onAttempt?: (outcome: 'delivered' | 'retrying' | 'failed') => void;
+}
+
+/** What one lane's turn sends: the head delivery, its endpoint, and the body as signed. */
+interface Attempt {
+  endpoint: EndpointRow;
+  delivery: DeliveryRow;
+  body: string;
+  secrets: string[];
+}
+
+/**
+ * Sends due deliveries: claims lanes (one process per lane at a time), sends each lane's head, records
+ * the outcome and schedules the lane. Never holds a transaction across an HTTP call: on the embedded
+ * database that would hold its one connection for up to 15 s.
+ */
+export class WebhookSender {
+  private readonly box;
+  private readonly schedule: readonly number[];
+  private readonly disableAfterMs: number;
+
+  constructor(private readonly options: WebhookSenderOptions) {
+    this.box = webhookSecretBox(options.serverKey);
+    this.schedule = options.retryScheduleMs ?? RETRY_SCHEDULE_MS;
+    this.disableAfterMs = options.disableAfterMs ?? DISABLE_AFTER_MS;
+  }
+
+  /** One pass: claims up to `limit` due lanes and sends their heads concurrently. Returns how many. */
+  async runOnce(limit: number): Promise<number> {
+    const claims = await claimLanes(this.options.orm, limit, LANE_LEASE_SECONDS);
+    await Promise.all(claims.map((claim) => this.sendLane(claim)));
+    return claims.length;
+  }
+
+  private async sendLane(claim: { tenantId: string; endpointId: string; lane: string }): Promise<void> {
+    const { orm } = this.options;
+    const attempt = await inTenant(orm, claim.tenantId, (scope) => this.prepare(scope, claim));
+    if (attempt === undefined) return;
+    const at = new Date();
+    let result: AttemptResult;
+    try {
+      result = await this.options.post({
+        url: attempt.endpoint.url,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Parley-Webhooks/1',
+          ...signWebhook(attempt.secrets, attempt.delivery.messageId, at, attempt.body),
+        },
+        body: attempt.body,
+      });
+    } catch (error) {
+      result = { error: error instanceof Error ? error.message : String(error) };
+    }
+    await inTenant(orm, claim.tenantId, (scope) => this.record(scope, attempt, result));
+  }
+
+  /** The lane's head and what to send, or undefined when there is nothing to send (the lane goes idle). */
+  private async prepare(
+    scope: TenantScope,
+    claim: { endpointId: string; lane: string },
+  ): Promise<Attempt | undefined> {
+    const endpoint = await findEndpoint(scope, claim.endpointId);
+    if (endpoint === undefined) return undefined;
+    if (endpoint.disabledAt !== null) {
+      await scheduleLane(scope, claim.endpointId, claim.lane, null);
+      return undefined;
+    }
+    const delivery = await laneHead(scope, claim.endpointId, claim.lane);
+    if (delivery === undefined) {
+      await this.releaseLane(scope, claim.endpointId, claim.lane);
+      return undefined;
+    }
+    const body = await this.bodyOf(scope, delivery);
+    if (body === undefined) {
+      // Retention deleted its event before it could go (an endpoint disabled for longer than the log).
+      await updateDelivery(scope, delivery.id, {
+        status: 'failed',
+        nextAttemptAt: null,
+        lastError: 'the event is no longer in the log (retention)',
+      });
+      await this.releaseLane(scope, claim.endpointId, claim.lane);
+      return undefined;
+    }
+    return { endpoint, delivery, body, secrets: liveSecrets(endpoint, (sealed) => this.box.open(sealed)) };
+  }
+
+  /** The Standard Webhooks body: `{type, timestamp, data}`, data the event as on the socket. */
+  private async bodyOf(scope: TenantScope, delivery: DeliveryRow): Promise<string | undefined> {
+    if (delivery.payload !== null) return JSON.stringify(delivery.payload);
+    if (delivery.eventId === null) return undefined;
+    const event = await readEventById(scope, delivery.eventId);
+    if (event === undefined) return undefined;
+    // A replayed event carries the position of the replay: a reader resuming from it misses nothing new.
+    const cursor = delivery.cursor ?? encodeCursor({ prev: await currentSnapshot(scope.tx), at: Date.now() });
+    return JSON.stringify({
+      type: event.type,
+      timestamp: event.createdAt.toISOString(),
+      data: toLoggedEvent(event, cursor),
+    });
+  }
+
+  /** With the lane locked: due again now if anything is pending in it, idle otherwise. */
+  private async releaseLane(scope: TenantScope, endpointId: string, lane: string): Promise<void> {
+    await lockLane(scope, endpointId, lane);
+    const next = await laneHead(scope, endpointId, lane);
+    await scheduleLane(scope, endpointId, lane, next === undefined ? null : 'now');
+  }
+
+  /**
+   * Records an attempt's outcome, moves the delivery along its schedule and its endpoint's health. Locks
+   * in the order every writer of these rows follows: the endpoint, then the lane, then the delivery.
+   */
+  private async record(scope: TenantScope, attempt: Attempt, result: AttemptResult): Promise<void> {
+    const { delivery } = attempt;
+    const endpoint = await findEndpoint(scope, attempt.endpoint.id, true);
+    // Deleted meanwhile: its deliveries and lanes went with it.
+    if (endpoint === undefined) return;
+    await lockLane(scope, endpoint.id, delivery.lane);
+    const delivered = result.status !== undefined && result.status >= 200 && result.status < 300;
+    const attempts = delivery.attempts + 1;
+    const wait = this.schedule[attempts - 1];
+    const outcome = delivered ? 'delivered' : wait === undefined ? 'failed' : 'retrying';
+    const retryAt = wait === undefined ? null : new Date(Date.now() + wait);
+    await updateDelivery(scope, delivery.id, {
+      status: outcome === 'retrying' ? 'pending' : outcome,
+      attempts,
+      nextAttemptAt: outcome === 'retrying' ? retryAt : null,
+      lastAttemptAt: sql`now()`,
+      lastStatusCode: result.status ?? null,
+      lastError: delivered ? null : (result.error ?? `answered ${result.status ?? 'nothing'}`),
+    });
+    this.options.onAttempt?.(outcome);
+    // A retry holds its lane until then: what follows it in the lane waits, so order is kept.
+    if (outcome === 'retrying') await scheduleLane(scope, endpoint.id, delivery.lane, retryAt);
+    else await this.releaseLane(scope, endpoint.id, delivery.lane);
+    await this.recordHealth(scope, endpoint, delivered);
+  }
+
+  /**
+   * A success ends an endpoint's failing streak; a failure starts one, and one that has lasted
+   * `disableAfterMs` disables the endpoint, and tells the tenant's other endpoints (`webhook.disabled`).
+   * The endpoint is locked by the caller.
+   */
+  private async recordHealth(scope: TenantScope, endpoint: EndpointRow, delivered: boolean): Promise<void> {
+    if (endpoint.disabledAt !== null) return;
+    if (delivered) {
+      if (endpoint.failingSince !== null) await updateEndpoint(scope, endpoint.id, { failingSince: null });
+      return;
+    }
+    if (endpoint.failingSince === null) {
+      await updateEndpoint(scope, endpoint.id, { failingSince: new Date() });
+      return;
+    }
+    if (Date.now() - endpoint.failingSince.getTime() < this.disableAfterMs) return;
+    const disabled = await updateEndpoint(scope, endpoint.id, {
+      disabledAt: new Date(),
+      disabledReason: 'failing',
+    });
+    await idleLanesOf(scope, endpoint.id);
+    await this.announceDisabled(scope, disabled);
+  }
+
+  /** A `webhook.disabled` notice to every other enabled endpoint of the tenant that receives it. */
+  private async announceDisabled(scope: TenantScope, disabled: EndpointRow): Promise<void> {
+    const now = new Date();
+    const others = (await enabledEndpoints(scope)).filter(
+      (other) => other.id !== disabled.id && receives(other.events, 'webhook.disabled'),
+    );
+    await insertDeliveries(
+      scope,
+      others.map((other) => {
+        const id = newId();
+        return {
+          id,
+          endpointId: other.id,
+          lane: id,
+          source: 'notice',
+          type: 'webhook.disabled',
+          payload: {
+            type: 'webhook.disabled',
+            timestamp: now.toISOString(),
+            data: {
+              webhook_id: disabled.id,
+              url: disabled.url,
+              reason: 'failing',
+              failing_since: disabled.failingSince?.toISOString() ?? null,
+              disabled_at: disabled.disabledAt?.toISOString() ?? now.toISOString(),
+            },
+          },
+          messageId: `msg_${id}`,
+          nextAttemptAt: now,
+        };
+      }),
+    );
+  }
+}

@@ -1,0 +1,174 @@
+import { Type, type Static } from 'typebox';
+import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
+import { Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { LoggedEvent } from '../events/events.schemas.ts';
+
+/** The types of the log an endpoint can subscribe to: every logged event, by the event contract. */
+export const LOGGED_EVENT_TYPES: readonly string[] = LoggedEvent.anyOf.map(
+  (member) => member.properties.type.const,
+);
+
+/** Event types that exist only as webhooks: a test, and the notice that an endpoint was disabled. */
+export const WEBHOOK_ONLY_TYPES = ['webhook.test', 'webhook.disabled'] as const;
+
+/** What `events` may name: a logged type, a webhook-only type, or `*` for all of them. */
+export const SUBSCRIBABLE_TYPES: readonly string[] = ['*', ...LOGGED_EVENT_TYPES, ...WEBHOOK_ONLY_TYPES];
+
+const Url = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  pattern: '^https?://',
+  description: 'An http(s) URL of the tenant backend; private and loopback addresses are refused',
+  examples: ['https://backend.example.com/parley/webhooks'],
+});
+
+const EventType = Type.Unsafe<string>({ type: 'string', enum: [...SUBSCRIBABLE_TYPES] });
+
+const EventTypes = Type.Array(EventType, {
+  minItems: 1,
+  maxItems: 32,
+  uniqueItems: true,
+  description: 'Event types to receive, or ["*"] for all',
+});
+
+const Description = Type.String({ minLength: 1, maxLength: 500 });
+
+export const WebhookEndpoint = Type.Object(
+  {
+    id: Uuid,
+    url: Url,
+    events: Type.Array(Type.String()),
+    description: Nullable(Type.String()),
+    enabled: Type.Boolean(),
+    disabled_reason: Nullable(
+      Type.Union([Type.Literal('manual'), Type.Literal('failing')], {
+        description: '`failing`: every delivery failed for five days',
+      }),
+    ),
+    disabled_at: Nullable(Timestamp),
+    failing_since: Nullable(Timestamp),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  {
+    examples: [
+      {
+        id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
+        url: 'https://backend.example.com/parley/webhooks',
+        events: ['message.created'],
+        description: null,
+        enabled: true,
+        disabled_reason: null,
+        disabled_at: null,
+        failing_since: null,
+        created_at: '2026-12-07T10:00:00.000Z',
+        updated_at: '2026-12-07T10:00:00.000Z',
+      },
+    ],
+  },
+);
+export type WebhookEndpoint = Static<typeof WebhookEndpoint>;
+
+/** An endpoint with its signing secret: only in the answers that create or rotate it. */
+export const WebhookEndpointWithSecret = Type.Object({
+  ...WebhookEndpoint.properties,
+  secret: Type.String({
+    description: 'The signing secret (whsec_…), shown once: keep it to verify webhook-signature',
+  }),
+});
+
+export const WebhookParams = Type.Object({ webhook_id: Uuid });
+export const DeliveryParams = Type.Object({ webhook_id: Uuid, delivery_id: Uuid });
+
+export const CreateWebhookBody = Type.Object(
+  { url: Url, events: EventTypes, description: Type.Optional(Description) },
+  {
+    additionalProperties: false,
+    examples: [{ url: 'https://backend.example.com/parley/webhooks', events: ['message.created'] }],
+  },
+);
+export type CreateWebhookBody = Static<typeof CreateWebhookBody>;
+
+export const PatchWebhookBody = Type.Object(
+  {
+    url: Type.Optional(Url),
+    events: Type.Optional(EventTypes),
+    description: Type.Optional(Nullable(Description)),
+    enabled: Type.Optional(Type.Boolean({ description: 'false disables it; true enables it again' })),
+  },
+  { additionalProperties: false, minProperties: 1, examples: [{ enabled: false }] },
+);
+export type PatchWebhookBody = Static<typeof PatchWebhookBody>;
+
+export const ListWebhooksQuery = Type.Object(
+  { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
+  { additionalProperties: false },
+);
+export const WebhookPage = PageSchema(WebhookEndpoint);
+
+export const DeliveryStatus = Type.Union([
+  Type.Literal('pending'),
+  Type.Literal('delivered'),
+  Type.Literal('failed'),
+]);
+export type DeliveryStatus = Static<typeof DeliveryStatus>;
+
+export const WebhookDelivery = Type.Object(
+  {
+    id: Uuid,
+    webhook_id: Uuid,
+    webhook_message_id: Type.String({ description: 'The webhook-id header: the same on every attempt' }),
+    type: Type.String({ description: 'The event type' }),
+    source: Type.Union(
+      [Type.Literal('event'), Type.Literal('replay'), Type.Literal('test'), Type.Literal('notice')],
+      { description: 'What made it: an event of the log, a replay, a test, or a notice from Parley' },
+    ),
+    conversation_id: Nullable(Uuid),
+    status: DeliveryStatus,
+    attempts: Type.Integer({ minimum: 0 }),
+    next_attempt_at: Nullable(Timestamp),
+    last_attempt_at: Nullable(Timestamp),
+    last_status_code: Nullable(Type.Integer()),
+    last_error: Nullable(Type.String()),
+    created_at: Timestamp,
+  },
+  {
+    examples: [
+      {
+        id: '019a9b6e-9000-7c3e-9d41-5b2f0c7a1e83',
+        webhook_id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
+        webhook_message_id: 'msg_1042',
+        type: 'message.created',
+        source: 'event',
+        conversation_id: '019a9b6e-8e00-7c3e-9d41-5b2f0c7a1e83',
+        status: 'delivered',
+        attempts: 1,
+        next_attempt_at: null,
+        last_attempt_at: '2026-12-07T10:00:01.000Z',
+        last_status_code: 204,
+        last_error: null,
+        created_at: '2026-12-07T10:00:00.000Z',
+      },
+    ],
+  },
+);
+export type WebhookDelivery = Static<typeof WebhookDelivery>;
+
+export const ListDeliveriesQuery = Type.Object(
+  {
+    status: Type.Optional(DeliveryStatus),
+    limit: Type.Optional(LimitSchema),
+    cursor: Type.Optional(CursorSchema),
+  },
+  { additionalProperties: false },
+);
+export const DeliveryPage = PageSchema(WebhookDelivery);
+
+export const ReplayBody = Type.Object(
+  { since: Timestamp },
+  { additionalProperties: false, examples: [{ since: '2026-12-07T09:00:00.000Z' }] },
+);
+
+export const ReplayResult = Type.Object({
+  replayed: Type.Integer({ minimum: 0, description: 'How many deliveries the replay created' }),
+});
