@@ -49,6 +49,7 @@ import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { registerUserRoutes } from './modules/users/users.routes.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { createWebhooks, type BackgroundWorkTimings } from './jobs/webhooks-wiring.ts';
+import type { OutboundPolicy } from './outbound/outbound-url.ts';
 import { createUserErasure } from './modules/users/user-erasure.ts';
 import { createUserExport } from './modules/users/user-export.ts';
 import { createUsersService } from './modules/users/users.service.ts';
@@ -78,8 +79,8 @@ export interface AppDeps {
   rateLimits?: RateLimits;
   /** How long the HTTP server waits for clients; the documented defaults if absent. */
   httpTimeouts?: HttpTimeouts;
-  /** Whether webhooks may call private and loopback addresses (PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS). */
-  outbound?: { allowPrivateNetworks: boolean };
+  /** What webhooks may call (PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS); public addresses only if absent. */
+  outbound?: OutboundPolicy;
   /** Pacing of background work (webhook retries, sweeps); the contract's and documented defaults if absent. */
   backgroundWork?: BackgroundWorkTimings;
   /**
@@ -234,16 +235,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerReadRoutes(app, reads);
   registerSearchRoutes(app, createSearchService({ orm }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
-  const { webhooks, background } = createWebhooks({
+  const webhookWork = createWebhooks({
     orm,
     bus: deps.bus,
     log: app.log,
     serverKey: deps.serverKey,
     metrics,
-    outbound: { allowPrivateNetworks: deps.outbound?.allowPrivateNetworks ?? false },
+    outbound: deps.outbound ?? { allowPrivateNetworks: false },
     ...(deps.backgroundWork === undefined ? {} : { timings: deps.backgroundWork }),
   });
-  registerWebhookRoutes(app, webhooks);
+  registerWebhookRoutes(app, webhookWork.webhooks);
 
   const hub = new Hub({
     orm,
@@ -262,9 +263,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     { redis: deps.limitsRedis, processId: hub.processId, log: app.log },
   );
-  background.start();
+  webhookWork.start();
   app.addHook('onClose', async () => {
-    await background.close();
+    await webhookWork.close();
     stopForgetting();
     stopRetention();
     hub.close();

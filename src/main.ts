@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { DataDirLockedError } from './db/data-dir-lock.ts';
 import { configuredSecrets, createLogger } from './logger.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
+import { closeOutboundAgents } from './outbound/send-outbound.ts';
 
 /** In-flight requests get this long to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -151,7 +152,7 @@ async function serve(
     logger,
     bus,
     eventRetentionDays: config.eventRetentionDays,
-    outbound: { allowPrivateNetworks: config.outboundAllowPrivateNetworks },
+    outbound: config.outbound,
     realtime: config,
     rateLimits: config.rateLimits,
     httpTimeouts: config.httpTimeouts,
@@ -176,6 +177,7 @@ async function serve(
     app
       .close()
       .then(() => bus.close())
+      .then(() => closeOutboundAgents())
       .then(() => (limitsRedis === undefined ? undefined : closeLimitsRedis(limitsRedis)))
       .then(() => runtime.close())
       .then(() => {

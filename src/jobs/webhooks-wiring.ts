@@ -34,6 +34,8 @@ export function createWebhooks(deps: {
   timings?: BackgroundWorkTimings;
 }) {
   const { timings = {} } = deps;
+  // Closing aborts the attempts under way: their lanes go again after the lease, on this process or another.
+  const closing = new AbortController();
   const post: PostWebhook = async ({ url, headers, body }) => {
     try {
       const response = await sendOutbound(
@@ -41,6 +43,7 @@ export function createWebhooks(deps: {
           url,
           headers,
           body,
+          signal: closing.signal,
           ...(timings.attemptTimeoutMs === undefined ? {} : { timeoutMs: timings.attemptTimeoutMs }),
         },
         deps.outbound,
@@ -71,11 +74,20 @@ export function createWebhooks(deps: {
         await assertOutboundUrl(url, deps.outbound);
       } catch (error) {
         if (!(error instanceof OutboundUrlError)) throw error;
-        throw new AppError('validation_failed', error.message, [{ path: '/body/url', message: error.message }]);
+        throw new AppError('validation_failed', error.message, [
+          { path: '/body/url', message: error.message },
+        ]);
       }
     },
     wake: () => background.wake(),
     follow: (tenantId) => background.follow(tenantId),
   });
-  return { webhooks, background };
+  return {
+    webhooks,
+    start: () => background.start(),
+    close: async () => {
+      closing.abort();
+      await background.close();
+    },
+  };
 }
