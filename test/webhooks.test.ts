@@ -89,7 +89,7 @@ describe('webhooks', () => {
       const response = await asUser(t, tenant, 'ann').post('/v1/conversations', {
         type: 'group',
         name: 'hooks',
-        member_ids: ['bob'],
+        members: ['bob'],
       });
       expect(response.statusCode, response.body).toBe(201);
       return response.json<{ id: string }>().id;
