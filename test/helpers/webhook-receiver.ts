@@ -27,7 +27,8 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+/** Starts a receiver on loopback, on `port` when given (a receiver coming back where it was), else any. */
+export async function startWebhookReceiver(port = 0): Promise<WebhookReceiver> {
   const hanging: ServerResponse[] = [];
   const receiver: WebhookReceiver = {
     url: '',
@@ -71,7 +72,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       response.writeHead(answer).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   receiver.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
   return receiver;
 }
