@@ -12,6 +12,9 @@ import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { isUserId } from './modules/users/user-id.ts';
 import { createUsersService } from './modules/users/users.service.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
+import { inTenant } from './db/tenant-scope.ts';
+import { backgroundWorkStats } from './jobs/background-work.ts';
+import { retryFailedDeliveries } from './modules/webhooks/webhooks.repository.ts';
 
 // `parley`: the operator's command-line tool. It works on the configured database directly (the same
 // environment variables as the server) and prints JSON. On the embedded database it needs the server
@@ -65,7 +68,7 @@ const tenantsOf = (runtime: Runtime) =>
 
 const program = new Command('parley')
   .description(
-    'Operate a Parley deployment: tenants, api keys, user tokens, the operator token and migrations',
+    'Operate a Parley deployment: tenants, api keys, user tokens, the operator token, migrations and background work',
   )
   .showHelpAfterError();
 
@@ -150,6 +153,43 @@ program
       });
       const ctx = { tenantId, actor: { kind: 'backend' as const, keyId } };
       return auth.mintUserToken(ctx, userId, options.ttl);
+    }),
+  );
+
+const jobs = program
+  .command('jobs')
+  .description('Background work: webhook deliveries waiting or failed, and how far the log readers are behind');
+jobs
+  .command('status')
+  .description('Counts by kind and state, with the age of the oldest (as GET /metrics reports them)')
+  .action(() =>
+    withRuntime(async (runtime) => {
+      const now = Date.now();
+      return (await backgroundWorkStats(runtime.db.orm)).map((row) => ({
+        kind: row.kind,
+        state: row.state,
+        items: row.items,
+        oldest: row.oldest?.toISOString() ?? null,
+        oldest_age_seconds: row.oldest === null ? null : Math.round((now - row.oldest.getTime()) / 1000),
+      }));
+    }),
+  );
+jobs
+  .command('retry')
+  .description("Send a tenant's failed webhook deliveries again, from the start of the retry schedule")
+  .argument('<tenant_id>', 'tenant id', parseUuid('tenant_id'))
+  .argument('[delivery_ids...]', 'only these deliveries (all failed ones if none)')
+  .option('--webhook <webhook_id>', "only this webhook endpoint's", parseUuid('webhook_id'))
+  .action((tenantId: string, deliveryIds: string[], options: { webhook?: string }) =>
+    withRuntime(async (runtime) => {
+      const ids = deliveryIds.map(parseUuid('delivery_id'));
+      const retried = await inTenant(runtime.db.orm, tenantId, (scope) =>
+        retryFailedDeliveries(scope, {
+          ...(options.webhook === undefined ? {} : { endpointId: options.webhook }),
+          ...(ids.length === 0 ? {} : { deliveryIds: ids }),
+        }),
+      );
+      return { retried };
     }),
   );
 

@@ -316,3 +316,36 @@ export async function insertReplay(
     SELECT count(*)::int AS n FROM inserted`);
   return rowsOf<{ n: number }>(result)[0]?.n ?? 0;
 }
+
+/**
+ * Puts failed deliveries of the tenant back at the start of their schedule (all of them, one endpoint's,
+ * or those named), their lanes made due; `parley jobs retry`. Locks the lanes first, in one order, as
+ * every writer of a lane and its deliveries does. Returns how many it put back.
+ */
+export async function retryFailedDeliveries(
+  scope: TenantScope,
+  filter: { endpointId?: string; deliveryIds?: readonly string[] },
+): Promise<number> {
+  const which = sql`d.tenant_id = ${scope.tenantId} AND d.status = 'failed'
+    ${filter.endpointId === undefined ? sql`` : sql`AND d.endpoint_id = ${filter.endpointId}`}
+    ${filter.deliveryIds === undefined ? sql`` : sql`AND d.id = ANY (${arrayParam(filter.deliveryIds, 'uuid')})`}`;
+  await scope.tx.execute(sql`
+    SELECT 1 FROM webhook_lanes l
+    WHERE (l.tenant_id, l.endpoint_id, l.lane) IN (
+      SELECT d.tenant_id, d.endpoint_id, d.lane FROM webhook_deliveries d WHERE ${which})
+    ORDER BY l.endpoint_id, l.lane
+    FOR UPDATE`);
+  const result = await scope.tx.execute(sql`
+    WITH retried AS (
+      UPDATE webhook_deliveries d
+      SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+      WHERE ${which}
+      RETURNING d.endpoint_id, d.lane
+    ), armed AS (
+      UPDATE webhook_lanes l SET next_attempt_at = coalesce(l.next_attempt_at, now())
+      FROM (SELECT DISTINCT endpoint_id, lane FROM retried) r
+      WHERE l.tenant_id = ${scope.tenantId} AND l.endpoint_id = r.endpoint_id AND l.lane = r.lane
+    )
+    SELECT count(*)::int AS n FROM retried`);
+  return rowsOf<{ n: number }>(result)[0]?.n ?? 0;
+}
