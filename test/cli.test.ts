@@ -47,7 +47,7 @@ describe('parley CLI on the embedded database', () => {
   it('documents every command with --help', async () => {
     const top = await runCli(['--help'], {});
     expect(top.code).toBe(0);
-    for (const command of ['migrate', 'tenant', 'key', 'token', 'admin-token'])
+    for (const command of ['migrate', 'tenant', 'key', 'token', 'admin-token', 'jobs'])
       expect(top.stdout).toContain(command);
     for (const args of [
       ['tenant', 'create', '--help'],
@@ -57,6 +57,8 @@ describe('parley CLI on the embedded database', () => {
       ['token', '--help'],
       ['admin-token', 'rotate', '--help'],
       ['migrate', '--help'],
+      ['jobs', 'status', '--help'],
+      ['jobs', 'retry', '--help'],
     ]) {
       const help = await runCli(args, {});
       expect(help.code, args.join(' ')).toBe(0);

@@ -1,12 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Orm } from '../db/client.ts';
 import { purgeEvents } from '../modules/events/events.repository.ts';
+import { purgeWebhookDeliveries } from '../modules/webhooks/webhooks.repository.ts';
 
 const EVERY_MS = 60 * 60 * 1000;
 
 /**
- * Deletes events past the retention once an hour (and once shortly after start). Every process runs it;
- * the delete is idempotent, so several at once only repeat work. Returns the stop function.
+ * Deletes events, and webhook deliveries done with, past the retention once an hour (and once shortly
+ * after start). Every process runs it; the deletes are idempotent, so several at once only repeat work.
+ * Returns the stop function.
  */
 export function scheduleEventRetention(orm: Orm, retentionDays: number, log: FastifyBaseLogger): () => void {
   const run = () => {
@@ -15,6 +17,11 @@ export function scheduleEventRetention(orm: Orm, retentionDays: number, log: Fas
         if (purged > 0) log.info({ purged, retentionDays }, 'purged expired events');
       })
       .catch((error: unknown) => log.warn({ err: error }, 'purging expired events failed'));
+    purgeWebhookDeliveries(orm, retentionDays)
+      .then((purged) => {
+        if (purged > 0) log.info({ purged, retentionDays }, 'purged old webhook deliveries');
+      })
+      .catch((error: unknown) => log.warn({ err: error }, 'purging old webhook deliveries failed'));
   };
   const first = setTimeout(run, 30_000);
   const every = setInterval(run, EVERY_MS);

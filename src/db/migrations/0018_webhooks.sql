@@ -1,3 +1,8 @@
+-- Background work that follows the event log (docs/BACKGROUND.md): each consumer's position per tenant
+-- (event_consumers), and webhooks: the endpoints of tenant backends, the deliveries of events to them, and
+-- the lanes (an endpoint and a conversation) whose deliveries go one at a time, in order. Every table is
+-- tenant-scoped under row-level security; the cross-tenant scheduling is in SECURITY DEFINER functions
+-- (parley_claim_webhook_lanes, parley_event_consumer_tenants) that return ids only.
 CREATE TABLE "event_consumers" (
 	"tenant_id" uuid NOT NULL,
 	"consumer" text NOT NULL,

@@ -349,3 +349,11 @@ export async function retryFailedDeliveries(
     SELECT count(*)::int AS n FROM retried`);
   return rowsOf<{ n: number }>(result)[0]?.n ?? 0;
 }
+
+/** Deletes deliveries done with (delivered, failed) older than the retention, for every tenant. */
+export async function purgeWebhookDeliveries(orm: Orm, retentionDays: number): Promise<number> {
+  const result = await orm.execute(
+    sql`SELECT parley_purge_webhook_deliveries(make_interval(days => ${retentionDays})) AS purged`,
+  );
+  return Number(rowsOf<{ purged: string | number }>(result)[0]?.purged ?? 0);
+}
