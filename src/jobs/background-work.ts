@@ -82,6 +82,8 @@ export class BackgroundWork {
       ...(options.retryScheduleMs === undefined ? {} : { retryScheduleMs: options.retryScheduleMs }),
       ...(options.disableAfterMs === undefined ? {} : { disableAfterMs: options.disableAfterMs }),
       onAttempt: (outcome) => attempts?.inc({ outcome }),
+      onError: (error) =>
+        options.log.error({ err: error }, 'background work: a webhook attempt failed in Parley'),
     });
     if (options.metrics) this.registerGauges(options.metrics);
   }

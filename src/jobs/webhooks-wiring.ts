@@ -6,8 +6,20 @@ import type { Bus } from '../modules/events/events.bus.ts';
 import type { PostWebhook } from '../modules/webhooks/webhook-sender.ts';
 import { createWebhooksService } from '../modules/webhooks/webhooks.service.ts';
 import { assertOutboundUrl, OutboundUrlError, type OutboundPolicy } from '../outbound/outbound-url.ts';
-import { OutboundError, sendOutbound } from '../outbound/send-outbound.ts';
+import { OutboundError, sendOutbound, type OutboundErrorKind } from '../outbound/send-outbound.ts';
 import { BackgroundWork } from './background-work.ts';
+
+/** What a tenant is told of an attempt that got no HTTP answer. */
+const ATTEMPT_FAILURES: Record<OutboundErrorKind, string> = {
+  refused_url: 'the url is not one Parley sends to',
+  refused_address: 'the host is, or resolved to, an address Parley does not send to',
+  unresolvable: 'the host name did not resolve',
+  timeout: 'no complete answer within the deadline',
+  aborted: 'the attempt was cut short (the server was shutting down)',
+  tls: 'the TLS handshake failed',
+  protocol: 'the answer was not HTTP/1.1',
+  connect: 'the connection was refused, reset or could not be made',
+};
 
 /** How background work is paced; the contract's and the documented defaults when absent (tests shorten them). */
 export interface BackgroundWorkTimings {
@@ -50,7 +62,9 @@ export function createWebhooks(deps: {
       );
       return { status: response.status };
     } catch (error) {
-      if (error instanceof OutboundError) return { error: `${error.kind}: ${error.message}` };
+      // Only the kind, in words of our own, reaches the tenant (the deliveries list): the client's message
+      // can name an address the host resolved to, which would let a tenant map the operator's network.
+      if (error instanceof OutboundError) return { error: `${error.kind}: ${ATTEMPT_FAILURES[error.kind]}` };
       throw error;
     }
   };

@@ -65,6 +65,8 @@ export interface WebhookSenderOptions {
   disableAfterMs?: number;
   /** Counts what became of attempts (metrics). */
   onAttempt?: (outcome: 'delivered' | 'retrying' | 'failed') => void;
+  /** Reports an attempt that failed by a fault of Parley's, not the receiver's (logged). */
+  onError?: (error: unknown) => void;
 }
 
 /** What one lane's turn sends: the head delivery, its endpoint, and the body as signed. */
@@ -115,7 +117,10 @@ export class WebhookSender {
         body: attempt.body,
       });
     } catch (error) {
-      result = { error: error instanceof Error ? error.message : String(error) };
+      // A bug, not the receiver's doing: counted as a failed attempt (retried), told to the tenant in
+      // general words, and reported to the operator.
+      this.options.onError?.(error);
+      result = { error: 'the attempt failed inside Parley' };
     }
     await inTenant(orm, claim.tenantId, (scope) => this.record(scope, attempt, result));
   }
