@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
+import type { OpenAPIV3_1 } from 'openapi-types';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Server } from 'node:http';
@@ -48,6 +49,7 @@ import { registerTenantRoutes } from './modules/tenants/tenants.routes.ts';
 import { createTenantsService } from './modules/tenants/tenants.service.ts';
 import { registerUserRoutes } from './modules/users/users.routes.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
+import { webhookOperations } from './modules/webhooks/webhooks.openapi.ts';
 import { createWebhooks, type BackgroundWorkTimings } from './jobs/webhooks-wiring.ts';
 import type { OutboundPolicy } from './outbound/outbound-url.ts';
 import { createUserErasure } from './modules/users/user-erasure.ts';
@@ -189,6 +191,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Parley API', version: '1', description: API_DESCRIPTION },
+      // Plain JSON built from the event contract; @fastify/swagger types it as OpenAPI path items.
+      webhooks: webhookOperations() as Record<string, OpenAPIV3_1.PathItemObject>,
       components: {
         securitySchemes: {
           operatorToken: {

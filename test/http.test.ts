@@ -165,6 +165,11 @@ describe('operations endpoints', () => {
     for (const path of ['/v1/admin/tenants', '/v1/users/{user_id}', '/v1/me', '/v1/users/{user_id}/tokens']) {
       expect(Object.keys(document.paths)).toContain(path);
     }
+    // Every event a webhook can carry, its body from the event contract.
+    const webhooks = (document as unknown as { webhooks: Record<string, unknown> }).webhooks;
+    expect(Object.keys(webhooks)).toEqual(
+      expect.arrayContaining(['message.created', 'read.updated', 'webhook.test', 'webhook.disabled']),
+    );
     const put = document.paths['/v1/users/{user_id}']?.put as { responses: Record<string, unknown> };
     expect(Object.keys(put.responses)).toEqual(
       expect.arrayContaining(['200', '201', '400', '401', '403', '500']),

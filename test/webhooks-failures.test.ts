@@ -143,6 +143,7 @@ describe('webhook endpoints that keep failing, or hang', () => {
 
   it('gives up on an attempt at the deadline and retries it', async () => {
     const { tenant, conversationId } = await setUp(t);
+    receiver.received.length = 0;
     receiver.answer = (_request, index) => (index === 0 ? 'hang' : 200);
     const created = await t.app.inject({
       method: 'POST',
@@ -161,6 +162,35 @@ describe('webhook endpoints that keep failing, or hang', () => {
       receiver.received[0]?.headers['webhook-id'],
       receiver.received[0]?.headers['webhook-id'],
     ]);
+  });
+
+  it('sends again, with the same webhook-id, what a receiver killed mid-request never answered', async () => {
+    const { tenant, conversationId } = await setUp(t);
+    receiver.received.length = 0;
+    receiver.answer = (_request, index) => (index < 2 ? 'cut' : 204);
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: bearer(tenant.apiKey.secret),
+      payload: { url: receiver.url, events: ['message.created'] },
+    });
+    const endpointId = created.json<{ id: string }>().id;
+    await sendText(t, tenant, 'ann', conversationId, 'cut short');
+    await sendText(t, tenant, 'ann', conversationId, 'behind it');
+    const rows = await waitUntil(
+      () => deliveriesOf(t, tenant, endpointId),
+      (list) => list.length === 2 && list.every((row) => row.status === 'delivered'),
+    );
+    expect(rows.map((row) => row.attempts).sort()).toEqual([1, 3]);
+    expect(receiver.received.map((r) => r.json.data.data?.text)).toEqual([
+      'cut short',
+      'cut short',
+      'cut short',
+      'behind it',
+    ]);
+    expect(new Set(receiver.received.slice(0, 3).map((r) => r.headers['webhook-id'])).size).toBe(1);
+    const retried = rows.find((row) => row.attempts === 3);
+    expect(retried).toMatchObject({ last_status_code: 204, last_error: null });
   });
 
   it('disables an endpoint failing for the whole window and tells the others (webhook.disabled)', async () => {

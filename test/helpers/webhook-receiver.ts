@@ -13,8 +13,11 @@ export interface ReceivedWebhook {
   };
 }
 
-/** What the receiver answers a request with: a status, or `hang` (never answers). */
-export type Answer = number | 'hang';
+/**
+ * What the receiver answers a request with: a status, `hang` (never answers), or `cut` (the connection
+ * is destroyed once the request has arrived, as a receiver killed mid-request would leave it).
+ */
+export type Answer = number | 'hang' | 'cut';
 
 /** A tenant backend's webhook endpoint on loopback: records every request and answers as told. */
 export interface WebhookReceiver {
@@ -67,6 +70,10 @@ export async function startWebhookReceiver(port = 0): Promise<WebhookReceiver> {
       const answer = receiver.answer(received, index);
       if (answer === 'hang') {
         hanging.push(response);
+        return;
+      }
+      if (answer === 'cut') {
+        request.socket.destroy();
         return;
       }
       response.writeHead(answer).end();
