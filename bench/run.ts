@@ -9,6 +9,7 @@ import { sendRest } from './scenarios/send-rest.ts';
 import { sendWs } from './scenarios/send-ws.ts';
 import { startup } from './scenarios/startup.ts';
 import { unread } from './scenarios/unread.ts';
+import { webhooks } from './scenarios/webhooks.ts';
 import { writeFloor } from './scenarios/write-floor.ts';
 
 type Scenario = (db: 'embedded' | 'postgres', isQuick: boolean) => Promise<BenchResult>;
@@ -21,6 +22,7 @@ const SCENARIOS: Record<string, Scenario> = {
   search,
   unread,
   startup,
+  webhooks,
   'write-floor': writeFloor,
 };
 

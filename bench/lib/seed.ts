@@ -113,3 +113,31 @@ export function processStats(pid: number): { cpuSeconds: number; rssKiB: number 
   const rss = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
   return { cpuSeconds: ticks / 100, rssKiB: Number(rss ?? 0) };
 }
+
+/**
+ * CPU seconds (user + system) spent so far by the PostgreSQL backends connected to the bench database
+ * (its server's connections), from /proc: with the server process's own, what one request costs in all,
+ * a figure the other work on the machine changes far less than a latency. 0 on the embedded database
+ * (it runs inside the server process, whose CPU already counts it).
+ */
+export async function databaseCpuSeconds(database: BenchDatabase): Promise<number> {
+  if (database.url === undefined) return 0;
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
+    let seconds = 0;
+    for (const { pid } of rows) {
+      try {
+        seconds += processStats(pid).cpuSeconds;
+      } catch {
+        // The backend ended meanwhile.
+      }
+    }
+    return seconds;
+  } finally {
+    await client.end();
+  }
+}

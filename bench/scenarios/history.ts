@@ -1,6 +1,6 @@
 import { runClosedThenOpen } from '../lib/load.ts';
 import type { BenchResult } from '../lib/report.ts';
-import { createTenant, putUsers, runOwnerSql } from '../lib/seed.ts';
+import { createTenant, databaseCpuSeconds, processStats, putUsers, runOwnerSql } from '../lib/seed.ts';
 import { call, createBenchDatabase, startBenchServer } from '../lib/server.ts';
 
 /** Random pages of 50 from one conversation of 1,000,000 messages. */
@@ -60,11 +60,15 @@ export async function history(db: 'embedded' | 'postgres', isQuick: boolean): Pr
       userId: 'alice',
       connections: params.clients,
     };
+    const pid = server.child.pid ?? 0;
+    const cpuBefore = processStats(pid).cpuSeconds + (await databaseCpuSeconds(database));
     const { max, offered } = await runClosedThenOpen(job, {
       measureMs: params.measure_s * 1000,
       ratePerSecond: params.offered_pages_per_s,
       threads: params.generator_threads,
     });
+    const cpuSeconds = processStats(pid).cpuSeconds + (await databaseCpuSeconds(database)) - cpuBefore;
+    const pages = max.completed + offered.completed;
     return {
       scenario: 'history',
       db,
@@ -76,6 +80,7 @@ export async function history(db: 'embedded' | 'postgres', isQuick: boolean): Pr
         p90_ms: offered.p90Ms,
         p99_ms: offered.p99Ms,
         max_ms: offered.maxMs,
+        cpu_ms_per_page: (cpuSeconds * 1000) / Math.max(1, pages),
         seed_s: seedSeconds,
         errors: max.errors + offered.errors,
       },
@@ -84,6 +89,7 @@ export async function history(db: 'embedded' | 'postgres', isQuick: boolean): Pr
       notes: [
         `pages_per_s and p99_ms_at_max: ${params.clients} clients in a closed loop (as fast as pages come back)`,
         `p50/p90/p99/max_ms: ${params.offered_pages_per_s} pages/s offered in an open loop, latency from each request's intended start`,
+        'cpu_ms_per_page: CPU (user + system) of the server process and its PostgreSQL backends over the warm-up and both loops, per page of both loops',
       ],
     };
   } finally {
