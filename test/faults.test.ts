@@ -24,6 +24,7 @@ describe.skipIf(unavailable !== null)('fault injection (short run)', () => {
       'restart-redis',
     ]);
     expect(result.figures.acknowledged).toBeGreaterThan(0);
+    expect(result.webhooks.expected).toBeGreaterThan(0);
     expect(result.failures).toEqual([]);
   }, 300_000);
 });

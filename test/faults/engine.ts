@@ -16,6 +16,7 @@ import {
   type WorkloadShape,
 } from './setup.ts';
 import { verifyRun, type FaultVerdict } from './verify.ts';
+import { WebhookCounter } from './webhooks.ts';
 
 /** What a run does: its size, its faults and how long it may take. */
 export interface FaultRunOptions extends WorkloadShape {
@@ -84,7 +85,12 @@ export interface FaultRunResult extends FaultVerdict {
   wallMs: number;
   /** The tail of each server's output, when the run failed. */
   serverOutput: string;
+  /** Webhook deliveries of the stored messages to the tenants' receiver (at least once each). */
+  webhooks: { expected: number; arrived: number; repeated: number; lost: number };
 }
+
+/** How long the end of a run waits for webhook deliveries: a lane a killed server held waits its lease. */
+const WEBHOOK_SETTLE_MS = 90_000;
 
 /** Shared by every process of the run, so any of them accepts the credentials another issued. */
 const ADMIN_TOKEN = 'faults-suite-operator-token-0123456789';
@@ -115,6 +121,7 @@ export async function runFaultSuite(options: FaultRunOptions): Promise<FaultRunR
   let postgres: PostgresCluster | null = null;
   let redis: RedisServer | null = null;
   let slots: ServerSlot[] = [];
+  const webhooks = new WebhookCounter();
   const cleanup = () => {
     for (const slot of slots) slot.killNow();
     redis?.killNow();
@@ -124,6 +131,7 @@ export async function runFaultSuite(options: FaultRunOptions): Promise<FaultRunR
   // Should the process end without reaching `finally` (an uncaught error), still stop what the run started.
   process.once('exit', cleanup);
   try {
+    await webhooks.start();
     postgres = await PostgresCluster.create(binaries, pgDir);
     redis = new RedisServer(binaries.redisServer, await freePort(), runDir);
     await redis.start();
@@ -135,6 +143,8 @@ export async function runFaultSuite(options: FaultRunOptions): Promise<FaultRunR
         REDIS_URL: redis.url,
         PARLEY_ADMIN_TOKEN: ADMIN_TOKEN,
         PARLEY_SECRET_KEY: SECRET_KEY,
+        // The tenants' webhook receiver runs on loopback, in this process.
+        PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'true',
       },
       runDir,
     );
@@ -144,23 +154,31 @@ export async function runFaultSuite(options: FaultRunOptions): Promise<FaultRunR
     await slots[0]?.start(startDeadline);
     await Promise.all(slots.slice(1).map((slot) => slot.start(startDeadline)));
     log(`servers on ports ${ports.join(', ')}`);
-    return await drive(options, { postgres, redis, slots, began });
+    return await drive(options, { postgres, redis, slots, began, webhooks });
   } finally {
     process.removeListener('exit', cleanup);
     cleanup();
+    await webhooks.close();
   }
 }
 
 async function drive(
   options: FaultRunOptions,
-  services: { postgres: PostgresCluster; redis: RedisServer; slots: ServerSlot[]; began: number },
+  services: {
+    postgres: PostgresCluster;
+    redis: RedisServer;
+    slots: ServerSlot[];
+    began: number;
+    webhooks: WebhookCounter;
+  },
 ): Promise<FaultRunResult> {
-  const { postgres, redis, slots, began } = services;
+  const { postgres, redis, slots, began, webhooks } = services;
   const log = options.log;
   const ledger = new Ledger();
   const setupLedger = new Ledger();
   const first = slots[0]?.url ?? '';
   const tenants = await createWorkload(setupLedger, first, ADMIN_TOKEN, options);
+  for (const tenant of tenants) await webhooks.subscribe(setupLedger, first, tenant.apiKey);
   const probeTenant = await createProbeTenant(setupLedger, first, ADMIN_TOKEN);
   const targets: FaultTargets = {
     servers: slots,
@@ -281,9 +299,34 @@ async function drive(
       endedAt,
       findings,
     });
+    // Every stored message of the workload reaches the tenants' webhook receiver at least once.
+    const stored = tenants.flatMap((tenant) =>
+      tenant.conversationIds.flatMap((conversationId) => histories.get(conversationId) ?? []),
+    );
+    const missing = await webhooks.missing(stored, WEBHOOK_SETTLE_MS);
+    const arrivals = stored.map((message) => webhooks.arrivals.get(message.id) ?? 0);
+    const webhookFigures = {
+      expected: stored.length,
+      arrived: arrivals.filter((count) => count > 0).length,
+      repeated: arrivals.reduce((sum, count) => sum + Math.max(0, count - 1), 0),
+      lost: missing.length,
+    };
+    if (missing.length > 0) {
+      verdict.failures.push(`${missing.length} stored messages never reached the webhook receiver`);
+      verdict.details.push(...missing.slice(0, 10).map((id) => `webhook never delivered: message ${id}`));
+    }
+    log(`webhooks: ${webhookFigures.arrived} of ${webhookFigures.expected} stored messages delivered`);
     const wallMs = Date.now() - began;
     const serverOutput = verdict.failures.length > 0 ? slots.map((slot) => slot.outputTail()).join('\n') : '';
-    return { ...verdict, seed: options.seed, faults, startedAt, wallMs, serverOutput };
+    return {
+      ...verdict,
+      seed: options.seed,
+      faults,
+      startedAt,
+      wallMs,
+      serverOutput,
+      webhooks: webhookFigures,
+    };
   } finally {
     probe.close();
     await Promise.all(readers.map(({ reader }) => reader.stop()));

@@ -30,6 +30,7 @@ export function formatReport(
     `seq gaps                  ${f.seqGaps}`,
     `reader gaps               ${f.readerGaps} of ${f.readerStreams} streams (${f.readerSessions} sockets, ${f.syncFills} sync fills)`,
     `stalled sockets           ${f.stalledSockets}`,
+    `webhooks                  ${result.webhooks.arrived} of ${result.webhooks.expected} stored messages delivered (lost ${result.webhooks.lost}, repeats ${result.webhooks.repeated})`,
     `5xx outside fault windows ${errors(f.serverErrorsOutside)}`,
     `5xx inside fault windows  ${errors(f.serverErrorsInside)}`,
     `retries                   ${f.retries} (no answer: ${f.networkErrors} cut or refused, ${f.timeouts} timed out; 429: ${f.rateLimited})`,
