@@ -234,3 +234,48 @@ describe('webhook endpoints that keep failing, or hang', () => {
     expect(receiver.received).toHaveLength(attempts);
   });
 });
+
+describe('a conversation with many deliveries waiting', () => {
+  let t: TestApp;
+  let receiver: WebhookReceiver;
+  beforeAll(async () => {
+    // No periodic pass within the test: what goes, goes because a pass was woken.
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 600_000, sweepEveryMs: 200 },
+    });
+    receiver = await startWebhookReceiver();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await t.database.drop();
+    await receiver.close();
+  });
+
+  it('sends them one after another on one claim, not one per pass', async () => {
+    const { tenant, conversationId } = await setUp(t);
+    const headers = bearer(tenant.apiKey.secret);
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers,
+      payload: { url: receiver.url, events: ['message.created'] },
+    });
+    const endpointId = created.json<{ id: string }>().id;
+    const since = new Date().toISOString();
+    for (let i = 0; i < 30; i += 1) await sendText(t, tenant, 'ann', conversationId, `m${i}`);
+    await receiver.waitFor((received) => received.length === 30);
+    // Thirty more in one lane at once, and one wake-up (the replay's).
+    const replay = await t.app.inject({
+      method: 'POST',
+      url: `/v1/webhooks/${endpointId}/replay`,
+      headers,
+      payload: { since },
+    });
+    expect(replay.json()).toEqual({ replayed: 30 });
+    await receiver.waitFor((received) => received.length === 60);
+    expect(receiver.received.slice(30).map((r) => r.json.data.data?.text)).toEqual(
+      Array.from({ length: 30 }, (_, i) => `m${i}`),
+    );
+  });
+});

@@ -186,8 +186,9 @@ export class BackgroundWork {
   private async sendDue(): Promise<void> {
     const batch = this.options.sendBatch ?? 16;
     try {
-      // Full passes mean more is due: go on until a pass finds less than a batch.
-      while (!this.closed && (await this.sender.runOnce(batch)) === batch);
+      // Go on while passes find due lanes (a lane whose burst ran out is due again at once); a pass that
+      // finds none ends it until the next wake-up or tick.
+      while (!this.closed && (await this.sender.runOnce(batch)) > 0);
     } catch (error) {
       this.options.log.warn({ err: error }, 'background work: sending webhooks failed');
     }

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { faultPlan, injectFault, RecoveryProbe, type FaultRecord, type FaultTargets } from './faults.ts';
 import { Ledger, request } from './http.ts';
 import { Random, sleep } from './random.ts';
@@ -314,6 +315,7 @@ async function drive(
     if (missing.length > 0) {
       verdict.failures.push(`${missing.length} stored messages never reached the webhook receiver`);
       verdict.details.push(...missing.slice(0, 10).map((id) => `webhook never delivered: message ${id}`));
+      verdict.details.push(...(await webhookState(postgres.url, missing)));
     }
     log(`webhooks: ${webhookFigures.arrived} of ${webhookFigures.expected} stored messages delivered`);
     const wallMs = Date.now() - began;
@@ -363,4 +365,43 @@ async function sendMarker(
     await sleep(200);
   }
   return null;
+}
+
+/** Where the undelivered messages are stuck, read from the database as its owner: for a failure's details. */
+async function webhookState(url: string, missing: string[]): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const queries: [string, string][] = [
+      ['deliveries by status', `SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY status`],
+      [
+        'missing messages: events logged / with a delivery / its status',
+        `SELECT count(*)::int AS events,
+                count(d.id)::int AS delivered_rows,
+                string_agg(DISTINCT d.status, ',') AS statuses
+         FROM events e LEFT JOIN webhook_deliveries d ON d.tenant_id = e.tenant_id AND d.event_id = e.id
+         WHERE e.type = 'message.created' AND e.data->>'id' = ANY ($1::text[])`,
+      ],
+      [
+        'lanes: idle with something pending / due / leased or waiting',
+        `SELECT count(*) FILTER (WHERE l.next_attempt_at IS NULL AND EXISTS (SELECT 1 FROM webhook_deliveries d
+                  WHERE d.tenant_id = l.tenant_id AND d.endpoint_id = l.endpoint_id AND d.lane = l.lane
+                    AND d.status = 'pending'))::int AS idle_pending,
+                count(*) FILTER (WHERE l.next_attempt_at <= now())::int AS due,
+                count(*) FILTER (WHERE l.next_attempt_at > now())::int AS waiting
+         FROM webhook_lanes l`,
+      ],
+      ['consumer positions', `SELECT tenant_id, prev, now, after_id, prev_at FROM event_consumers`],
+    ];
+    const lines: string[] = [];
+    for (const [label, text] of queries) {
+      const { rows } = await client.query(text, text.includes('$1') ? [missing] : []);
+      lines.push(`webhook state, ${label}: ${JSON.stringify(rows)}`);
+    }
+    return lines;
+  } catch (error) {
+    return [`webhook state unreadable: ${String(error)}`];
+  } finally {
+    await client.end();
+  }
 }

@@ -41,6 +41,8 @@ export const RETRY_SCHEDULE_MS: readonly number[] = [
 export const DISABLE_AFTER_MS = 5 * 24 * 3600_000;
 /** How long a claimed lane is left to its claimer: longer than an attempt can take. */
 export const LANE_LEASE_SECONDS = 60;
+/** Deliveries of one lane sent on one claim before it goes back to the pool for the other lanes' turn. */
+export const LANE_BURST = 100;
 
 /** One HTTP attempt, as the outbound client answers it (src/http/outbound.ts). */
 export interface AttemptResult {
@@ -93,17 +95,34 @@ export class WebhookSender {
     this.disableAfterMs = options.disableAfterMs ?? DISABLE_AFTER_MS;
   }
 
-  /** One pass: claims up to `limit` due lanes and sends their heads concurrently. Returns how many. */
+  /** One pass: claims up to `limit` due lanes and works each concurrently. Returns how many it claimed. */
   async runOnce(limit: number): Promise<number> {
     const claims = await claimLanes(this.options.orm, limit, LANE_LEASE_SECONDS);
-    await Promise.all(claims.map((claim) => this.sendLane(claim)));
+    await Promise.all(claims.map((claim) => this.workLane(claim)));
     return claims.length;
   }
 
-  private async sendLane(claim: { tenantId: string; endpointId: string; lane: string }): Promise<void> {
+  /**
+   * Sends a claimed lane's deliveries one after another, each once the one before it succeeded (or failed
+   * for good), up to `LANE_BURST` of them on one claim: a conversation's events go as fast as its receiver
+   * answers, not one per pass. Each outcome extends the claim's lease, so no other process takes the lane
+   * meanwhile; the last one of a burst, or a retry, releases it.
+   */
+  private async workLane(claim: { tenantId: string; endpointId: string; lane: string }): Promise<void> {
+    for (let sent = 1; sent <= LANE_BURST; sent += 1) {
+      const goOn = await this.sendHead(claim, sent < LANE_BURST);
+      if (!goOn) return;
+    }
+  }
+
+  /** Sends the lane's head; whether the lane holds more to send at once (its claim kept for them). */
+  private async sendHead(
+    claim: { tenantId: string; endpointId: string; lane: string },
+    mayKeep: boolean,
+  ): Promise<boolean> {
     const { orm } = this.options;
     const attempt = await inTenant(orm, claim.tenantId, (scope) => this.prepare(scope, claim));
-    if (attempt === undefined) return;
+    if (attempt === undefined) return false;
     const at = new Date();
     let result: AttemptResult;
     try {
@@ -122,7 +141,7 @@ export class WebhookSender {
       this.options.onError?.(error);
       result = { error: 'the attempt failed inside Parley' };
     }
-    await inTenant(orm, claim.tenantId, (scope) => this.record(scope, attempt, result));
+    return inTenant(orm, claim.tenantId, (scope) => this.record(scope, attempt, result, mayKeep));
   }
 
   /** The lane's head and what to send, or undefined when there is nothing to send (the lane goes idle). */
@@ -178,14 +197,21 @@ export class WebhookSender {
   }
 
   /**
-   * Records an attempt's outcome, moves the delivery along its schedule and its endpoint's health. Locks
-   * in the order every writer of these rows follows: the endpoint, then the lane, then the delivery.
+   * Records an attempt's outcome, moves the delivery along its schedule and its endpoint's health, and
+   * schedules the lane: a retry holds it until then; otherwise, with more pending, it stays claimed for
+   * the caller when `mayKeep` (returns true), or is due again now. Locks in the order every writer of these
+   * rows follows: the endpoint, then the lane, then the delivery.
    */
-  private async record(scope: TenantScope, attempt: Attempt, result: AttemptResult): Promise<void> {
+  private async record(
+    scope: TenantScope,
+    attempt: Attempt,
+    result: AttemptResult,
+    mayKeep: boolean,
+  ): Promise<boolean> {
     const { delivery } = attempt;
     const endpoint = await findEndpoint(scope, attempt.endpoint.id, true);
     // Deleted meanwhile: its deliveries and lanes went with it.
-    if (endpoint === undefined) return;
+    if (endpoint === undefined) return false;
     await lockLane(scope, endpoint.id, delivery.lane);
     const delivered = result.status !== undefined && result.status >= 200 && result.status < 300;
     const attempts = delivery.attempts + 1;
@@ -201,34 +227,55 @@ export class WebhookSender {
       lastError: delivered ? null : (result.error ?? `answered ${result.status ?? 'nothing'}`),
     });
     this.options.onAttempt?.(outcome);
+    // Disabled by this failure: its lanes are idle now, and stay so until it is enabled.
+    if (await this.recordHealth(scope, endpoint, delivered)) return false;
     // A retry holds its lane until then: what follows it in the lane waits, so order is kept.
-    if (outcome === 'retrying') await scheduleLane(scope, endpoint.id, delivery.lane, retryAt);
-    else await this.releaseLane(scope, endpoint.id, delivery.lane);
-    await this.recordHealth(scope, endpoint, delivered);
+    if (outcome === 'retrying') {
+      await scheduleLane(scope, endpoint.id, delivery.lane, retryAt);
+      return false;
+    }
+    const next = await laneHead(scope, endpoint.id, delivery.lane);
+    if (next === undefined) {
+      await scheduleLane(scope, endpoint.id, delivery.lane, null);
+      return false;
+    }
+    const keep = mayKeep && endpoint.disabledAt === null;
+    await scheduleLane(
+      scope,
+      endpoint.id,
+      delivery.lane,
+      keep ? new Date(Date.now() + LANE_LEASE_SECONDS * 1000) : 'now',
+    );
+    return keep;
   }
 
   /**
    * A success ends an endpoint's failing streak; a failure starts one, and one that has lasted
    * `disableAfterMs` disables the endpoint, and tells the tenant's other endpoints (`webhook.disabled`).
-   * The endpoint is locked by the caller.
+   * The endpoint is locked by the caller. Returns whether it disabled it.
    */
-  private async recordHealth(scope: TenantScope, endpoint: EndpointRow, delivered: boolean): Promise<void> {
-    if (endpoint.disabledAt !== null) return;
+  private async recordHealth(
+    scope: TenantScope,
+    endpoint: EndpointRow,
+    delivered: boolean,
+  ): Promise<boolean> {
+    if (endpoint.disabledAt !== null) return false;
     if (delivered) {
       if (endpoint.failingSince !== null) await updateEndpoint(scope, endpoint.id, { failingSince: null });
-      return;
+      return false;
     }
     if (endpoint.failingSince === null) {
       await updateEndpoint(scope, endpoint.id, { failingSince: new Date() });
-      return;
+      return false;
     }
-    if (Date.now() - endpoint.failingSince.getTime() < this.disableAfterMs) return;
+    if (Date.now() - endpoint.failingSince.getTime() < this.disableAfterMs) return false;
     const disabled = await updateEndpoint(scope, endpoint.id, {
       disabledAt: new Date(),
       disabledReason: 'failing',
     });
     await idleLanesOf(scope, endpoint.id);
     await this.announceDisabled(scope, disabled);
+    return true;
   }
 
   /** A `webhook.disabled` notice to every other enabled endpoint of the tenant that receives it. */
