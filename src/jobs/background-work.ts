@@ -191,28 +191,24 @@ export class BackgroundWork {
     }
   }
 
+  /**
+   * The gauges of /metrics, from one query per scrape. Both gauges collect, and share the query under way:
+   * a registry collects its metrics concurrently, so a gauge filled only by the other's collect would be
+   * read before it is filled (a scrape behind, and empty on the first).
+   */
   private registerGauges(registry: Registry): void {
     const { orm, log } = this.options;
-    const items = new Gauge({
-      name: 'parley_background_work_items',
-      help: 'Background work waiting or given up, by kind and state (webhook: pending, failed; consumer:*: tenants followed)',
-      labelNames: ['kind', 'state'] as const,
-      registers: [registry],
-    });
-    new Gauge({
-      name: 'parley_background_work_oldest_seconds',
-      help: 'Age of the oldest item of each kind and state (for a consumer: how far behind its position is)',
-      labelNames: ['kind', 'state'] as const,
-      registers: [registry],
-      async collect() {
+    let collecting: Promise<void> | undefined;
+    const collectBoth = () => {
+      collecting ??= (async () => {
         items.reset();
-        this.reset();
+        oldest.reset();
         try {
           const now = Date.now();
           for (const row of await backgroundWorkStats(orm)) {
             items.set({ kind: row.kind, state: row.state }, row.items);
             if (row.oldest !== null) {
-              this.set(
+              oldest.set(
                 { kind: row.kind, state: row.state },
                 Math.max(0, (now - row.oldest.getTime()) / 1000),
               );
@@ -221,7 +217,24 @@ export class BackgroundWork {
         } catch (error) {
           log.warn({ err: error }, 'background work: reading its counts for /metrics failed');
         }
-      },
+      })().finally(() => {
+        collecting = undefined;
+      });
+      return collecting;
+    };
+    const items = new Gauge({
+      name: 'parley_background_work_items',
+      help: 'Background work waiting or given up, by kind and state (webhook: pending, failed; consumer:*: tenants followed)',
+      labelNames: ['kind', 'state'] as const,
+      registers: [registry],
+      collect: collectBoth,
+    });
+    const oldest = new Gauge({
+      name: 'parley_background_work_oldest_seconds',
+      help: 'Age of the oldest item of each kind and state (for a consumer: how far behind its position is)',
+      labelNames: ['kind', 'state'] as const,
+      registers: [registry],
+      collect: collectBoth,
     });
   }
 }
