@@ -1,4 +1,7 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/db/client.ts';
+import { inTenant } from '../src/db/tenant-scope.ts';
 import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import {
@@ -250,6 +253,66 @@ describe('push to offline users', () => {
     } finally {
       receiver.answer = () => 201;
     }
+  });
+});
+
+describe('pushes waiting for a retry', () => {
+  let t: TestApp;
+  let receiver: PushReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      // A retry far away: a failed push waits, pending, for the rest of the test.
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200, pushRetryScheduleMs: [600_000] },
+    });
+    receiver = await startPushReceiver();
+    receiver.answer = () => 503;
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await receiver.close();
+    await t.database.drop();
+  });
+
+  it('are replaced by a newer push of their conversation: only the newest waits', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+    const subscriber = receiver.subscriber();
+    const subscribed = await asUser(t, tenant, 'bob').post('/v1/me/push-subscriptions', {
+      endpoint: subscriber.endpoint,
+      keys: subscriber.keys,
+    });
+    expect(subscribed.statusCode, subscribed.body).toBe(201);
+    const create = async () =>
+      (await asUser(t, tenant, 'ann').post('/v1/conversations', { type: 'group', members: ['bob'] })).json<{
+        id: string;
+      }>().id;
+    const first = await create();
+    const second = await create();
+    // Each push fails once and waits for its retry, until the next of its conversation replaces it.
+    for (const text of ['one', 'two', 'three']) {
+      await sendText(t, tenant, 'ann', first, text);
+      const expected = subscriber.received().length + 1;
+      await receiver.waitFor(() => subscriber.received().length === expected);
+    }
+    const last = await sendText(t, tenant, 'ann', second, 'elsewhere');
+    await receiver.waitFor(() => subscriber.received().length === 4);
+    const pending = await inTenant(t.database.db.orm, tenant.id, async (scope) =>
+      rowsOf<{ conversation_id: string; data: { id: string; text: string } }>(
+        await scope.tx.execute(sql`
+          SELECT p.conversation_id, e.data FROM push_deliveries p
+          JOIN events e ON e.tenant_id = p.tenant_id AND e.id = p.event_id
+          WHERE p.status = 'pending' ORDER BY e.id`),
+      ),
+    );
+    expect(pending.map((row) => [row.conversation_id, row.data.text])).toEqual([
+      [first, 'three'],
+      [second, 'elsewhere'],
+    ]);
+    expect(pending[1]?.data.id).toBe(last.id);
+    // Every attempt so far carried a different message: none was sent twice.
+    const sent = subscriber.received().map((push) => subscriber.open(push).message_id);
+    expect(new Set(sent).size).toBe(4);
   });
 });
 
