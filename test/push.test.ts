@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
+import { createLocalBus } from '../src/realtime/bus.ts';
 import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import {
@@ -252,6 +253,71 @@ describe('push to offline users', () => {
       expect(failing.received()).toHaveLength(3);
     } finally {
       receiver.answer = () => 201;
+    }
+  });
+});
+
+describe('presence on another process', () => {
+  // Two apps on one database and one bus: two processes of one deployment (with Redis, in production).
+  let reader: TestApp;
+  let other: TestApp;
+  let receiver: PushReceiver;
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    const bus = createLocalBus();
+    reader = await buildTestApp(database, {
+      bus,
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200 },
+    });
+    // Never sweeps, and follows no tenant of its own: the first app alone reads the log for push.
+    other = await buildTestApp(database, {
+      bus,
+      adminToken: reader.adminToken,
+      serverKey: reader.serverKey,
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 3_600_000 },
+    });
+    receiver = await startPushReceiver();
+  });
+  afterAll(async () => {
+    await other.app.close();
+    await reader.app.close();
+    await receiver.close();
+    await reader.database.drop();
+  });
+
+  it('does not push to a user whose socket is on another process, as that process announced it', async () => {
+    const tenant = await createTenantWithUsers(reader, 'ann', 'bob', 'cat');
+    const group = await asUser(reader, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      members: ['bob', 'cat'],
+    });
+    const groupId = group.json<{ id: string }>().id;
+    const bob = receiver.subscriber();
+    const cat = receiver.subscriber();
+    for (const [userId, subscriber] of [
+      ['bob', bob],
+      ['cat', cat],
+    ] as const) {
+      const response = await asUser(reader, tenant, userId).post('/v1/me/push-subscriptions', {
+        endpoint: subscriber.endpoint,
+        keys: subscriber.keys,
+      });
+      expect(response.statusCode, response.body).toBe(201);
+    }
+    const socket = await connectReady(
+      await listenForSockets(other),
+      await mintUserToken(reader, tenant, 'bob'),
+    );
+    try {
+      await sendText(reader, tenant, 'ann', groupId, 'who is around?');
+      await receiver.waitFor(() => cat.received().length === 1);
+      await settle();
+      expect(bob.received()).toEqual([]);
+    } finally {
+      await socket.close();
     }
   });
 });
