@@ -48,4 +48,9 @@ CREATE INDEX "push_subscriptions_user_idx" ON "push_subscriptions" USING btree (
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_source_check" CHECK ("webhook_deliveries"."source" IN ('event', 'replay', 'test', 'notice', 'notification'));--> statement-breakpoint
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_content_check" CHECK (CASE WHEN "webhook_deliveries"."source" = 'notification' THEN "webhook_deliveries"."event_id" IS NOT NULL AND "webhook_deliveries"."payload" IS NOT NULL ELSE ("webhook_deliveries"."event_id" IS NULL) = ("webhook_deliveries"."payload" IS NOT NULL) END);--> statement-breakpoint
 CREATE POLICY "tenant_isolation" ON "push_deliveries" AS PERMISSIVE FOR ALL TO "parley_app" USING (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)) WITH CHECK (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid));--> statement-breakpoint
-CREATE POLICY "tenant_isolation" ON "push_subscriptions" AS PERMISSIVE FOR ALL TO "parley_app" USING (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)) WITH CHECK (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid));
+CREATE POLICY "tenant_isolation" ON "push_subscriptions" AS PERMISSIVE FOR ALL TO "parley_app" USING (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)) WITH CHECK (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid));--> statement-breakpoint
+-- Endpoints created before this migration with "*" receive notification.requested from now on: the push
+-- consumer follows their tenants, from the present, as creating such an endpoint now would make it.
+INSERT INTO "event_consumers" ("tenant_id", "consumer", "prev")
+SELECT DISTINCT "tenant_id", 'push', pg_current_snapshot()::text FROM "webhook_endpoints" WHERE '*' = ANY ("events")
+ON CONFLICT DO NOTHING;
