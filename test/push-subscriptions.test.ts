@@ -84,6 +84,21 @@ describe('push subscriptions', () => {
     ]);
   });
 
+  it('keeps the newest 20 subscriptions of a user', async () => {
+    const other = await createTenantWithUsers(t, 'max');
+    const ids: string[] = [];
+    for (let n = 0; n < 21; n += 1) {
+      const created = await asUser(t, other, 'max').post('/v1/me/push-subscriptions', {
+        endpoint: publicEndpoint(),
+        keys: browserKeys(),
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      ids.push(created.json<Subscription>().id);
+    }
+    const listed = await asUser(t, other, 'max').get('/v1/me/push-subscriptions');
+    expect(listed.json<{ data: Subscription[] }>().data.map((row) => row.id)).toEqual(ids.slice(1).reverse());
+  });
+
   it("answers 404 for another user's subscription, and another tenant's", async () => {
     const created = await asUser(t, tenant, 'ann').post('/v1/me/push-subscriptions', {
       endpoint: publicEndpoint(),

@@ -30,6 +30,16 @@ export async function upsertSubscription(
   return { row: existing, created: false };
 }
 
+/** Deletes a user's subscriptions beyond the newest `keep` (ids are UUIDv7: newest is highest). */
+export async function trimSubscriptions(scope: TenantScope, userId: string, keep: number): Promise<void> {
+  await scope.tx.execute(sql`
+    DELETE FROM push_subscriptions
+    WHERE tenant_id = ${scope.tenantId} AND user_id = ${userId}
+      AND id NOT IN (SELECT id FROM push_subscriptions
+                     WHERE tenant_id = ${scope.tenantId} AND user_id = ${userId}
+                     ORDER BY id DESC LIMIT ${keep})`);
+}
+
 /** A user's subscriptions, newest first. */
 export function listSubscriptions(scope: TenantScope, userId: string) {
   return scope.tx

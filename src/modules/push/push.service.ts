@@ -9,12 +9,18 @@ import type { CreatePushSubscriptionBody, PushSubscription } from './push.schema
 import {
   deleteSubscription,
   listSubscriptions,
+  trimSubscriptions,
   upsertSubscription,
   type SubscriptionRow,
 } from './push.repository.ts';
 
 /** The consumer of the event log that decides who gets a push (and `notification.requested`). */
 export const PUSH_CONSUMER = 'push';
+/**
+ * Subscriptions kept per user: a new one beyond it removes the oldest. Browsers drop subscriptions without
+ * telling, so old ones pile up; and each is a request per message, to a URL the user chose.
+ */
+export const MAX_SUBSCRIPTIONS_PER_USER = 20;
 
 export interface PushServiceDeps {
   orm: Orm;
@@ -58,16 +64,21 @@ export function createPushService({ orm, checkEndpoint, vapidPublicKey, follow }
           p256dh: body.keys.p256dh,
           auth: body.keys.auth,
         });
-        if (found.created || (found.row.userId === userId && sameKeys(found.row, body))) return found;
-        // The endpoint now belongs to this user, or the browser's keys changed: a subscription anew.
-        await deleteSubscription(scope, found.row.id);
-        return upsertSubscription(scope, {
-          id: newId(),
-          userId,
-          endpoint: body.endpoint,
-          p256dh: body.keys.p256dh,
-          auth: body.keys.auth,
-        });
+        if (!found.created && found.row.userId === userId && sameKeys(found.row, body)) return found;
+        let made = found;
+        if (!found.created) {
+          // The endpoint now belongs to this user, or the browser's keys changed: a subscription anew.
+          await deleteSubscription(scope, found.row.id);
+          made = await upsertSubscription(scope, {
+            id: newId(),
+            userId,
+            endpoint: body.endpoint,
+            p256dh: body.keys.p256dh,
+            auth: body.keys.auth,
+          });
+        }
+        await trimSubscriptions(scope, userId, MAX_SUBSCRIPTIONS_PER_USER);
+        return made;
       });
       follow(ctx.tenantId);
       return { subscription: toPushSubscription(result.row), created: result.created };
