@@ -426,5 +426,22 @@ describe('notification.requested', () => {
     expect(notice?.headers['webhook-signature']).toMatch(/^v1,/);
     // Only the push decision: the endpoint did not subscribe to message.created.
     expect(hooks.received.map((r) => r.json.type)).toEqual(['notification.requested']);
+
+    // Previews off: the same decision, without the text.
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/admin/tenants/${tenant.id}`,
+      headers: bearer(t.adminToken),
+      payload: { push_previews: false },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const quiet = await sendText(t, tenant, 'bob', groupId, 'not for the lock screen');
+    await hooks.waitFor((received) => received.length === 2);
+    expect(hooks.received[1]?.json.data).toEqual({
+      conversation_id: groupId,
+      message_id: quiet.id,
+      sender_id: 'bob',
+      recipients: ['ann', 'cat'],
+    });
   });
 });
