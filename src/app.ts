@@ -7,7 +7,13 @@ import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { DEFAULT_HTTP_TIMEOUTS, DEFAULT_RATE_LIMITS, type HttpTimeouts, type RateLimits } from './config.ts';
+import {
+  DEFAULT_HTTP_TIMEOUTS,
+  DEFAULT_RATE_LIMITS,
+  type HttpTimeouts,
+  type RateLimits,
+  type VapidConfig,
+} from './config.ts';
 import type { Database } from './db/client.ts';
 import { handleError, ProblemSchema, sendProblem } from './errors.ts';
 import type { App } from './http/app-types.ts';
@@ -51,6 +57,9 @@ import { registerUserRoutes } from './modules/users/users.routes.ts';
 import { registerWebhookRoutes } from './modules/webhooks/webhooks.routes.ts';
 import { webhookOperations } from './modules/webhooks/webhooks.openapi.ts';
 import { createWebhooks, type BackgroundWorkTimings } from './jobs/webhooks-wiring.ts';
+import { BackgroundWork } from './jobs/background-work.ts';
+import { createPush } from './jobs/push-wiring.ts';
+import { registerPushRoutes } from './modules/push/push.routes.ts';
 import type { OutboundPolicy } from './outbound/outbound-url.ts';
 import { createUserErasure } from './modules/users/user-erasure.ts';
 import { createUserExport } from './modules/users/user-export.ts';
@@ -85,6 +94,8 @@ export interface AppDeps {
   outbound?: OutboundPolicy;
   /** Pacing of background work (webhook retries, sweeps); the contract's and documented defaults if absent. */
   backgroundWork?: BackgroundWorkTimings;
+  /** The VAPID keys and subject Web Push is signed with (PARLEY_VAPID_*); generated and stored if absent. */
+  vapid?: VapidConfig;
   /**
    * Where rate limits and socket counts are kept, so every process of a deployment shares them (REDIS_URL;
    * see src/redis.ts). Without it each process counts alone, in memory.
@@ -239,17 +250,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerReadRoutes(app, reads);
   registerSearchRoutes(app, createSearchService({ orm }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
-  const webhookWork = createWebhooks({
-    orm,
-    bus: deps.bus,
-    log: app.log,
-    serverKey: deps.serverKey,
-    metrics,
-    outbound: deps.outbound ?? { allowPrivateNetworks: false },
-    ...(deps.backgroundWork === undefined ? {} : { timings: deps.backgroundWork }),
-  });
-  registerWebhookRoutes(app, webhookWork.webhooks);
-
   const hub = new Hub({
     orm,
     feedOrm: deps.db.deliveryOrm,
@@ -258,6 +258,38 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     timings: deps.hubTimings,
     services: { conversations, tenants, users },
   });
+  const timings = deps.backgroundWork ?? {};
+  const outbound = deps.outbound ?? { allowPrivateNetworks: false };
+  const background = new BackgroundWork({
+    orm,
+    bus: deps.bus,
+    log: app.log,
+    metrics,
+    ...(timings.sweepEveryMs === undefined ? {} : { sweepEveryMs: timings.sweepEveryMs }),
+    ...(timings.sendEveryMs === undefined ? {} : { sendEveryMs: timings.sendEveryMs }),
+  });
+  const webhookWork = createWebhooks({
+    orm,
+    background,
+    serverKey: deps.serverKey,
+    metrics,
+    outbound,
+    timings,
+  });
+  registerWebhookRoutes(app, webhookWork.webhooks);
+  const pushWork = createPush({
+    orm,
+    background,
+    serverKey: deps.serverKey,
+    metrics,
+    outbound,
+    timings,
+    ...(deps.vapid === undefined ? {} : { vapid: deps.vapid }),
+    // Presence is the hub's (src/realtime); the push module is only asked.
+    isOnline: (tenantId, userId) => hub.isOnline(tenantId, userId),
+  });
+  registerPushRoutes(app, pushWork.push);
+
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
   const limits = deps.realtime ?? DEFAULT_LIMITS;
   const connectionLimits = new ConnectionLimits(
@@ -267,9 +299,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     { redis: deps.limitsRedis, processId: hub.processId, log: app.log },
   );
-  webhookWork.start();
+  background.start();
   app.addHook('onClose', async () => {
-    await webhookWork.close();
+    webhookWork.close();
+    pushWork.close();
+    await background.close();
     stopForgetting();
     stopRetention();
     hub.close();

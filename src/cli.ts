@@ -158,7 +158,9 @@ program
 
 const jobs = program
   .command('jobs')
-  .description('Background work: webhook deliveries waiting or failed, and how far the log readers are behind');
+  .description(
+    'Background work: webhook deliveries and pushes waiting or failed, and how far the log readers are behind',
+  );
 jobs
   .command('status')
   .description('Counts by kind and state, with the age of the oldest (as GET /metrics reports them)')

@@ -41,9 +41,22 @@ export interface Config {
   presence: PresenceTimings;
   /** Which addresses webhook and Web Push requests may reach (docs/OUTBOUND.md). */
   outbound: OutboundPolicy;
+  /** The VAPID key pair (generated and stored when absent) and subject Web Push is signed with (docs/PUSH.md). */
+  vapid: VapidConfig;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
+
+/** The VAPID configuration Web Push is signed with (PARLEY_VAPID_*; docs/PUSH.md). */
+export interface VapidConfig {
+  /** The key pair (base64url); generated once and stored, sealed, in the database when absent. */
+  keys: { publicKey: string; privateKey: string } | undefined;
+  /** `mailto:` or `https:`: whom push services contact about this server's traffic. */
+  subject: string;
+}
+
+/** The subject when PARLEY_VAPID_SUBJECT is not set: one web-push and push services accept. */
+export const DEFAULT_VAPID_SUBJECT = 'mailto:admin@localhost';
 
 /** Requests one caller may make per budget in a window; 0 is no limit. */
 export interface RateBudgets {
@@ -205,6 +218,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false, got "${rawAllowPrivate}"`);
   const outbound: OutboundPolicy = { allowPrivateNetworks: rawAllowPrivate === 'true' };
 
+  const vapidPublicKey = readOptional('PARLEY_VAPID_PUBLIC_KEY');
+  const vapidPrivateKey = readOptional('PARLEY_VAPID_PRIVATE_KEY');
+  if ((vapidPublicKey === undefined) !== (vapidPrivateKey === undefined))
+    problems.push('PARLEY_VAPID_PUBLIC_KEY and PARLEY_VAPID_PRIVATE_KEY are set together, or neither');
+  // Base64url of an uncompressed P-256 point (65 bytes, starting 0x04) and of a 32-byte scalar.
+  if (vapidPublicKey !== undefined && !/^B[A-Za-z0-9_-]{86}$/.test(vapidPublicKey))
+    problems.push('PARLEY_VAPID_PUBLIC_KEY must be a P-256 public key, 87 base64url characters');
+  if (vapidPrivateKey !== undefined && !/^[A-Za-z0-9_-]{43}$/.test(vapidPrivateKey))
+    problems.push('PARLEY_VAPID_PRIVATE_KEY must be a P-256 private key, 43 base64url characters');
+  const vapidSubject = readOptional('PARLEY_VAPID_SUBJECT') ?? DEFAULT_VAPID_SUBJECT;
+  if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/[^\s/]+(\/\S*)?)$/.test(vapidSubject))
+    problems.push(`PARLEY_VAPID_SUBJECT must be a mailto: address or an https: URL, got "${vapidSubject}"`);
+  const vapid: VapidConfig = {
+    keys:
+      vapidPublicKey === undefined || vapidPrivateKey === undefined
+        ? undefined
+        : { publicKey: vapidPublicKey, privateKey: vapidPrivateKey },
+    subject: vapidSubject,
+  };
+
   const adminToken = readOptional('PARLEY_ADMIN_TOKEN');
   if (adminToken !== undefined && adminToken.length < 24) {
     problems.push('PARLEY_ADMIN_TOKEN must be at least 24 characters');
@@ -240,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxTokenTtlSeconds,
     presence,
     outbound,
+    vapid,
     logLevel: logLevel ?? 'info',
   };
 }

@@ -114,5 +114,9 @@ export function createLogger(
 }
 
 /** The configured secrets a logger must never print, whatever their shape. */
-export const configuredSecrets = (config: Pick<Config, 'adminToken' | 'secretKey'>): string[] =>
-  [config.adminToken, config.secretKey].filter((secret): secret is string => secret !== undefined);
+export const configuredSecrets = (
+  config: Pick<Config, 'adminToken' | 'secretKey'> & { vapid?: Config['vapid'] },
+): string[] =>
+  [config.adminToken, config.secretKey, config.vapid?.keys?.privateKey].filter(
+    (secret): secret is string => secret !== undefined,
+  );

@@ -153,6 +153,7 @@ async function serve(
     bus,
     eventRetentionDays: config.eventRetentionDays,
     outbound: config.outbound,
+    vapid: config.vapid,
     realtime: config,
     rateLimits: config.rateLimits,
     httpTimeouts: config.httpTimeouts,

@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       maxTokenTtlSeconds: 30 * 24 * 3600,
       presence: { offlineAfterMs: 30_000, ttlMs: 35_000, renewMs: 10_000 },
       outbound: { allowPrivateNetworks: false },
+      vapid: { keys: undefined, subject: 'mailto:admin@localhost' },
       logLevel: 'info',
     });
   });
@@ -150,5 +151,28 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'yes' })).toThrow(
       'PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false, got "yes"',
     );
+  });
+
+  it('reads the VAPID key pair (both or neither) and subject', () => {
+    const publicKey =
+      'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U';
+    const privateKey = 'UUxI4O8-FbRouAevSmBQ6o18hgE4nSG3qwvJTfKc-ls';
+    expect(
+      loadConfig({
+        PARLEY_VAPID_PUBLIC_KEY: publicKey,
+        PARLEY_VAPID_PRIVATE_KEY: privateKey,
+        PARLEY_VAPID_SUBJECT: 'https://chat.example.com/contact',
+      }).vapid,
+    ).toEqual({ keys: { publicKey, privateKey }, subject: 'https://chat.example.com/contact' });
+    expect(() => loadConfig({ PARLEY_VAPID_PUBLIC_KEY: publicKey })).toThrow(
+      'PARLEY_VAPID_PUBLIC_KEY and PARLEY_VAPID_PRIVATE_KEY are set together, or neither',
+    );
+    expect(() =>
+      loadConfig({ PARLEY_VAPID_PUBLIC_KEY: 'short', PARLEY_VAPID_PRIVATE_KEY: privateKey }),
+    ).toThrow('PARLEY_VAPID_PUBLIC_KEY must be a P-256 public key');
+    expect(() => loadConfig({ PARLEY_VAPID_SUBJECT: 'admin@example.com' })).toThrow(
+      'PARLEY_VAPID_SUBJECT must be a mailto: address or an https: URL, got "admin@example.com"',
+    );
+    expect(() => loadConfig({ PARLEY_VAPID_SUBJECT: 'http://example.com' })).toThrow('PARLEY_VAPID_SUBJECT');
   });
 });

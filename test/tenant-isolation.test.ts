@@ -1,3 +1,4 @@
+import { createECDH, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
@@ -20,6 +21,16 @@ const query = async <T>(text: ReturnType<typeof sql>) => rowsOf<T>(await t.datab
 
 /** Tables that route credentials to tenants; every other table holding tenant_id must be under RLS. */
 const CONTROL_PLANE_TABLES = ['api_keys', 'tenants'];
+/**
+ * Indexes of background work that a process reads across every tenant (docs/BACKGROUND.md): what is due
+ * next, what waits or failed, by time, read only by the SECURITY DEFINER claims, counts and purges below.
+ */
+const CROSS_TENANT_INDEXES = [
+  'webhook_lanes_due_idx',
+  'webhook_deliveries_open_idx',
+  'push_deliveries_due_idx',
+  'push_deliveries_failed_idx',
+];
 
 describe('row-level security', () => {
   it('runs every query as a role that is not superuser, not BYPASSRLS and owns no table', async () => {
@@ -55,7 +66,12 @@ describe('row-level security', () => {
       JOIN pg_namespace n ON n.oid = t.relnamespace
       LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
       WHERE n.nspname = 'public'`);
-    for (const index of indexes.filter((row) => tenantTables.some((table) => table.table === row.table))) {
+    const tenantIndexes = indexes.filter(
+      (row) =>
+        tenantTables.some((table) => table.table === row.table) && !CROSS_TENANT_INDEXES.includes(row.index),
+    );
+    expect(tenantIndexes.length).toBeGreaterThan(0);
+    for (const index of tenantIndexes) {
       expect(index.first_column, `${index.table}.${index.index}`).toBe('tenant_id');
     }
   });
@@ -75,13 +91,20 @@ describe('row-level security', () => {
   });
 
   it('keeps search, which bypasses row-level security, to the transaction tenant and the member', async () => {
-    // Every function that runs as the tables' owner, reviewed: two purges of expired rows, and search.
+    // Every function that runs as the tables' owner, reviewed: purges of expired rows, search, and the
+    // background work's cross-tenant claims, counts and list of followed tenants (ids and counts only).
     const definers = await query<{ name: string }>(sql`
       SELECT proname AS name FROM pg_proc WHERE prosecdef AND pronamespace = 'public'::regnamespace
       ORDER BY proname`);
     expect(definers.map((row) => row.name)).toEqual([
+      'parley_background_work_stats',
+      'parley_claim_push_deliveries',
+      'parley_claim_webhook_lanes',
+      'parley_event_consumer_tenants',
       'parley_purge_events',
       'parley_purge_expired_idempotency_keys',
+      'parley_purge_push_deliveries',
+      'parley_purge_webhook_deliveries',
       'parley_search_messages',
     ]);
     // The same user id in two tenants, each in a conversation holding the same word.
@@ -196,6 +219,28 @@ const CROSS_TENANT_EXPECTATIONS: Record<
   // A cursor from before anything happened: the whole history the caller may see, none of it A's.
   'GET /v1/sync': { status: 200, as: 'user', query: `since=${FULL_HISTORY}` },
   'GET /v1/search/messages': { status: 200, as: 'user', query: 'q=secrets' },
+  'GET /v1/me/push-subscriptions': { status: 200, as: 'user' },
+  'POST /v1/me/push-subscriptions': { status: 400, as: 'user', payload: { endpoint: 'nope', keys: {} } },
+  'DELETE /v1/me/push-subscriptions/{subscription_id}': { status: 404, as: 'user' },
+  'GET /v1/push/vapid-public-key': { status: 200, as: 'user' },
+  'GET /v1/webhooks': { status: 200, as: 'backend' },
+  'POST /v1/webhooks': {
+    status: 201,
+    as: 'backend',
+    payload: { url: 'https://8.8.8.8/globex-hooks', events: ['message.created'] },
+  },
+  'GET /v1/webhooks/{webhook_id}': { status: 404, as: 'backend' },
+  'PATCH /v1/webhooks/{webhook_id}': { status: 404, as: 'backend', payload: { enabled: false } },
+  'DELETE /v1/webhooks/{webhook_id}': { status: 404, as: 'backend' },
+  'POST /v1/webhooks/{webhook_id}/rotate-secret': { status: 404, as: 'backend' },
+  'POST /v1/webhooks/{webhook_id}/test': { status: 404, as: 'backend' },
+  'GET /v1/webhooks/{webhook_id}/deliveries': { status: 404, as: 'backend' },
+  'POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry': { status: 404, as: 'backend' },
+  'POST /v1/webhooks/{webhook_id}/replay': {
+    status: 404,
+    as: 'backend',
+    payload: { since: '2026-01-01T00:00:00.000Z' },
+  },
 };
 
 describe("another tenant's ids", () => {
@@ -229,6 +274,28 @@ describe("another tenant's ids", () => {
     });
     expect(sent.statusCode, sent.body).toBe(201);
     const messageId = sent.json<{ id: string }>().id;
+    const subscribed = await t.app.inject({
+      method: 'POST',
+      url: '/v1/me/push-subscriptions',
+      headers: actingAs(acme, 'olivia'),
+      payload: {
+        endpoint: 'https://8.8.8.8/acme-push',
+        keys: {
+          p256dh: createECDH('prime256v1').generateKeys().toString('base64url'),
+          auth: randomBytes(16).toString('base64url'),
+        },
+      },
+    });
+    expect(subscribed.statusCode, subscribed.body).toBe(201);
+    const subscriptionId = subscribed.json<{ id: string }>().id;
+    const webhook = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: bearer(acme.apiKey.secret),
+      payload: { url: 'https://8.8.8.8/acme-hooks', events: ['*'] },
+    });
+    expect(webhook.statusCode, webhook.body).toBe(201);
+    const webhookId = webhook.json<{ id: string }>().id;
     const globexAsUser = await mintUserToken(t, globex, 'peter');
 
     // Reads and deletes first: the creating routes then make a same-named user in the caller's tenant.
@@ -246,8 +313,10 @@ describe("another tenant's ids", () => {
           .replace('{user_id}', 'olivia')
           .replace('{conversation_id}', channelId)
           .replace('{message_id}', messageId)
-          .replace('{emoji}', encodeURIComponent('👍')) +
-        (expected.query === undefined ? '' : `?${expected.query}`);
+          .replace('{emoji}', encodeURIComponent('👍'))
+          .replace('{subscription_id}', subscriptionId)
+          .replace('{webhook_id}', webhookId)
+          .replace('{delivery_id}', messageId) + (expected.query === undefined ? '' : `?${expected.query}`);
       const headers = expected.as === 'user' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
       const response = await t.app.inject({
         method,
@@ -261,6 +330,9 @@ describe("another tenant's ids", () => {
       expect(response.body, route).not.toContain('Acme secrets');
       expect(response.body, route).not.toContain(channelId);
       expect(response.body, route).not.toContain(messageId);
+      expect(response.body, route).not.toContain(subscriptionId);
+      expect(response.body, route).not.toContain(webhookId);
+      expect(response.body, route).not.toContain('acme-');
     }
 
     const stillThere = await t.app.inject({

@@ -1,12 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Orm } from '../db/client.ts';
 import { purgeEvents } from '../modules/events/events.repository.ts';
+import { purgePushDeliveries } from '../modules/push/push.repository.ts';
 import { purgeWebhookDeliveries } from '../modules/webhooks/webhooks.repository.ts';
 
 const EVERY_MS = 60 * 60 * 1000;
 
 /**
- * Deletes events, and webhook deliveries done with, past the retention once an hour (and once shortly
+ * Deletes events, webhook deliveries done with and pushes given up on, past the retention once an hour (and once shortly
  * after start). Every process runs it; the deletes are idempotent, so several at once only repeat work.
  * Returns the stop function.
  */
@@ -22,6 +23,11 @@ export function scheduleEventRetention(orm: Orm, retentionDays: number, log: Fas
         if (purged > 0) log.info({ purged, retentionDays }, 'purged old webhook deliveries');
       })
       .catch((error: unknown) => log.warn({ err: error }, 'purging old webhook deliveries failed'));
+    purgePushDeliveries(orm, retentionDays)
+      .then((purged) => {
+        if (purged > 0) log.info({ purged, retentionDays }, 'purged failed pushes');
+      })
+      .catch((error: unknown) => log.warn({ err: error }, 'purging failed pushes failed'));
   };
   const first = setTimeout(run, 30_000);
   const every = setInterval(run, EVERY_MS);

@@ -1,16 +1,15 @@
-import type { FastifyBaseLogger } from 'fastify';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Orm } from '../db/client.ts';
 import { AppError } from '../errors.ts';
-import type { Bus } from '../modules/events/events.bus.ts';
-import type { PostWebhook } from '../modules/webhooks/webhook-sender.ts';
-import { createWebhooksService } from '../modules/webhooks/webhooks.service.ts';
+import { dispatchWebhooks } from '../modules/webhooks/webhook-dispatcher.ts';
+import { WebhookSender, type PostWebhook } from '../modules/webhooks/webhook-sender.ts';
+import { createWebhooksService, WEBHOOK_CONSUMER } from '../modules/webhooks/webhooks.service.ts';
 import { assertOutboundUrl, OutboundUrlError, type OutboundPolicy } from '../outbound/outbound-url.ts';
 import { OutboundError, sendOutbound, type OutboundErrorKind } from '../outbound/send-outbound.ts';
-import { BackgroundWork } from './background-work.ts';
+import type { BackgroundWork } from './background-work.ts';
 
 /** What a tenant is told of an attempt that got no HTTP answer. */
-const ATTEMPT_FAILURES: Record<OutboundErrorKind, string> = {
+export const ATTEMPT_FAILURES: Record<OutboundErrorKind, string> = {
   refused_url: 'the url is not one Parley sends to',
   refused_address: 'the host is, or resolved to, an address Parley does not send to',
   unresolvable: 'the host name did not resolve',
@@ -29,23 +28,36 @@ export interface BackgroundWorkTimings {
   sendEveryMs?: number;
   /** The deadline of one webhook attempt; 15 s by the contract. */
   attemptTimeoutMs?: number;
+  /** Waits between push attempts; docs/PUSH.md's by default. */
+  pushRetryScheduleMs?: readonly number[];
+}
+
+/** A URL check for the services that store one: refused urls answer 400 at `path`. */
+export function outboundUrlCheck(policy: OutboundPolicy, path: string) {
+  return async (url: string) => {
+    try {
+      await assertOutboundUrl(url, policy);
+    } catch (error) {
+      if (!(error instanceof OutboundUrlError)) throw error;
+      throw new AppError('validation_failed', error.message, [{ path, message: error.message }]);
+    }
+  };
 }
 
 /**
- * The webhooks service and the background work that delivers for it, joined to the outbound client: urls
- * are checked at creation (a 400 when refused) and every attempt goes through `sendOutbound`, which checks
- * the address again at connect time, follows no redirect and gives up at the deadline.
+ * The webhooks service and its part of the background work, joined to the outbound client: urls are
+ * checked at creation (a 400 when refused) and every attempt goes through `sendOutbound`, which checks the
+ * address again at connect time, follows no redirect and gives up at the deadline.
  */
 export function createWebhooks(deps: {
   orm: Orm;
-  bus: Bus;
-  log: FastifyBaseLogger;
+  background: BackgroundWork;
   serverKey: string;
   metrics: Registry;
   outbound: OutboundPolicy;
   timings?: BackgroundWorkTimings;
 }) {
-  const { timings = {} } = deps;
+  const { timings = {}, background } = deps;
   // Closing aborts the attempts under way: their lanes go again after the lease, on this process or another.
   const closing = new AbortController();
   const post: PostWebhook = async ({ url, headers, body }) => {
@@ -68,40 +80,32 @@ export function createWebhooks(deps: {
       throw error;
     }
   };
-  const background = new BackgroundWork({
+  const attempts = new Counter({
+    name: 'parley_webhook_attempts_total',
+    help: 'Webhook delivery attempts by outcome: delivered, retrying (failed, will retry), failed (gave up)',
+    labelNames: ['outcome'] as const,
+    registers: [deps.metrics],
+  });
+  const sender = new WebhookSender({
     orm: deps.orm,
-    bus: deps.bus,
-    log: deps.log,
     serverKey: deps.serverKey,
     post,
-    metrics: deps.metrics,
     ...(timings.retryScheduleMs === undefined ? {} : { retryScheduleMs: timings.retryScheduleMs }),
     ...(timings.disableAfterMs === undefined ? {} : { disableAfterMs: timings.disableAfterMs }),
-    ...(timings.sweepEveryMs === undefined ? {} : { sweepEveryMs: timings.sweepEveryMs }),
-    ...(timings.sendEveryMs === undefined ? {} : { sendEveryMs: timings.sendEveryMs }),
+    onAttempt: (outcome) => attempts.inc({ outcome }),
+    onError: (error) => background.reportError(error, 'a webhook attempt failed in Parley'),
   });
+  background.addConsumer({
+    name: WEBHOOK_CONSUMER,
+    step: (tenantId) => dispatchWebhooks(deps.orm, tenantId),
+  });
+  background.addSender({ name: 'webhooks', runOnce: (limit) => sender.runOnce(limit) });
   const webhooks = createWebhooksService({
     orm: deps.orm,
     serverKey: deps.serverKey,
-    checkUrl: async (url) => {
-      try {
-        await assertOutboundUrl(url, deps.outbound);
-      } catch (error) {
-        if (!(error instanceof OutboundUrlError)) throw error;
-        throw new AppError('validation_failed', error.message, [
-          { path: '/body/url', message: error.message },
-        ]);
-      }
-    },
+    checkUrl: outboundUrlCheck(deps.outbound, '/body/url'),
     wake: () => background.wake(),
-    follow: (tenantId) => background.follow(tenantId),
+    follow: (consumer, tenantId) => background.follow(consumer, tenantId),
   });
-  return {
-    webhooks,
-    start: () => background.start(),
-    close: async () => {
-      closing.abort();
-      await background.close();
-    },
-  };
+  return { webhooks, close: () => closing.abort() };
 }

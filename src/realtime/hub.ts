@@ -110,6 +110,20 @@ export class Hub {
 
   private userKey = (tenantId: string, userId: string) => `${tenantId}\u0000${userId}`;
 
+  /**
+   * Whether the user has a socket open: on this process (exact), or on another as the bus announced it
+   * (with Redis; such an announcement lasts through that process's offline grace). Push asks it.
+   */
+  isOnline(tenantId: string, userId: string): boolean {
+    const key = this.userKey(tenantId, userId);
+    if (this.byUser.has(key)) return true;
+    const now = Date.now();
+    for (const [processId, expiresAt] of this.presence.get(key) ?? []) {
+      if (processId !== this.processId && expiresAt >= now) return true;
+    }
+    return false;
+  }
+
   /** Local sockets of one user. */
   countConnections(tenantId: string, userId: string): number {
     return this.byUser.get(this.userKey(tenantId, userId))?.size ?? 0;

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { HttpTimeouts, RateLimits } from '../../src/config.ts';
+import type { HttpTimeouts, RateLimits, VapidConfig } from '../../src/config.ts';
 import { buildApp } from '../../src/app.ts';
 import type { CredentialCacheOptions } from '../../src/modules/auth/credential-cache.ts';
 import type { Bus } from '../../src/modules/events/events.bus.ts';
@@ -36,8 +36,10 @@ export interface TestAppOptions {
   limitsRedis?: Redis;
   /** Whether webhooks may call loopback (receivers in tests run there); refused if absent, as in production. */
   outbound?: { allowPrivateNetworks: boolean };
-  /** Faster retries and sweeps for webhook tests. */
+  /** Faster retries and sweeps for webhook and push tests. */
   backgroundWork?: BackgroundWorkTimings;
+  /** PARLEY_VAPID_*; generated and stored in the database if absent, as in production. */
+  vapid?: VapidConfig;
   /** Share these with another app on the same database; fresh ones if absent. */
   adminToken?: string;
   serverKey?: string;
@@ -65,6 +67,7 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.maxTokenTtlSeconds === undefined ? {} : { maxTokenTtlSeconds: options.maxTokenTtlSeconds }),
     ...(options.outbound === undefined ? {} : { outbound: options.outbound }),
     ...(options.backgroundWork === undefined ? {} : { backgroundWork: options.backgroundWork }),
+    ...(options.vapid === undefined ? {} : { vapid: options.vapid }),
   });
   await app.ready();
   return { app, database, adminToken, serverKey };

@@ -1,6 +1,7 @@
 -- What operators see of background work (GET /metrics, `parley jobs status`), over every tenant: webhook
--- deliveries waiting or failed, how many and since when, and how far each consumer of the event log is
--- behind. Delivered ones are counted as they happen (a counter), not here: they only grow. SECURITY
+-- deliveries and Web Push messages waiting or failed, how many and since when, and how far each consumer
+-- of the event log is behind. Delivered (sent) ones are counted as they happen (a counter), not here: they
+-- only grow. SECURITY
 -- DEFINER: counts and times, never a tenant's data.
 CREATE OR REPLACE FUNCTION parley_background_work_stats()
 RETURNS TABLE (kind text, state text, items bigint, oldest timestamptz)
@@ -13,6 +14,10 @@ AS $$
   FROM webhook_deliveries d
   WHERE d.status IN ('pending', 'failed')
   GROUP BY d.status
+  UNION ALL
+  SELECT 'push', p.status, count(*), min(p.created_at)
+  FROM push_deliveries p
+  GROUP BY p.status
   UNION ALL
   SELECT 'consumer:' || c.consumer, 'position', count(*), min(c.prev_at)
   FROM event_consumers c

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { boolean, index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 // Control-plane tables: the registry that routes a credential to its tenant. They are read before any
 // tenant is known (a JWT names only its key id), so they are not under row-level security; they hold no
@@ -9,6 +9,8 @@ import { index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 export const tenants = pgTable('tenants', {
   id: uuid('id').primaryKey(),
   name: text('name').notNull(),
+  /** Whether Web Push messages and `notification.requested` carry a preview of the text (docs/PUSH.md). */
+  pushPreviews: boolean('push_previews').notNull().default(true),
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });

@@ -62,10 +62,16 @@ export const webhookDeliveries = pgTable(
     endpointId: uuid('endpoint_id').notNull(),
     /** The conversation of its event; for deliveries of no conversation, the delivery's own id. */
     lane: uuid('lane').notNull(),
-    /** `event` (from the log), `replay`, `test` or `notice` (webhook.disabled). */
+    /**
+     * `event` (from the log), `replay`, `test`, `notice` (webhook.disabled) or `notification`
+     * (notification.requested: the push decision in `payload`, about the message event `event_id`).
+     */
     source: text('source').notNull(),
     type: text('type').notNull(),
-    /** The logged event it carries; null for a test or a notice, which carry `payload` instead. */
+    /**
+     * The logged event it carries; null for a test or a notice, which carry `payload` instead. A
+     * notification has both: the event's text is read when it is sent (a deleted message is not previewed).
+     */
     eventId: bigint('event_id', { mode: 'number' }),
     /** The cursor a socket would resume from after the event (its `cursor` field), from the window read. */
     cursor: text('cursor'),
@@ -103,8 +109,15 @@ export const webhookDeliveries = pgTable(
     // The deliveries list, newest first, optionally by status.
     index('webhook_deliveries_list_idx').on(t.tenantId, t.endpointId, t.id),
     check('webhook_deliveries_status_check', sql`${t.status} IN ('pending', 'delivered', 'failed')`),
-    check('webhook_deliveries_source_check', sql`${t.source} IN ('event', 'replay', 'test', 'notice')`),
-    check('webhook_deliveries_content_check', sql`(${t.eventId} IS NULL) = (${t.payload} IS NOT NULL)`),
+    check(
+      'webhook_deliveries_source_check',
+      sql`${t.source} IN ('event', 'replay', 'test', 'notice', 'notification')`,
+    ),
+    check(
+      'webhook_deliveries_content_check',
+      // A notification has both: the decision (payload) and the message event its preview is read from.
+      sql`CASE WHEN ${t.source} = 'notification' THEN ${t.eventId} IS NOT NULL AND ${t.payload} IS NOT NULL ELSE (${t.eventId} IS NULL) = (${t.payload} IS NOT NULL) END`,
+    ),
     tenantIsolation(),
   ],
 );

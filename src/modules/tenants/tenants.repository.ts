@@ -33,11 +33,15 @@ export function listTenants(
     .limit(page.limit);
 }
 
-/** Renames a tenant; undefined when it does not exist. */
-export async function renameTenant(orm: Orm, tenantId: string, name: string): Promise<TenantRow | undefined> {
+/** Changes a tenant's name or settings; undefined when it does not exist. */
+export async function updateTenant(
+  orm: Orm,
+  tenantId: string,
+  changes: { name?: string; pushPreviews?: boolean },
+): Promise<TenantRow | undefined> {
   const [row] = await orm
     .update(tenants)
-    .set({ name, updatedAt: sql`now()` })
+    .set({ ...changes, updatedAt: sql`now()` })
     .where(eq(tenants.id, tenantId))
     .returning();
   return row;

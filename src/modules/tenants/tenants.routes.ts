@@ -9,7 +9,7 @@ import {
   CreateTenantBody,
   ListTenantsQuery,
   NewApiKey,
-  RenameTenantBody,
+  UpdateTenantBody,
   Tenant,
   TenantPage,
   TenantParams,
@@ -64,12 +64,12 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
     config: operator,
     schema: {
       ...common,
-      summary: 'Rename a tenant',
+      summary: 'Rename a tenant, or turn push previews off or on',
       params: TenantParams,
-      body: RenameTenantBody,
+      body: UpdateTenantBody,
       response: { 200: Tenant, ...errorResponses('not_found') },
     },
-    handler: (request) => tenants.renameTenant(request.params.tenant_id, request.body),
+    handler: (request) => tenants.updateTenant(request.params.tenant_id, request.body),
   });
 
   app.delete('/v1/admin/tenants/:tenant_id', {

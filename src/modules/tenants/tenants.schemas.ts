@@ -4,7 +4,17 @@ import { Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
 
 const TenantName = Type.String({ minLength: 1, maxLength: 200, examples: ['Acme'] });
 
-export const Tenant = Type.Object({ id: Uuid, name: TenantName, created_at: Timestamp });
+const PushPreviews = Type.Boolean({
+  description:
+    'Whether Web Push messages and notification.requested webhooks carry a preview of the text (docs/PUSH.md)',
+});
+
+export const Tenant = Type.Object({
+  id: Uuid,
+  name: TenantName,
+  push_previews: PushPreviews,
+  created_at: Timestamp,
+});
 
 export const NewApiKey = Type.Object({
   id: Uuid,
@@ -19,9 +29,13 @@ export const CreateTenantBody = Type.Object(
   { name: TenantName },
   { additionalProperties: false, examples: [{ name: 'Acme' }] },
 );
-export const RenameTenantBody = Type.Object(
-  { name: TenantName },
-  { additionalProperties: false, examples: [{ name: 'Acme Inc.' }] },
+export const UpdateTenantBody = Type.Object(
+  { name: Type.Optional(TenantName), push_previews: Type.Optional(PushPreviews) },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [{ name: 'Acme Inc.' }, { push_previews: false }],
+  },
 );
 export const CreatedTenant = Type.Object({ tenant: Tenant, api_key: NewApiKey });
 

@@ -13,7 +13,7 @@ import {
   listApiKeys as listApiKeyRows,
   listTenants as listTenantRows,
   liveApiKeyIds,
-  renameTenant as renameTenantRow,
+  updateTenant as updateTenantRow,
   revokeApiKey as revokeApiKeyRow,
   type ApiKeyRow,
   type TenantRow,
@@ -38,6 +38,7 @@ export interface TenantsServiceDeps {
 const toTenantView = (row: TenantRow): TenantView => ({
   id: row.id,
   name: row.name,
+  push_previews: row.pushPreviews,
   created_at: row.createdAt.toISOString(),
 });
 const toApiKeyView = (row: ApiKeyRow): ApiKeyView => ({
@@ -83,8 +84,14 @@ export function createTenantsService({ orm, serverKey, onCredentialsChanged }: T
       return toTenantView(await requireTenant(tenantId));
     },
 
-    async renameTenant(tenantId: string, input: { name: string }): Promise<TenantView> {
-      const row = await renameTenantRow(orm, tenantId, input.name);
+    async updateTenant(
+      tenantId: string,
+      input: { name?: string; push_previews?: boolean },
+    ): Promise<TenantView> {
+      const row = await updateTenantRow(orm, tenantId, {
+        ...(input.name === undefined ? {} : { name: input.name }),
+        ...(input.push_previews === undefined ? {} : { pushPreviews: input.push_previews }),
+      });
       if (!row) throw notFound('tenant');
       return toTenantView(row);
     },

@@ -8,10 +8,11 @@ import { removeUserFromAllConversations } from '../conversations/conversations.s
 import type { EventLog } from '../events/event-log.ts';
 import { redactEventsOfSender } from '../events/events.repository.ts';
 import { redactMessagesOf } from '../messages/messages.repository.ts';
+import { deleteSubscriptionsOf } from '../push/push.repository.ts';
 import { eraseUserRow } from './users.repository.ts';
 
 // Erasing a user reaches into every module that holds something of theirs (their profile, memberships,
-// messages, reactions and logged events): the one place that does, in one transaction.
+// messages, reactions, logged events and push subscriptions): the one place that does, in one transaction.
 
 export interface UserErasureDeps {
   orm: Orm;
@@ -24,8 +25,8 @@ export interface UserErasureDeps {
 export function createUserErasure({ orm, events, onCredentialsChanged }: UserErasureDeps) {
   return {
     /**
-     * Erases a user (tenant backend only): profile, memberships and reactions go, messages become tombstones
-     * (seq kept), and the user's credentials stop working.
+     * Erases a user (tenant backend only): profile, memberships, reactions and push subscriptions go,
+     * messages become tombstones (seq kept), and the user's credentials stop working.
      */
     async eraseUser(ctx: TenantContext, userId: string): Promise<void> {
       requireBackend(ctx, 'erase users');
@@ -36,6 +37,7 @@ export function createUserErasure({ orm, events, onCredentialsChanged }: UserEra
         await removeUserFromAllConversations(scope, events, userId);
         await redactMessagesOf(scope, userId);
         await redactEventsOfSender(scope, userId);
+        await deleteSubscriptionsOf(scope, userId);
       });
       onCredentialsChanged({ kind: 'user_erased', tenantId: ctx.tenantId, userId });
     },

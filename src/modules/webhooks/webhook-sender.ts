@@ -5,6 +5,8 @@ import { newId } from '../../ids.ts';
 import { toLoggedEvent } from '../events/event-envelope.ts';
 import { encodeCursor } from '../events/events.cursor.ts';
 import { currentSnapshot, readEventById } from '../events/events.repository.ts';
+import { previewOf } from '../push/push-preview.ts';
+import { tenantPushPreviews } from '../push/push.repository.ts';
 import { receives } from './webhook-dispatcher.ts';
 import { signWebhook } from './webhook-signing.ts';
 import {
@@ -176,6 +178,9 @@ export class WebhookSender {
 
   /** The Standard Webhooks body: `{type, timestamp, data}`, data the event as on the socket. */
   private async bodyOf(scope: TenantScope, delivery: DeliveryRow): Promise<string | undefined> {
+    if (delivery.source === 'notification' && delivery.payload !== null && delivery.eventId !== null) {
+      return JSON.stringify(await this.notificationOf(scope, delivery.payload, delivery.eventId));
+    }
     if (delivery.payload !== null) return JSON.stringify(delivery.payload);
     if (delivery.eventId === null) return undefined;
     const event = await readEventById(scope, delivery.eventId);
@@ -187,6 +192,22 @@ export class WebhookSender {
       timestamp: event.createdAt.toISOString(),
       data: toLoggedEvent(event, cursor),
     });
+  }
+
+  /**
+   * `notification.requested` as it goes now: the decision recorded by the push consumer, with a preview of
+   * the message's text as the log has it now (none once the message is deleted, or when the tenant turned
+   * previews off).
+   */
+  private async notificationOf(
+    scope: TenantScope,
+    payload: Record<string, unknown>,
+    eventId: number,
+  ): Promise<Record<string, unknown>> {
+    const event = await readEventById(scope, eventId);
+    const text = event?.type === 'message.created' ? event.data.text : null;
+    if (text === null || !(await tenantPushPreviews(scope))) return payload;
+    return { ...payload, data: { ...(payload.data as Record<string, unknown>), preview: previewOf(text) } };
   }
 
   /** With the lane locked: due again now if anything is pending in it, idle otherwise. */

@@ -100,7 +100,12 @@ export async function insertDeliveries(scope: TenantScope, rows: readonly NewDel
     .onConflictDoNothing()
     .returning({ endpointId: webhookDeliveries.endpointId, lane: webhookDeliveries.lane });
   const lanes = new Map(inserted.map((row) => [`${row.endpointId} ${row.lane}`, row]));
-  await armLanes(scope, [...lanes.values()]);
+  // In one order, so two dispatchers arming lanes of one endpoint (webhooks, push) cannot deadlock.
+  const ordered = [...lanes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  await armLanes(
+    scope,
+    ordered.map(([, lane]) => lane),
+  );
   return inserted.length;
 }
 

@@ -8,8 +8,11 @@ export const LOGGED_EVENT_TYPES: readonly string[] = LoggedEvent.anyOf.map(
   (member) => member.properties.type.const,
 );
 
-/** Event types that exist only as webhooks: a test, and the notice that an endpoint was disabled. */
-export const WEBHOOK_ONLY_TYPES = ['webhook.test', 'webhook.disabled'] as const;
+/**
+ * Event types that exist only as webhooks: a test, the notice that an endpoint was disabled, and the push
+ * decision for tenants that push through their own services (APNs, FCM; docs/PUSH.md).
+ */
+export const WEBHOOK_ONLY_TYPES = ['webhook.test', 'webhook.disabled', 'notification.requested'] as const;
 
 /** What `events` may name: a logged type, a webhook-only type, or `*` for all of them. */
 export const SUBSCRIBABLE_TYPES: readonly string[] = ['*', ...LOGGED_EVENT_TYPES, ...WEBHOOK_ONLY_TYPES];
@@ -120,8 +123,18 @@ export const WebhookDelivery = Type.Object(
     webhook_message_id: Type.String({ description: 'The webhook-id header: the same on every attempt' }),
     type: Type.String({ description: 'The event type' }),
     source: Type.Union(
-      [Type.Literal('event'), Type.Literal('replay'), Type.Literal('test'), Type.Literal('notice')],
-      { description: 'What made it: an event of the log, a replay, a test, or a notice from Parley' },
+      [
+        Type.Literal('event'),
+        Type.Literal('replay'),
+        Type.Literal('test'),
+        Type.Literal('notice'),
+        Type.Literal('notification'),
+      ],
+      {
+        description:
+          'What made it: an event of the log, a replay, a test, a notice from Parley, or a push decision ' +
+          '(notification.requested)',
+      },
     ),
     conversation_id: Nullable(Uuid),
     status: DeliveryStatus,

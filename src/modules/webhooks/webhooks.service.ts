@@ -7,6 +7,7 @@ import { cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
 import { newId } from '../../ids.ts';
 import { createSealedBox } from '../../sealed-box.ts';
 import { ensureConsumer } from '../events/event-consumers.repository.ts';
+import { PUSH_CONSUMER } from '../push/push.service.ts';
 import { newWebhookSecret } from './webhook-signing.ts';
 import type {
   CreateWebhookBody,
@@ -52,9 +53,16 @@ export interface WebhooksServiceDeps {
   checkUrl: UrlCheck;
   /** Asks the sender to look for due deliveries now (a test, a retry, a replay, an enabled endpoint). */
   wake: () => void;
-  /** Tells this process's background work that a tenant has webhooks now, without waiting for its sweep. */
-  follow: (tenantId: string) => void;
+  /**
+   * Tells this process's background work that a consumer of the log follows a tenant now, without waiting
+   * for its sweep.
+   */
+  follow: (consumer: string, tenantId: string) => void;
 }
+
+/** Whether endpoints subscribed to these types receive the push decision (so the push consumer must run). */
+const receivesNotifications = (events: readonly string[]) =>
+  events.includes('*') || events.includes('notification.requested');
 
 export function toEndpoint(row: EndpointRow): WebhookEndpoint {
   return {
@@ -127,6 +135,7 @@ export function createWebhooksService({ orm, serverKey, checkUrl, wake, follow }
       const row = await inBackendTenant(ctx, async (scope) => {
         // The log is followed from now on for this tenant (a no-op when another endpoint started it).
         await ensureConsumer(scope, WEBHOOK_CONSUMER);
+        if (receivesNotifications(body.events)) await ensureConsumer(scope, PUSH_CONSUMER);
         return insertEndpoint(scope, {
           id: newId(),
           url: body.url,
@@ -135,7 +144,8 @@ export function createWebhooksService({ orm, serverKey, checkUrl, wake, follow }
           secrets: [{ sealed: box.seal(secret), expires_at: null }],
         });
       });
-      follow(ctx.tenantId);
+      follow(WEBHOOK_CONSUMER, ctx.tenantId);
+      if (receivesNotifications(body.events)) follow(PUSH_CONSUMER, ctx.tenantId);
       return { ...toEndpoint(row), secret };
     },
 
@@ -157,6 +167,9 @@ export function createWebhooksService({ orm, serverKey, checkUrl, wake, follow }
       const row = await inBackendTenant(ctx, async (scope) => {
         const current = await existing(scope, id, true);
         const wasEnabled = current.disabledAt === null;
+        if (body.events !== undefined && receivesNotifications(body.events)) {
+          await ensureConsumer(scope, PUSH_CONSUMER);
+        }
         const updated = await updateEndpoint(scope, id, {
           ...(body.url === undefined ? {} : { url: body.url }),
           ...(body.events === undefined ? {} : { events: body.events }),
@@ -172,6 +185,8 @@ export function createWebhooksService({ orm, serverKey, checkUrl, wake, follow }
         if (body.enabled === true && !wasEnabled) await armPendingLanesOf(scope, id);
         return updated;
       });
+      if (body.events !== undefined && receivesNotifications(body.events))
+        follow(PUSH_CONSUMER, ctx.tenantId);
       if (body.enabled === true) wake();
       return toEndpoint(row);
     },

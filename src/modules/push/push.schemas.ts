@@ -1,0 +1,103 @@
+import { Type, type Static } from 'typebox';
+import { Timestamp, Uuid } from '../../http/schemas.ts';
+
+const EXAMPLE_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bH…';
+
+/** A base64url value (RFC 4648 §5), padding allowed, as browsers give a subscription's keys. */
+const Base64Url = (description: string, minLength: number, maxLength: number) =>
+  Type.String({ pattern: '^[A-Za-z0-9_-]+={0,2}$', minLength, maxLength, description });
+
+const Endpoint = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  pattern: '^https?://',
+  description:
+    "The push service's URL for this browser (PushSubscription.endpoint); private and loopback addresses " +
+    'are refused unless the operator allows them',
+  examples: [EXAMPLE_ENDPOINT],
+});
+
+const Keys = Type.Object(
+  {
+    p256dh: Base64Url("The browser's P-256 public key (65 bytes, uncompressed), base64url", 86, 90),
+    auth: Base64Url("The browser's 16-byte authentication secret, base64url", 22, 24),
+  },
+  { additionalProperties: false },
+);
+
+/** The body of `POST /v1/me/push-subscriptions`: what `PushSubscription.toJSON()` gives, minus its extras. */
+export const CreatePushSubscriptionBody = Type.Object(
+  { endpoint: Endpoint, keys: Keys },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        endpoint: EXAMPLE_ENDPOINT,
+        keys: {
+          p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+          auth: 'tBHItJI5svbpez7KI4CCXg',
+        },
+      },
+    ],
+  },
+);
+export type CreatePushSubscriptionBody = Static<typeof CreatePushSubscriptionBody>;
+
+export const PushSubscription = Type.Object(
+  {
+    id: Uuid,
+    endpoint: Type.String(),
+    keys: Type.Object({ p256dh: Type.String(), auth: Type.String() }),
+    created_at: Timestamp,
+  },
+  {
+    examples: [
+      {
+        id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
+        endpoint: EXAMPLE_ENDPOINT,
+        keys: {
+          p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+          auth: 'tBHItJI5svbpez7KI4CCXg',
+        },
+        created_at: '2026-12-07T10:00:00.000Z',
+      },
+    ],
+  },
+);
+export type PushSubscription = Static<typeof PushSubscription>;
+
+export const PushSubscriptionList = Type.Object({
+  data: Type.Array(PushSubscription, { description: "The caller's subscriptions, newest first" }),
+});
+
+export const PushSubscriptionParams = Type.Object({ subscription_id: Uuid });
+
+export const VapidPublicKey = Type.Object(
+  {
+    public_key: Type.String({
+      description:
+        "The server's VAPID public key (base64url, uncompressed P-256): the applicationServerKey to pass " +
+        'to PushManager.subscribe()',
+    }),
+  },
+  {
+    examples: [
+      {
+        public_key: 'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U',
+      },
+    ],
+  },
+);
+
+/**
+ * What a Web Push message carries, encrypted to the subscriber (RFC 8291): JSON the service worker's
+ * `push` event reads (`event.data.json()`).
+ */
+export interface PushPayload {
+  type: 'message.created';
+  conversation_id: string;
+  message_id: string;
+  sender_id: string;
+  /** The start of the text; absent when the tenant turned previews off or the message is gone. */
+  preview?: string;
+}

@@ -1,0 +1,447 @@
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rowsOf } from '../src/db/client.ts';
+import { inTenant } from '../src/db/tenant-scope.ts';
+import { createLocalBus } from '../src/realtime/bus.ts';
+import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
+import { createTestDatabase } from './helpers/database.ts';
+import {
+  asUser,
+  bearer,
+  createTenantWithUsers,
+  mintUserToken,
+  sendText,
+  type TestTenant,
+} from './helpers/factories.ts';
+import { startPushReceiver, type PushReceiver, type TestSubscriber } from './helpers/push-receiver.ts';
+import { connectReady } from './helpers/realtime.ts';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
+
+/** Long enough for a push that should not come to have come: its siblings of the same step already did. */
+const SETTLE_MS = 400;
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
+/**
+ * Push to offline users (docs/PUSH.md) through real HTTP: a push service on loopback that decrypts what it
+ * gets (RFC 8291) as a browser would, sockets that make a user online, and a webhook endpoint that
+ * receives `notification.requested`.
+ */
+describe('push to offline users', () => {
+  let t: TestApp;
+  let base: string;
+  let tenant: TestTenant;
+  let receiver: PushReceiver;
+  let groupId: string;
+  const subscribers: Record<string, TestSubscriber> = {};
+
+  const subscribe = async (userId: string, subscriber: TestSubscriber) => {
+    const response = await asUser(t, tenant, userId).post('/v1/me/push-subscriptions', {
+      endpoint: subscriber.endpoint,
+      keys: subscriber.keys,
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json<{ id: string }>().id;
+  };
+  /** The pushes a user got since `since` (a count of theirs before), opened. */
+  const pushesOf = (userId: string, since = 0) => {
+    const subscriber = subscribers[userId];
+    if (!subscriber) throw new Error(`no subscriber ${userId}`);
+    return subscriber.received().slice(since);
+  };
+  const counts = () =>
+    Object.fromEntries(Object.entries(subscribers).map(([userId, s]) => [userId, s.received().length]));
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200, pushRetryScheduleMs: [20, 20] },
+    });
+    base = await listenForSockets(t);
+    receiver = await startPushReceiver();
+    tenant = await createTenantWithUsers(t, 'ann', 'bob', 'cat', 'dan');
+    const group = await asUser(t, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      name: 'team',
+      members: ['bob', 'cat'],
+    });
+    expect(group.statusCode, group.body).toBe(201);
+    groupId = group.json<{ id: string }>().id;
+    for (const userId of ['ann', 'bob', 'cat']) {
+      subscribers[userId] = receiver.subscriber();
+      await subscribe(userId, subscribers[userId]);
+    }
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await receiver.close();
+    await t.database.drop();
+  });
+
+  it('pushes a group message to the offline members, encrypted, signed, collapsed by conversation', async () => {
+    const before = counts();
+    const sent = await sendText(t, tenant, 'ann', groupId, 'lunch at noon? @bob');
+    await receiver.waitFor(
+      () => pushesOf('bob', before.bob).length === 1 && pushesOf('cat', before.cat).length === 1,
+    );
+    const key = (await asUser(t, tenant, 'bob').get('/v1/push/vapid-public-key')).json<{
+      public_key: string;
+    }>().public_key;
+    for (const userId of ['bob', 'cat']) {
+      const [push] = pushesOf(userId, before[userId]);
+      if (!push) throw new Error('no push');
+      const subscriber = subscribers[userId];
+      if (!subscriber) throw new Error('no subscriber');
+      expect(subscriber.open(push)).toEqual({
+        type: 'message.created',
+        conversation_id: groupId,
+        message_id: sent.id,
+        sender_id: 'ann',
+        preview: 'lunch at noon? @bob',
+      });
+      expect(push.headers['content-encoding']).toBe('aes128gcm');
+      expect(push.headers.topic).toBe(groupId.replaceAll('-', ''));
+      expect(Number(push.headers.ttl)).toBeGreaterThan(0);
+      expect(push.headers.authorization).toMatch(/^vapid t=[\w-]+\.[\w-]+\.[\w-]+, k=/);
+      expect(push.headers.authorization).toContain(`k=${key}`);
+    }
+    await settle();
+    // The sender hears nothing of their own message.
+    expect(pushesOf('ann', before.ann)).toEqual([]);
+  });
+
+  it('does not push to a member with an open socket', async () => {
+    const socket = await connectReady(base, await mintUserToken(t, tenant, 'bob'));
+    try {
+      const before = counts();
+      await sendText(t, tenant, 'ann', groupId, 'bob is here');
+      await receiver.waitFor(() => pushesOf('cat', before.cat).length === 1);
+      await settle();
+      expect(pushesOf('bob', before.bob)).toEqual([]);
+    } finally {
+      await socket.close();
+    }
+    // Gone offline (once the server has seen the socket close), bob hears of the next one.
+    await settle();
+    const before = counts();
+    await sendText(t, tenant, 'ann', groupId, 'bob left');
+    await receiver.waitFor(() => pushesOf('bob', before.bob).length === 1);
+  });
+
+  it('does not push to a member who muted the conversation', async () => {
+    const muted = await asUser(t, tenant, 'cat').patch(`/v1/conversations/${groupId}/settings`, {
+      muted_until: '2999-01-01T00:00:00.000Z',
+    });
+    expect(muted.statusCode, muted.body).toBe(200);
+    const before = counts();
+    await sendText(t, tenant, 'ann', groupId, 'cat muted us');
+    await receiver.waitFor(() => pushesOf('bob', before.bob).length === 1);
+    await settle();
+    expect(pushesOf('cat', before.cat)).toEqual([]);
+    await asUser(t, tenant, 'cat').patch(`/v1/conversations/${groupId}/settings`, { muted_until: null });
+  });
+
+  it('pushes a channel message only to the members it mentions', async () => {
+    const channel = await asUser(t, tenant, 'ann').post('/v1/conversations', {
+      type: 'channel',
+      name: 'news',
+    });
+    const channelId = channel.json<{ id: string }>().id;
+    for (const userId of ['bob', 'cat']) {
+      expect((await asUser(t, tenant, userId).post(`/v1/conversations/${channelId}/join`)).statusCode).toBe(
+        200,
+      );
+    }
+    const before = counts();
+    await sendText(t, tenant, 'ann', channelId, 'news for everyone');
+    const mention = await sendText(t, tenant, 'ann', channelId, 'and a question for @cat');
+    await receiver.waitFor(() => pushesOf('cat', before.cat).length === 1);
+    const [push] = pushesOf('cat', before.cat);
+    if (!push || !subscribers.cat) throw new Error('no push');
+    expect(subscribers.cat.open(push)).toMatchObject({ message_id: mention.id, conversation_id: channelId });
+    await settle();
+    expect(pushesOf('bob', before.bob)).toEqual([]);
+  });
+
+  it('leaves the preview out when the tenant turns previews off', async () => {
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/admin/tenants/${tenant.id}`,
+      headers: bearer(t.adminToken),
+      payload: { push_previews: false },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json()).toMatchObject({ push_previews: false });
+    try {
+      const before = counts();
+      const sent = await sendText(t, tenant, 'ann', groupId, 'a secret plan');
+      await receiver.waitFor(() => pushesOf('bob', before.bob).length === 1);
+      const [push] = pushesOf('bob', before.bob);
+      if (!push || !subscribers.bob) throw new Error('no push');
+      expect(subscribers.bob.open(push)).toEqual({
+        type: 'message.created',
+        conversation_id: groupId,
+        message_id: sent.id,
+        sender_id: 'ann',
+      });
+    } finally {
+      await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/admin/tenants/${tenant.id}`,
+        headers: bearer(t.adminToken),
+        payload: { push_previews: true },
+      });
+    }
+  });
+
+  it('removes a subscription the push service answers 410 for', async () => {
+    const gone = receiver.subscriber();
+    const id = await subscribe('dan', gone);
+    const added = await asUser(t, tenant, 'ann').post(`/v1/conversations/${groupId}/members`, {
+      user_ids: ['dan'],
+    });
+    expect(added.statusCode, added.body).toBeLessThan(300);
+    const goneAt = gone.endpoint.slice(receiver.url.length);
+    receiver.answer = (push) => (push.path === goneAt ? 410 : 201);
+    await sendText(t, tenant, 'ann', groupId, 'dan, are you there?');
+    await receiver.waitFor(() => gone.received().length === 1);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const listed = await asUser(t, tenant, 'dan').get('/v1/me/push-subscriptions');
+      const ids = listed.json<{ data: { id: string }[] }>().data.map((row) => row.id);
+      if (!ids.includes(id)) break;
+      if (Date.now() > deadline) throw new Error('the subscription was not removed');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    receiver.answer = () => 201;
+    // Nothing more goes to it.
+    const before = counts();
+    await sendText(t, tenant, 'ann', groupId, 'dan?');
+    await receiver.waitFor(() => pushesOf('bob', before.bob).length === 1);
+    await settle();
+    expect(gone.received()).toHaveLength(1);
+  });
+
+  it('retries a failing push service, then gives up and counts it', async () => {
+    const metric = async (line: RegExp) => {
+      const text = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const match = text.split('\n').find((row) => line.test(row));
+      return match === undefined ? 0 : Number(match.split(' ').at(-1));
+    };
+    const failedBefore = await metric(/^parley_push_attempts_total\{outcome="failed"\}/);
+    const failing = receiver.subscriber();
+    const path = failing.endpoint.slice(receiver.url.length);
+    receiver.answer = (push) => (push.path === path ? 503 : 201);
+    try {
+      const other = await createTenantWithUsers(t, 'eve', 'fay');
+      const response = await asUser(t, other, 'fay').post('/v1/me/push-subscriptions', {
+        endpoint: failing.endpoint,
+        keys: failing.keys,
+      });
+      expect(response.statusCode, response.body).toBe(201);
+      const direct = await asUser(t, other, 'eve').post('/v1/direct-messages', { to: 'fay', text: 'hi fay' });
+      expect(direct.statusCode, direct.body).toBe(201);
+      // The first attempt and two retries (the test's schedule), then no more.
+      await receiver.waitFor(() => failing.received().length === 3);
+      const deadline = Date.now() + 10_000;
+      while ((await metric(/^parley_push_attempts_total\{outcome="failed"\}/)) !== failedBefore + 1) {
+        if (Date.now() > deadline) throw new Error('the push was never given up on');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await metric(/^parley_push_attempts_total\{outcome="retrying"\}/)).toBeGreaterThanOrEqual(2);
+      expect(await metric(/^parley_background_work_items\{kind="push",state="failed"\}/)).toBe(1);
+      await settle();
+      expect(failing.received()).toHaveLength(3);
+    } finally {
+      receiver.answer = () => 201;
+    }
+  });
+});
+
+describe('presence on another process', () => {
+  // Two apps on one database and one bus: two processes of one deployment (with Redis, in production).
+  let reader: TestApp;
+  let other: TestApp;
+  let receiver: PushReceiver;
+
+  beforeAll(async () => {
+    const database = await createTestDatabase();
+    const bus = createLocalBus();
+    reader = await buildTestApp(database, {
+      bus,
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200 },
+    });
+    // Never sweeps, and follows no tenant of its own: the first app alone reads the log for push.
+    other = await buildTestApp(database, {
+      bus,
+      adminToken: reader.adminToken,
+      serverKey: reader.serverKey,
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 3_600_000 },
+    });
+    receiver = await startPushReceiver();
+  });
+  afterAll(async () => {
+    await other.app.close();
+    await reader.app.close();
+    await receiver.close();
+    await reader.database.drop();
+  });
+
+  it('does not push to a user whose socket is on another process, as that process announced it', async () => {
+    const tenant = await createTenantWithUsers(reader, 'ann', 'bob', 'cat');
+    const group = await asUser(reader, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      members: ['bob', 'cat'],
+    });
+    const groupId = group.json<{ id: string }>().id;
+    const bob = receiver.subscriber();
+    const cat = receiver.subscriber();
+    for (const [userId, subscriber] of [
+      ['bob', bob],
+      ['cat', cat],
+    ] as const) {
+      const response = await asUser(reader, tenant, userId).post('/v1/me/push-subscriptions', {
+        endpoint: subscriber.endpoint,
+        keys: subscriber.keys,
+      });
+      expect(response.statusCode, response.body).toBe(201);
+    }
+    const socket = await connectReady(
+      await listenForSockets(other),
+      await mintUserToken(reader, tenant, 'bob'),
+    );
+    try {
+      await sendText(reader, tenant, 'ann', groupId, 'who is around?');
+      await receiver.waitFor(() => cat.received().length === 1);
+      await settle();
+      expect(bob.received()).toEqual([]);
+    } finally {
+      await socket.close();
+    }
+  });
+});
+
+describe('pushes waiting for a retry', () => {
+  let t: TestApp;
+  let receiver: PushReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      // A retry far away: a failed push waits, pending, for the rest of the test.
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200, pushRetryScheduleMs: [600_000] },
+    });
+    receiver = await startPushReceiver();
+    receiver.answer = () => 503;
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await receiver.close();
+    await t.database.drop();
+  });
+
+  it('are replaced by a newer push of their conversation: only the newest waits', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+    const subscriber = receiver.subscriber();
+    const subscribed = await asUser(t, tenant, 'bob').post('/v1/me/push-subscriptions', {
+      endpoint: subscriber.endpoint,
+      keys: subscriber.keys,
+    });
+    expect(subscribed.statusCode, subscribed.body).toBe(201);
+    const create = async () =>
+      (await asUser(t, tenant, 'ann').post('/v1/conversations', { type: 'group', members: ['bob'] })).json<{
+        id: string;
+      }>().id;
+    const first = await create();
+    const second = await create();
+    // Each push fails once and waits for its retry, until the next of its conversation replaces it.
+    for (const text of ['one', 'two', 'three']) {
+      await sendText(t, tenant, 'ann', first, text);
+      const expected = subscriber.received().length + 1;
+      await receiver.waitFor(() => subscriber.received().length === expected);
+    }
+    const last = await sendText(t, tenant, 'ann', second, 'elsewhere');
+    await receiver.waitFor(() => subscriber.received().length === 4);
+    const pending = await inTenant(t.database.db.orm, tenant.id, async (scope) =>
+      rowsOf<{ conversation_id: string; data: { id: string; text: string } }>(
+        await scope.tx.execute(sql`
+          SELECT p.conversation_id, e.data FROM push_deliveries p
+          JOIN events e ON e.tenant_id = p.tenant_id AND e.id = p.event_id
+          WHERE p.status = 'pending' ORDER BY e.id`),
+      ),
+    );
+    expect(pending.map((row) => [row.conversation_id, row.data.text])).toEqual([
+      [first, 'three'],
+      [second, 'elsewhere'],
+    ]);
+    expect(pending[1]?.data.id).toBe(last.id);
+    // Every attempt so far carried a different message: none was sent twice.
+    const sent = subscriber.received().map((push) => subscriber.open(push).message_id);
+    expect(new Set(sent).size).toBe(4);
+  });
+});
+
+describe('notification.requested', () => {
+  let t: TestApp;
+  let hooks: WebhookReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200 },
+    });
+    hooks = await startWebhookReceiver();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await hooks.close();
+    await t.database.drop();
+  });
+
+  it('tells a tenant backend whom to notify, without any push subscription', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob', 'cat');
+    const endpoint = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: bearer(tenant.apiKey.secret),
+      payload: { url: hooks.url, events: ['notification.requested'] },
+    });
+    expect(endpoint.statusCode, endpoint.body).toBe(201);
+    const group = await asUser(t, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      members: ['bob', 'cat'],
+    });
+    const groupId = group.json<{ id: string }>().id;
+    const sent = await sendText(t, tenant, 'ann', groupId, 'ship it');
+    await hooks.waitFor((received) => received.some((r) => r.json.type === 'notification.requested'));
+    const notice = hooks.received.find((r) => r.json.type === 'notification.requested');
+    expect(notice?.json.data).toEqual({
+      conversation_id: groupId,
+      message_id: sent.id,
+      sender_id: 'ann',
+      recipients: ['bob', 'cat'],
+      preview: 'ship it',
+    });
+    expect(notice?.headers['webhook-signature']).toMatch(/^v1,/);
+    // Only the push decision: the endpoint did not subscribe to message.created.
+    expect(hooks.received.map((r) => r.json.type)).toEqual(['notification.requested']);
+
+    // Previews off: the same decision, without the text.
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/v1/admin/tenants/${tenant.id}`,
+      headers: bearer(t.adminToken),
+      payload: { push_previews: false },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const quiet = await sendText(t, tenant, 'bob', groupId, 'not for the lock screen');
+    await hooks.waitFor((received) => received.length === 2);
+    expect(hooks.received[1]?.json.data).toEqual({
+      conversation_id: groupId,
+      message_id: quiet.id,
+      sender_id: 'bob',
+      recipients: ['ann', 'cat'],
+    });
+  });
+});
