@@ -5,8 +5,7 @@ import { dispatchPush, type IsOnline } from '../modules/push/push-dispatcher.ts'
 import { PushSender, type SendPush } from '../modules/push/push-sender.ts';
 import { createPushService, PUSH_CONSUMER } from '../modules/push/push.service.ts';
 import type { OutboundPolicy } from '../outbound/outbound-url.ts';
-import { OutboundError, sendOutbound } from '../outbound/send-outbound.ts';
-import { ATTEMPT_FAILURES } from './webhooks-wiring.ts';
+import { outboundAttempt } from './webhooks-wiring.ts';
 import { lazyVapidKeys, resolveVapidKeys } from '../vapid-keys.ts';
 import type { BackgroundWork } from './background-work.ts';
 import { outboundUrlCheck, type BackgroundWorkTimings } from './webhooks-wiring.ts';
@@ -31,24 +30,7 @@ export function createPush(deps: {
   const vapidKeys = lazyVapidKeys(() => resolveVapidKeys(orm, deps.serverKey, vapid.keys, vapid.subject));
   // Closing aborts the pushes under way: they go again after their lease, on this process or another.
   const closing = new AbortController();
-  const send: SendPush = async ({ url, headers, body }) => {
-    try {
-      const response = await sendOutbound(
-        {
-          url,
-          headers,
-          body,
-          signal: closing.signal,
-          ...(timings.attemptTimeoutMs === undefined ? {} : { timeoutMs: timings.attemptTimeoutMs }),
-        },
-        deps.outbound,
-      );
-      return { status: response.status };
-    } catch (error) {
-      if (error instanceof OutboundError) return { error: `${error.kind}: ${ATTEMPT_FAILURES[error.kind]}` };
-      throw error;
-    }
-  };
+  const send: SendPush = outboundAttempt(deps.outbound, closing.signal, timings.attemptTimeoutMs);
   const attempts = new Counter({
     name: 'parley_push_attempts_total',
     help: 'Web Push attempts by outcome: sent, gone (404/410: subscription removed), retrying, failed (gave up)',

@@ -20,6 +20,30 @@ export const ATTEMPT_FAILURES: Record<OutboundErrorKind, string> = {
   connect: 'the connection was refused, reset or could not be made',
 };
 
+/**
+ * One attempt of background work (a webhook delivery, a push) through `sendOutbound`: its HTTP status, or
+ * why none came, worded by kind only. The client's message can name an address the host resolved to,
+ * which would let a tenant map the operator's network.
+ */
+export function outboundAttempt(policy: OutboundPolicy, signal: AbortSignal, timeoutMs: number | undefined) {
+  return async (request: {
+    url: string;
+    headers: Record<string, string>;
+    body: string | Uint8Array;
+  }): Promise<{ status?: number; error?: string }> => {
+    try {
+      const response = await sendOutbound(
+        { ...request, signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) },
+        policy,
+      );
+      return { status: response.status };
+    } catch (error) {
+      if (error instanceof OutboundError) return { error: `${error.kind}: ${ATTEMPT_FAILURES[error.kind]}` };
+      throw error;
+    }
+  };
+}
+
 /** How background work is paced; the contract's and the documented defaults when absent (tests shorten them). */
 export interface BackgroundWorkTimings {
   retryScheduleMs?: readonly number[];
@@ -60,26 +84,7 @@ export function createWebhooks(deps: {
   const { timings = {}, background } = deps;
   // Closing aborts the attempts under way: their lanes go again after the lease, on this process or another.
   const closing = new AbortController();
-  const post: PostWebhook = async ({ url, headers, body }) => {
-    try {
-      const response = await sendOutbound(
-        {
-          url,
-          headers,
-          body,
-          signal: closing.signal,
-          ...(timings.attemptTimeoutMs === undefined ? {} : { timeoutMs: timings.attemptTimeoutMs }),
-        },
-        deps.outbound,
-      );
-      return { status: response.status };
-    } catch (error) {
-      // Only the kind, in words of our own, reaches the tenant (the deliveries list): the client's message
-      // can name an address the host resolved to, which would let a tenant map the operator's network.
-      if (error instanceof OutboundError) return { error: `${error.kind}: ${ATTEMPT_FAILURES[error.kind]}` };
-      throw error;
-    }
-  };
+  const post: PostWebhook = outboundAttempt(deps.outbound, closing.signal, timings.attemptTimeoutMs);
   const attempts = new Counter({
     name: 'parley_webhook_attempts_total',
     help: 'Webhook delivery attempts by outcome: delivered, retrying (failed, will retry), failed (gave up)',
