@@ -92,7 +92,9 @@ describe('row-level security', () => {
 
   it('keeps search, which bypasses row-level security, to the transaction tenant and the member', async () => {
     // Every function that runs as the tables' owner, reviewed: purges of expired rows, search, and the
-    // background work's cross-tenant claims, counts and list of followed tenants (ids and counts only).
+    // background work's cross-tenant claims, counts and list of followed tenants (ids and counts only),
+    // and the webhook sender's bulk read and record of the lanes it claimed (granted to the server's role,
+    // called with claimed lanes only).
     const definers = await query<{ name: string }>(sql`
       SELECT proname AS name FROM pg_proc WHERE prosecdef AND pronamespace = 'public'::regnamespace
       ORDER BY proname`);
@@ -105,7 +107,9 @@ describe('row-level security', () => {
       'parley_purge_expired_idempotency_keys',
       'parley_purge_push_deliveries',
       'parley_purge_webhook_deliveries',
+      'parley_record_webhook_successes',
       'parley_search_messages',
+      'parley_webhook_lane_heads',
     ]);
     // The same user id in two tenants, each in a conversation holding the same word.
     const sent: Record<string, string> = {};

@@ -125,7 +125,9 @@ describe('webhook endpoints that keep failing, or hang', () => {
       outbound: { allowPrivateNetworks: true },
       backgroundWork: {
         retryScheduleMs: [40, 40, 40, 40, 40, 40, 40],
-        disableAfterMs: 150,
+        // Long enough that a slow machine never disables the endpoints of the other tests, which fail a
+        // few times in a row (and a delivery gives up after 8 attempts, about 320 ms).
+        disableAfterMs: 1_000,
         attemptTimeoutMs: 300,
         sendEveryMs: 30,
         sweepEveryMs: 200,
@@ -210,8 +212,9 @@ describe('webhook endpoints that keep failing, or hang', () => {
       headers,
       payload: { url: witness.url, events: ['webhook.disabled'] },
     });
-    // Failures spread over more than the window (150 ms here, five days in production).
-    for (let i = 0; i < 4; i += 1) {
+    // Failures spread over more than the window (1 s here, five days in production): each message's
+    // delivery fails 8 times, 40 ms apart, before the next one's turn.
+    for (let i = 0; i < 5; i += 1) {
       await sendText(t, tenant, 'ann', conversationId, `failing ${i}`);
       await new Promise((resolve) => setTimeout(resolve, 80));
     }

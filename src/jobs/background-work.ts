@@ -16,6 +16,10 @@ export interface LogConsumer {
 export interface WorkSender {
   name: string;
   runOnce(limit: number): Promise<number>;
+  /** More is due: a pass under way looks for it (without this, the next pass does). */
+  nudge?(): void;
+  /** Shutdown: a pass under way claims no more. */
+  stop?(): void;
 }
 
 export interface BackgroundWorkOptions {
@@ -34,6 +38,12 @@ export interface BackgroundWorkOptions {
 
 /** Pages of one tenant's log one dispatch reads before giving the others their turn. */
 const PAGES_PER_TURN = 20;
+/**
+ * Items a sender works at once: webhook lanes (each one delivery at a time) or pushes. Enough to keep a
+ * backlog moving at thousands of deliveries a second over loopback; per origin, the outbound client opens a
+ * few connections at most, so one slow receiver holds its own lanes only.
+ */
+const SEND_BATCH = 64;
 /** How long closing waits for requests under way; a lane left mid-send is sent again after its lease. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -125,6 +135,7 @@ export class BackgroundWork {
     if (this.closed) return;
     if (this.sending) {
       this.sendAgain = true;
+      for (const sender of this.senders) sender.nudge?.();
       return;
     }
     this.sending = this.sendDue().finally(() => {
@@ -143,6 +154,7 @@ export class BackgroundWork {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const sender of this.senders) sender.stop?.();
     this.unsubscribe?.();
     for (const timer of this.timers) clearInterval(timer);
     const under = [this.dispatching, this.sending].filter((work) => work !== undefined);
@@ -205,7 +217,7 @@ export class BackgroundWork {
   }
 
   private async sendDue(): Promise<void> {
-    const batch = this.options.sendBatch ?? 16;
+    const batch = this.options.sendBatch ?? SEND_BATCH;
     await Promise.all(
       this.senders.map(async (sender) => {
         try {

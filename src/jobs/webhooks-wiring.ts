@@ -104,7 +104,12 @@ export function createWebhooks(deps: {
     name: WEBHOOK_CONSUMER,
     step: (tenantId) => dispatchWebhooks(deps.orm, tenantId),
   });
-  background.addSender({ name: 'webhooks', runOnce: (limit) => sender.runOnce(limit) });
+  background.addSender({
+    name: 'webhooks',
+    runOnce: (limit) => sender.runOnce(limit),
+    nudge: () => sender.nudge(),
+    stop: () => sender.stop(),
+  });
   const webhooks = createWebhooksService({
     orm: deps.orm,
     serverKey: deps.serverKey,

@@ -27,7 +27,7 @@ export async function insertEvents(
 }
 
 /** A row of the events table as the readers select it; numbers may come back as text. */
-interface EventRow {
+export interface EventRow {
   id: string | number;
   tx: string;
   conversationId: string;
@@ -45,7 +45,7 @@ interface EventRow {
  * the contract (test/helpers/event-contract.ts), so delivery trusts the row instead of validating it again;
  * the feed checks only the fields it routes by (src/realtime/feed.ts, `routingProblemOf`).
  */
-function storedEventOf(row: Omit<EventRow, 'id'>, id: string | number): StoredEvent {
+export function storedEventOf(row: Omit<EventRow, 'id'>, id: string | number): StoredEvent {
   return {
     id: Number(id),
     tx: row.tx,

@@ -11,6 +11,8 @@ import { receives } from './webhook-dispatcher.ts';
 import { signWebhook } from './webhook-signing.ts';
 import {
   claimLanes,
+  laneHeads,
+  recordSuccesses,
   enabledEndpoints,
   findEndpoint,
   idleLanesOf,
@@ -22,8 +24,13 @@ import {
   updateEndpoint,
   type DeliveryRow,
   type EndpointRow,
+  type LaneHead,
+  type LaneKey,
+  type WebhookSuccess,
 } from './webhooks.repository.ts';
 import { liveSecrets, webhookSecretBox } from './webhooks.service.ts';
+
+const laneKey = (lane: LaneKey) => `${lane.tenantId} ${lane.endpointId} ${lane.lane}`;
 
 /**
  * The contract's schedule: after the first attempt fails, the next waits 5 s, then 5 min, 30 min, 2 h,
@@ -73,23 +80,47 @@ export interface WebhookSenderOptions {
   onError?: (error: unknown) => void;
 }
 
-/** What one lane's turn sends: the head delivery, its endpoint, and the body as signed. */
+/** What one attempt sends: the head delivery of a claimed lane, and the body as signed. */
 interface Attempt {
-  endpoint: EndpointRow;
-  delivery: DeliveryRow;
+  claim: LaneKey;
+  url: string;
+  deliveryId: string;
+  /** Attempts made before this one. */
+  attempts: number;
+  messageId: string;
   body: string;
   secrets: string[];
 }
 
+/** Successes recorded in one statement at most. */
+const RECORD_BATCH = 256;
+
 /**
- * Sends due deliveries: claims lanes (one process per lane at a time), sends each lane's head, records
- * the outcome and schedules the lane. Never holds a transaction across an HTTP call: on the embedded
- * database that would hold its one connection for up to 15 s.
+ * Sends due deliveries: claims lanes (one process per lane at a time) and works each claimed lane on its
+ * own, one delivery after another; records the outcomes and schedules the lanes. Never holds a transaction
+ * across an HTTP call: on the embedded database that would hold its one connection for up to 15 s.
+ *
+ * The common case is cheap (docs/BACKGROUND.md, "Throughput"): a claim reads every claimed lane's head in
+ * one statement (parley_webhook_lane_heads), and the successes of every lane that finished an attempt
+ * meanwhile are recorded together in one statement that returns each kept lane's next head
+ * (parley_record_webhook_successes). A failure, a lane with nothing pending, a disabled endpoint or a
+ * notification goes the careful way: its own transaction in its tenant, one step at a time.
  */
 export class WebhookSender {
   private readonly box;
   private readonly schedule: readonly number[];
   private readonly disableAfterMs: number;
+  /** Successes waiting for the statement under way to end, to be recorded together. */
+  private readonly successes: {
+    success: WebhookSuccess;
+    resolve: (head: LaneHead | undefined) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  private recording: Promise<void> | undefined;
+  /** Set by `nudge`: a pass looks for due lanes again as soon as it has room. */
+  private nudged = false;
+  private wakePass: (() => void) | undefined;
+  private stopped = false;
 
   constructor(private readonly options: WebhookSenderOptions) {
     this.box = webhookSecretBox(options.serverKey);
@@ -97,11 +128,52 @@ export class WebhookSender {
     this.disableAfterMs = options.disableAfterMs ?? DISABLE_AFTER_MS;
   }
 
-  /** One pass: claims up to `limit` due lanes and works each concurrently. Returns how many it claimed. */
+  /**
+   * One pass: claims up to `limit` due lanes and works them concurrently, claiming more as lanes finish
+   * while claims come back full or `nudge` said more is due. Returns how many lanes it claimed; rejects with
+   * the first error of a lane (the others go on), once every lane is done.
+   */
   async runOnce(limit: number): Promise<number> {
-    const claims = await claimLanes(this.options.orm, limit, LANE_LEASE_SECONDS);
-    await Promise.all(claims.map((claim) => this.workLane(claim)));
-    return claims.length;
+    const working = new Set<Promise<void>>();
+    let claimed = 0;
+    let failure: { error: unknown } | undefined;
+    let lookAgain = true;
+    while (!this.stopped) {
+      if ((lookAgain || this.nudged) && working.size < limit) {
+        this.nudged = false;
+        const room = limit - working.size;
+        const claims = await claimLanes(this.options.orm, room, LANE_LEASE_SECONDS);
+        claimed += claims.length;
+        // A full claim: more may be due.
+        lookAgain = claims.length === room;
+        for (const head of await laneHeads(this.options.orm, claims)) {
+          const lane: Promise<void> = this.workLane(head)
+            .catch((error: unknown) => {
+              failure ??= { error };
+            })
+            .finally(() => working.delete(lane));
+          working.add(lane);
+        }
+      }
+      if (working.size === 0) break;
+      await Promise.race([...working, new Promise<void>((resolve) => (this.wakePass = resolve))]);
+      this.wakePass = undefined;
+    }
+    await Promise.all(working);
+    if (failure !== undefined) throw failure.error;
+    return claimed;
+  }
+
+  /** More may be due (new deliveries, a retry): a pass under way claims again when it has room. */
+  nudge(): void {
+    this.nudged = true;
+    this.wakePass?.();
+  }
+
+  /** Claims no more lanes; those under way stop after their current attempt (shutdown). */
+  stop(): void {
+    this.stopped = true;
+    this.wakePass?.();
   }
 
   /**
@@ -110,30 +182,43 @@ export class WebhookSender {
    * answers, not one per pass. Each outcome extends the claim's lease, so no other process takes the lane
    * meanwhile; the last one of a burst, or a retry, releases it.
    */
-  private async workLane(claim: { tenantId: string; endpointId: string; lane: string }): Promise<void> {
-    for (let sent = 1; sent <= LANE_BURST; sent += 1) {
-      const goOn = await this.sendHead(claim, sent < LANE_BURST);
-      if (!goOn) return;
+  private async workLane(first: LaneHead): Promise<void> {
+    const claim: LaneKey = { tenantId: first.tenantId, endpointId: first.endpointId, lane: first.lane };
+    let attempt = await this.attemptOf(first);
+    for (let sent = 1; attempt !== undefined; sent += 1) {
+      const mayKeep = sent < LANE_BURST && !this.stopped;
+      const result = await this.send(attempt);
+      if (result.status !== undefined && result.status >= 200 && result.status < 300) {
+        this.options.onAttempt?.('delivered');
+        const next = await this.recordSuccess({
+          ...claim,
+          deliveryId: attempt.deliveryId,
+          status: result.status,
+          keep: mayKeep,
+        });
+        attempt = next === undefined ? undefined : await this.attemptOf(next);
+      } else {
+        const current = attempt;
+        const goOn = await inTenant(this.options.orm, claim.tenantId, (scope) =>
+          this.record(scope, current, result, mayKeep),
+        );
+        attempt = goOn
+          ? await inTenant(this.options.orm, claim.tenantId, (scope) => this.prepare(scope, claim))
+          : undefined;
+      }
     }
   }
 
-  /** Sends the lane's head; whether the lane holds more to send at once (its claim kept for them). */
-  private async sendHead(
-    claim: { tenantId: string; endpointId: string; lane: string },
-    mayKeep: boolean,
-  ): Promise<boolean> {
-    const { orm } = this.options;
-    const attempt = await inTenant(orm, claim.tenantId, (scope) => this.prepare(scope, claim));
-    if (attempt === undefined) return false;
+  /** Posts one attempt, signed now. */
+  private async send(attempt: Attempt): Promise<AttemptResult> {
     const at = new Date();
-    let result: AttemptResult;
     try {
-      result = await this.options.post({
-        url: attempt.endpoint.url,
+      return await this.options.post({
+        url: attempt.url,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Parley-Webhooks/1',
-          ...signWebhook(attempt.secrets, attempt.delivery.messageId, at, attempt.body),
+          ...signWebhook(attempt.secrets, attempt.messageId, at, attempt.body),
         },
         body: attempt.body,
       });
@@ -141,16 +226,80 @@ export class WebhookSender {
       // A bug, not the receiver's doing: counted as a failed attempt (retried), told to the tenant in
       // general words, and reported to the operator.
       this.options.onError?.(error);
-      result = { error: 'the attempt failed inside Parley' };
+      return { error: 'the attempt failed inside Parley' };
     }
-    return inTenant(orm, claim.tenantId, (scope) => this.record(scope, attempt, result, mayKeep));
+  }
+
+  /**
+   * The attempt a lane's head makes, built from what the bulk read returned; the careful way (its own
+   * transaction) when the head is not a plain event or payload to send: nothing pending, a disabled
+   * endpoint, an event retention deleted, a notification.
+   */
+  private async attemptOf(head: LaneHead): Promise<Attempt | undefined> {
+    const { delivery } = head;
+    const claim: LaneKey = { tenantId: head.tenantId, endpointId: head.endpointId, lane: head.lane };
+    let body: string | undefined;
+    if (delivery !== undefined && !head.endpointDisabled) {
+      if (delivery.source === 'test' || delivery.source === 'notice') {
+        body = delivery.payload === null ? undefined : JSON.stringify(delivery.payload);
+      } else if (delivery.source !== 'notification' && head.event !== undefined) {
+        const cursor = delivery.cursor ?? encodeCursor({ prev: head.snapshot, at: Date.now() });
+        body = JSON.stringify({
+          type: head.event.type,
+          timestamp: head.event.createdAt.toISOString(),
+          data: toLoggedEvent(head.event, cursor),
+        });
+      }
+    }
+    if (delivery === undefined || body === undefined) {
+      return inTenant(this.options.orm, claim.tenantId, (scope) => this.prepare(scope, claim));
+    }
+    return {
+      claim,
+      url: head.url,
+      deliveryId: delivery.id,
+      attempts: delivery.attempts,
+      messageId: delivery.messageId,
+      body,
+      secrets: liveSecrets(head, (sealed) => this.box.open(sealed)),
+    };
+  }
+
+  /**
+   * Records a success with the others that finished meanwhile: one statement for all of them, started at
+   * once when none is under way, else when the one under way ends. Resolves with the lane's next head when
+   * its claim goes on.
+   */
+  private recordSuccess(success: WebhookSuccess): Promise<LaneHead | undefined> {
+    return new Promise<LaneHead | undefined>((resolve, reject) => {
+      this.successes.push({ success, resolve, reject });
+      this.recordQueued();
+    });
+  }
+
+  private recordQueued(): void {
+    if (this.recording !== undefined || this.successes.length === 0) return;
+    const batch = this.successes.splice(0, RECORD_BATCH);
+    this.recording = (async () => {
+      try {
+        const heads = await recordSuccesses(
+          this.options.orm,
+          batch.map((queued) => queued.success),
+          LANE_LEASE_SECONDS,
+        );
+        const byLane = new Map(heads.map((head) => [laneKey(head), head]));
+        for (const queued of batch) queued.resolve(byLane.get(laneKey(queued.success)));
+      } catch (error) {
+        for (const queued of batch) queued.reject(error);
+      }
+    })().finally(() => {
+      this.recording = undefined;
+      this.recordQueued();
+    });
   }
 
   /** The lane's head and what to send, or undefined when there is nothing to send (the lane goes idle). */
-  private async prepare(
-    scope: TenantScope,
-    claim: { endpointId: string; lane: string },
-  ): Promise<Attempt | undefined> {
+  private async prepare(scope: TenantScope, claim: LaneKey): Promise<Attempt | undefined> {
     const endpoint = await findEndpoint(scope, claim.endpointId);
     if (endpoint === undefined) return undefined;
     if (endpoint.disabledAt !== null) {
@@ -173,7 +322,15 @@ export class WebhookSender {
       await this.releaseLane(scope, claim.endpointId, claim.lane);
       return undefined;
     }
-    return { endpoint, delivery, body, secrets: liveSecrets(endpoint, (sealed) => this.box.open(sealed)) };
+    return {
+      claim,
+      url: endpoint.url,
+      deliveryId: delivery.id,
+      attempts: delivery.attempts,
+      messageId: delivery.messageId,
+      body,
+      secrets: liveSecrets(endpoint, (sealed) => this.box.open(sealed)),
+    };
   }
 
   /** The Standard Webhooks body: `{type, timestamp, data}`, data the event as on the socket. */
@@ -229,17 +386,17 @@ export class WebhookSender {
     result: AttemptResult,
     mayKeep: boolean,
   ): Promise<boolean> {
-    const { delivery } = attempt;
-    const endpoint = await findEndpoint(scope, attempt.endpoint.id, true);
+    const { lane } = attempt.claim;
+    const endpoint = await findEndpoint(scope, attempt.claim.endpointId, true);
     // Deleted meanwhile: its deliveries and lanes went with it.
     if (endpoint === undefined) return false;
-    await lockLane(scope, endpoint.id, delivery.lane);
+    await lockLane(scope, endpoint.id, lane);
     const delivered = result.status !== undefined && result.status >= 200 && result.status < 300;
-    const attempts = delivery.attempts + 1;
+    const attempts = attempt.attempts + 1;
     const wait = this.schedule[attempts - 1];
     const outcome = delivered ? 'delivered' : wait === undefined ? 'failed' : 'retrying';
     const retryAt = wait === undefined ? null : new Date(Date.now() + wait);
-    await updateDelivery(scope, delivery.id, {
+    await updateDelivery(scope, attempt.deliveryId, {
       status: outcome === 'retrying' ? 'pending' : outcome,
       attempts,
       nextAttemptAt: outcome === 'retrying' ? retryAt : null,
@@ -252,19 +409,19 @@ export class WebhookSender {
     if (await this.recordHealth(scope, endpoint, delivered)) return false;
     // A retry holds its lane until then: what follows it in the lane waits, so order is kept.
     if (outcome === 'retrying') {
-      await scheduleLane(scope, endpoint.id, delivery.lane, retryAt);
+      await scheduleLane(scope, endpoint.id, lane, retryAt);
       return false;
     }
-    const next = await laneHead(scope, endpoint.id, delivery.lane);
+    const next = await laneHead(scope, endpoint.id, lane);
     if (next === undefined) {
-      await scheduleLane(scope, endpoint.id, delivery.lane, null);
+      await scheduleLane(scope, endpoint.id, lane, null);
       return false;
     }
     const keep = mayKeep && endpoint.disabledAt === null;
     await scheduleLane(
       scope,
       endpoint.id,
-      delivery.lane,
+      lane,
       keep ? new Date(Date.now() + LANE_LEASE_SECONDS * 1000) : 'now',
     );
     return keep;

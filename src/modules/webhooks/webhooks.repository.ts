@@ -3,6 +3,8 @@ import { rowsOf, type Orm } from '../../db/client.ts';
 import { arrayParam } from '../../db/params.ts';
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import { webhookDeliveries, webhookEndpoints, webhookLanes } from '../../db/schema/webhooks.ts';
+import { storedEventOf } from '../events/events.repository.ts';
+import type { StoredEvent } from '../events/events.schemas.ts';
 
 export type EndpointRow = typeof webhookEndpoints.$inferSelect;
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect;
@@ -125,15 +127,157 @@ export async function armLanes(
 }
 
 /** Claims due lanes of every tenant for one pass of the sender (parley_claim_webhook_lanes). */
-export async function claimLanes(
-  orm: Orm,
-  limit: number,
-  leaseSeconds: number,
-): Promise<{ tenantId: string; endpointId: string; lane: string }[]> {
+export async function claimLanes(orm: Orm, limit: number, leaseSeconds: number): Promise<LaneKey[]> {
   const result = await orm.execute(sql`
     SELECT tenant_id AS "tenantId", endpoint_id AS "endpointId", lane
     FROM parley_claim_webhook_lanes(${limit}::integer, make_interval(secs => ${leaseSeconds}))`);
   return rowsOf(result);
+}
+
+/** A lane, as the sender claims it: an endpoint and a conversation (or a test's or notice's own id). */
+export interface LaneKey {
+  tenantId: string;
+  endpointId: string;
+  lane: string;
+}
+
+/**
+ * A lane's head as the sender reads it in bulk (parley_webhook_lane_heads): the oldest pending delivery
+ * (none when nothing is pending), its endpoint's url, sealed secrets and state, and the logged event it
+ * carries (none for a payload, or once retention deleted it).
+ */
+export interface LaneHead extends LaneKey {
+  delivery:
+    | {
+        id: string;
+        source: string;
+        type: string;
+        eventId: number | null;
+        cursor: string | null;
+        payload: Record<string, unknown> | null;
+        messageId: string;
+        attempts: number;
+      }
+    | undefined;
+  url: string;
+  secrets: EndpointRow['secrets'];
+  endpointDisabled: boolean;
+  event: StoredEvent | undefined;
+  /** The database's snapshot when read: where a replayed event's cursor resumes from. */
+  snapshot: string;
+}
+
+interface LaneHeadRow {
+  tenant_id: string;
+  endpoint_id: string;
+  lane: string;
+  delivery_id: string | null;
+  source: string | null;
+  type: string | null;
+  event_id: string | number | null;
+  cursor: string | null;
+  payload: Record<string, unknown> | null;
+  message_id: string | null;
+  attempts: number | null;
+  url: string;
+  secrets: EndpointRow['secrets'];
+  endpoint_disabled: boolean;
+  event_tx: string | null;
+  event_conversation_id: string | null;
+  event_type: string | null;
+  event_seq: string | number | null;
+  event_subject_user_id: string | null;
+  event_is_private: boolean | null;
+  event_data: unknown;
+  event_created_at: Date | string | null;
+  snapshot: string;
+}
+
+function laneHeadOf(row: LaneHeadRow): LaneHead {
+  const eventId = row.event_id === null ? null : Number(row.event_id);
+  return {
+    tenantId: row.tenant_id,
+    endpointId: row.endpoint_id,
+    lane: row.lane,
+    delivery:
+      row.delivery_id === null
+        ? undefined
+        : {
+            id: row.delivery_id,
+            source: row.source ?? '',
+            type: row.type ?? '',
+            eventId,
+            cursor: row.cursor,
+            payload: row.payload,
+            messageId: row.message_id ?? '',
+            attempts: row.attempts ?? 0,
+          },
+    url: row.url,
+    secrets: row.secrets,
+    endpointDisabled: row.endpoint_disabled,
+    event:
+      eventId === null || row.event_tx === null
+        ? undefined
+        : storedEventOf(
+            {
+              tx: row.event_tx,
+              conversationId: row.event_conversation_id ?? '',
+              type: row.event_type ?? '',
+              seq: row.event_seq,
+              subjectUserId: row.event_subject_user_id,
+              isPrivate: row.event_is_private ?? false,
+              data: row.event_data,
+              createdAt: row.event_created_at ?? new Date(0),
+            },
+            eventId,
+          ),
+    snapshot: row.snapshot,
+  };
+}
+
+/** The heads of claimed lanes of any tenants, in one statement (see `LaneHead`). */
+export async function laneHeads(orm: Orm, lanes: readonly LaneKey[]): Promise<LaneHead[]> {
+  if (lanes.length === 0) return [];
+  const keys = lanes.map((lane) => ({
+    tenant_id: lane.tenantId,
+    endpoint_id: lane.endpointId,
+    lane: lane.lane,
+  }));
+  const result = await orm.execute(
+    sql`SELECT * FROM parley_webhook_lane_heads(${JSON.stringify(keys)}::jsonb)`,
+  );
+  return rowsOf<LaneHeadRow>(result).map(laneHeadOf);
+}
+
+/** An attempt that succeeded, to record: its lane, its delivery, the status, and whether its claim goes on. */
+export interface WebhookSuccess extends LaneKey {
+  deliveryId: string;
+  status: number;
+  keep: boolean;
+}
+
+/**
+ * Records attempts that succeeded, of any tenants, in one statement (parley_record_webhook_successes), and
+ * returns the heads of the lanes kept for their claimers.
+ */
+export async function recordSuccesses(
+  orm: Orm,
+  successes: readonly WebhookSuccess[],
+  leaseSeconds: number,
+): Promise<LaneHead[]> {
+  if (successes.length === 0) return [];
+  const items = successes.map((success) => ({
+    tenant_id: success.tenantId,
+    endpoint_id: success.endpointId,
+    lane: success.lane,
+    delivery_id: success.deliveryId,
+    status: success.status,
+    keep: success.keep,
+  }));
+  const result = await orm.execute(sql`
+    SELECT * FROM parley_record_webhook_successes(
+      ${JSON.stringify(items)}::jsonb, make_interval(secs => ${leaseSeconds}))`);
+  return rowsOf<LaneHeadRow>(result).map(laneHeadOf);
 }
 
 /** Locks a lane until the transaction ends: whoever changes its schedule holds it (the sender, arming). */
