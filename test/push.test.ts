@@ -257,6 +257,77 @@ describe('push to offline users', () => {
   });
 });
 
+describe("a push service's other 4xx answers", () => {
+  let t: TestApp;
+  let receiver: PushReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      // Retries come at once: one that should not happen would be seen within the settle time.
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200, pushRetryScheduleMs: [20, 20, 20] },
+    });
+    receiver = await startPushReceiver();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await receiver.close();
+    await t.database.drop();
+  });
+
+  it.each([400, 413])(
+    'fail the push at once on %i, with no retry, and keep the subscription for the next message',
+    async (status) => {
+      const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+      const subscriber = receiver.subscriber();
+      const path = subscriber.endpoint.slice(receiver.url.length);
+      receiver.answer = (push) => (push.path === path ? status : 201);
+      try {
+        const subscribed = await asUser(t, tenant, 'bob').post('/v1/me/push-subscriptions', {
+          endpoint: subscriber.endpoint,
+          keys: subscriber.keys,
+        });
+        expect(subscribed.statusCode, subscribed.body).toBe(201);
+        const subscriptionId = subscribed.json<{ id: string }>().id;
+        const first = await asUser(t, tenant, 'ann').post('/v1/direct-messages', { to: 'bob', text: 'one' });
+        expect(first.statusCode, first.body).toBe(201);
+        await receiver.waitFor(() => subscriber.received().length === 1);
+        const pushes = () =>
+          inTenant(t.database.db.orm, tenant.id, async (scope) =>
+            rowsOf<{ status: string; attempts: number; last_status_code: number; last_error: string }>(
+              await scope.tx.execute(
+                sql`SELECT status, attempts, last_status_code, last_error FROM push_deliveries`,
+              ),
+            ),
+          );
+        const deadline = Date.now() + 10_000;
+        while ((await pushes())[0]?.status !== 'failed') {
+          if (Date.now() > deadline)
+            throw new Error(`the push was not failed: ${JSON.stringify(await pushes())}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(await pushes()).toEqual([
+          { status: 'failed', attempts: 1, last_status_code: status, last_error: `answered ${status}` },
+        ]);
+        await settle();
+        expect(subscriber.received()).toHaveLength(1);
+
+        // The subscription is kept, and the next message is pushed to it.
+        const listed = await asUser(t, tenant, 'bob').get('/v1/me/push-subscriptions');
+        expect(listed.json<{ data: { id: string }[] }>().data.map((row) => row.id)).toEqual([subscriptionId]);
+        receiver.answer = () => 201;
+        const second = await asUser(t, tenant, 'ann').post('/v1/direct-messages', { to: 'bob', text: 'two' });
+        await receiver.waitFor(() => subscriber.received().length === 2);
+        const [, push] = subscriber.received();
+        if (push === undefined) throw new Error('no second push');
+        expect(subscriber.open(push)).toMatchObject({ message_id: second.json<{ id: string }>().id });
+      } finally {
+        receiver.answer = () => 201;
+      }
+    },
+  );
+});
+
 describe('presence on another process', () => {
   // Two apps on one database and one bus: two processes of one deployment (with Redis, in production).
   let reader: TestApp;
