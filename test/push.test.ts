@@ -1,7 +1,10 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
+import { newId } from '../src/ids.ts';
+import { scheduleEventRetention } from '../src/jobs/retention.ts';
 import { createLocalBus } from '../src/realtime/bus.ts';
 import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
@@ -326,6 +329,86 @@ describe("a push service's other 4xx answers", () => {
       }
     },
   );
+});
+
+describe('retention of pushes', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase());
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await t.database.drop();
+  });
+
+  /** Pushes of one subscription of the tenant's `ann`, made `ageDays` ago; `label` is kept in last_error. */
+  const seed = (tenant: TestTenant, rows: { label: string; status: string; ageDays: number }[]) =>
+    inTenant(t.database.db.orm, tenant.id, async (scope) => {
+      const subscriptionId = newId();
+      const keys = { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) };
+      await scope.tx.execute(sql`
+        INSERT INTO push_subscriptions (tenant_id, id, user_id, endpoint, p256dh, auth)
+        VALUES (${tenant.id}, ${subscriptionId}, 'ann', ${`https://8.8.8.8/push/${subscriptionId}`},
+                ${keys.p256dh}, ${keys.auth})`);
+      for (const row of rows) {
+        const created = new Date(Date.now() - row.ageDays * 86_400_000);
+        // A pending one waits for a retry far ahead: the sender leaves it alone.
+        const next = row.status === 'pending' ? new Date(Date.now() + 86_400_000) : null;
+        await scope.tx.execute(sql`
+          INSERT INTO push_deliveries (tenant_id, id, subscription_id, conversation_id, event_id, status,
+                                       attempts, next_attempt_at, last_error, created_at)
+          VALUES (${tenant.id}, ${newId()}, ${subscriptionId}, ${newId()}, 1, ${row.status}, 1,
+                  ${next?.toISOString() ?? null}, ${row.label}, ${created.toISOString()})`);
+      }
+    });
+  const labelsOf = (tenant: TestTenant) =>
+    inTenant(t.database.db.orm, tenant.id, async (scope) =>
+      rowsOf<{ last_error: string }>(
+        await scope.tx.execute(sql`SELECT last_error FROM push_deliveries ORDER BY last_error`),
+      ).map((row) => row.last_error),
+    );
+
+  it('purges failed pushes older than the retention, of every tenant, and keeps recent and pending ones', async () => {
+    const rows = [
+      { label: 'failed 31 days ago', status: 'failed', ageDays: 31 },
+      { label: 'failed 29 days ago', status: 'failed', ageDays: 29 },
+      { label: 'pending for 40 days', status: 'pending', ageDays: 40 },
+      { label: 'pending since now', status: 'pending', ageDays: 0 },
+    ];
+    const one = await createTenantWithUsers(t, 'ann');
+    const two = await createTenantWithUsers(t, 'ann');
+    await seed(one, rows);
+    await seed(two, rows);
+
+    // The retention job as the server schedules it (src/jobs/retention.ts): its first run, 30 s after start.
+    const lines: { msg?: string; purged?: number }[] = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    );
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'] });
+    try {
+      const stop = scheduleEventRetention(t.database.db.orm, 30, log);
+      vi.advanceTimersByTime(30_000);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+    const deadline = Date.now() + 10_000;
+    while (!lines.some((line) => line.msg === 'purged failed pushes')) {
+      if (Date.now() > deadline) throw new Error(`no purge was logged: ${JSON.stringify(lines)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(lines.find((line) => line.msg === 'purged failed pushes')?.purged).toBe(2);
+    for (const tenant of [one, two]) {
+      expect(await labelsOf(tenant)).toEqual([
+        'failed 29 days ago',
+        'pending for 40 days',
+        'pending since now',
+      ]);
+    }
+  });
 });
 
 describe('presence on another process', () => {
