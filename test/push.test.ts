@@ -1,7 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { rowsOf } from '../src/db/client.ts';
+import { rowsOf, type Tx } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { newId } from '../src/ids.ts';
 import { scheduleEventRetention } from '../src/jobs/retention.ts';
@@ -18,7 +20,11 @@ import {
 } from './helpers/factories.ts';
 import { startPushReceiver, type PushReceiver, type TestSubscriber } from './helpers/push-receiver.ts';
 import { connectReady } from './helpers/realtime.ts';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
+import {
+  startWebhookReceiver,
+  type ReceivedWebhook,
+  type WebhookReceiver,
+} from './helpers/webhook-receiver.ts';
 
 /** Long enough for a push that should not come to have come: its siblings of the same step already did. */
 const SETTLE_MS = 400;
@@ -597,5 +603,111 @@ describe('notification.requested', () => {
       sender_id: 'bob',
       recipients: ['ann', 'cat'],
     });
+  });
+});
+
+describe('the push consumer and endpoints that receive "*"', () => {
+  let t: TestApp;
+  let hooks: WebhookReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200 },
+    });
+    hooks = await startWebhookReceiver();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await hooks.close();
+    await t.database.drop();
+  });
+
+  /** A tenant with ann and bob, a group of theirs, and a webhook endpoint receiving `events`. */
+  const tenantWithEndpoint = async (events: string[]) => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+    const endpoint = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: bearer(tenant.apiKey.secret),
+      payload: { url: hooks.url, events },
+    });
+    expect(endpoint.statusCode, endpoint.body).toBe(201);
+    const group = await asUser(t, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      members: ['bob'],
+    });
+    expect(group.statusCode, group.body).toBe(201);
+    return { tenant, groupId: group.json<{ id: string }>().id };
+  };
+  /** The `push` consumer's position of each tenant, read as the database's owner (every tenant). */
+  const pushPositions = async () =>
+    asOwner(async (tx) =>
+      Object.fromEntries(
+        rowsOf<{ tenant_id: string; prev: string }>(
+          await tx.execute(sql`SELECT tenant_id, prev FROM event_consumers WHERE consumer = 'push'`),
+        ).map((row) => [row.tenant_id, row.prev]),
+      ),
+    );
+  /** Runs `work` as the owner (migrations run so; row-level security does not apply), in one transaction. */
+  const asOwner = <T>(work: (tx: Tx) => Promise<T>) =>
+    t.database.db.orm.transaction(async (tx) => {
+      await tx.execute(sql`SET LOCAL ROLE NONE`);
+      return work(tx);
+    });
+  const notified = (messageId: string) => (received: ReceivedWebhook[]) =>
+    received.some((r) => r.json.type === 'notification.requested' && r.json.data.message_id === messageId);
+
+  it('is followed from the creation of an endpoint that receives "*", which gets notification.requested', async () => {
+    const { tenant, groupId } = await tenantWithEndpoint(['*']);
+    expect(Object.keys(await pushPositions())).toContain(tenant.id);
+    const sent = await sendText(t, tenant, 'ann', groupId, 'for everyone');
+    await hooks.waitFor(notified(sent.id));
+    const notice = hooks.received.find((r) => notified(sent.id)([r]));
+    expect(notice?.json.data).toEqual({
+      conversation_id: groupId,
+      message_id: sent.id,
+      sender_id: 'ann',
+      recipients: ['bob'],
+      preview: 'for everyone',
+    });
+  });
+
+  it('is started by the push migration for the endpoints that already received "*", from the present', async () => {
+    // The migration's last step, as it runs on upgrade.
+    const folder = fileURLToPath(new URL('../src/db/migrations/', import.meta.url));
+    const file = readdirSync(folder).find((name) => name.endsWith('_push.sql'));
+    if (file === undefined) throw new Error('no push migration');
+    const step = readFileSync(`${folder}${file}`, 'utf8').split('--> statement-breakpoint').at(-1) ?? '';
+    expect(step).toContain('INSERT INTO "event_consumers"');
+
+    const everything = await tenantWithEndpoint(['*']);
+    const messagesOnly = await tenantWithEndpoint(['message.created']);
+    const followedAlready = await tenantWithEndpoint(['*']);
+    // As before the migration: no push consumer for the first two. The third keeps the one it has: a
+    // position the step finds does not make it fail (ON CONFLICT DO NOTHING).
+    await asOwner((tx) =>
+      tx.execute(sql`DELETE FROM event_consumers WHERE consumer = 'push'
+                     AND tenant_id IN (${everything.tenant.id}, ${messagesOnly.tenant.id})`),
+    );
+    const before = await pushPositions();
+    expect(Object.keys(before)).not.toContain(everything.tenant.id);
+    const unfollowed = await sendText(t, everything.tenant, 'ann', everything.groupId, 'before the upgrade');
+
+    await asOwner((tx) => tx.execute(sql.raw(step)));
+
+    const after = await pushPositions();
+    expect(Object.keys(after)).toContain(everything.tenant.id);
+    expect(Object.keys(after)).not.toContain(messagesOnly.tenant.id);
+    expect(Object.keys(after)).toContain(followedAlready.tenant.id);
+    // Followed from the upgrade on: the next message is notified, the one before it is not.
+    const sent = await sendText(t, everything.tenant, 'ann', everything.groupId, 'after the upgrade');
+    await hooks.waitFor(notified(sent.id));
+    await settle();
+    expect(notified(unfollowed.id)(hooks.received)).toBe(false);
+    // The endpoint did get that message as message.created: it was only not a push decision.
+    expect(
+      hooks.received.some((r) => r.json.type === 'message.created' && r.json.data.data?.id === unfollowed.id),
+    ).toBe(true);
   });
 });
