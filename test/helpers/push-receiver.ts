@@ -22,7 +22,10 @@ export interface TestSubscriber {
   open(push: ReceivedPush): Record<string, unknown>;
 }
 
-/** A push service on loopback (HTTP, or HTTPS when given a certificate): records every request, answers as told (201 by default). */
+/**
+ * A push service on loopback (HTTP, or HTTPS when given a certificate): records every request, answers as
+ * told (201 by default).
+ */
 export interface PushReceiver {
   /** `http://127.0.0.1:<port>`, or `https://` when it serves TLS. */
   url: string;
