@@ -4,6 +4,7 @@
 // injected lookup, never through DNS.
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +15,7 @@ import {
   type OutboundPolicy,
 } from '../src/outbound/outbound-url.ts';
 import { closeOutboundAgents, OutboundError, sendOutbound } from '../src/outbound/send-outbound.ts';
+import { makeTestCa } from './helpers/test-ca.ts';
 
 const DENY: OutboundPolicy = { allowPrivateNetworks: false };
 const ALLOW: OutboundPolicy = { allowPrivateNetworks: true };
@@ -329,6 +331,31 @@ describe('sendOutbound', () => {
       sendOutbound({ url: `http://127.0.0.1:${port}/`, headers: {}, body: 'x' }, ALLOW),
     );
     expect((error as OutboundError).kind).toBe('connect');
+  });
+
+  it('reports a certificate from a CA the process does not trust as kind tls, and sends nothing', async () => {
+    // A server certificate for 127.0.0.1 issued by a throwaway CA, sent without its chain: the client
+    // cannot verify it (OpenSSL's UNABLE_TO_VERIFY_LEAF_SIGNATURE, a code that names no CERT, SSL or TLS).
+    const ca = makeTestCa();
+    const received: string[] = [];
+    const server = createHttpsServer({ cert: ca.cert, key: ca.key }, (req, res) => {
+      received.push(req.url ?? '');
+      res.end('ok');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const error = await refusalOf(
+        sendOutbound({ url: `https://127.0.0.1:${port}/`, headers: {}, body: 'x' }, ALLOW),
+      );
+      expect(error).toBeInstanceOf(OutboundError);
+      expect((error as OutboundError).kind).toBe('tls');
+      expect(received).toEqual([]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('never reuses a connection opened under a policy that allowed private networks for one that does not', async () => {

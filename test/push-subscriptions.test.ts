@@ -142,6 +142,36 @@ describe('push subscriptions', () => {
     expect(endpoints.some((endpoint) => !endpoint.startsWith('https://8.8.8.8/'))).toBe(false);
   });
 
+  it("is part of the user's export, with the endpoint and keys the browser gave", async () => {
+    const other = await createTenantWithUsers(t, 'una', 'vic');
+    const made: Subscription[] = [];
+    for (let n = 0; n < 2; n += 1) {
+      const created = await asUser(t, other, 'una').post('/v1/me/push-subscriptions', {
+        endpoint: publicEndpoint(),
+        keys: browserKeys(),
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      made.push(created.json<Subscription>());
+    }
+    await asUser(t, other, 'vic').post('/v1/me/push-subscriptions', {
+      endpoint: publicEndpoint(),
+      keys: browserKeys(),
+    });
+    const exportOf = async (userId: string) => {
+      const response = await t.app.inject({
+        method: 'GET',
+        url: `/v1/users/${userId}/export`,
+        headers: bearer(other.apiKey.secret),
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json<{ push_subscriptions: Subscription[] }>().push_subscriptions;
+    };
+    // Newest first, each as the subscription routes show it: nothing of another user's.
+    expect(await exportOf('una')).toEqual([...made].reverse());
+    expect((await exportOf('vic')).map((row) => row.endpoint)).not.toContain(made[0]?.endpoint);
+    expect(await exportOf('vic')).toHaveLength(1);
+  });
+
   it("goes with the user's erasure", async () => {
     const other = await createTenantWithUsers(t, 'zed');
     const created = await asUser(t, other, 'zed').post('/v1/me/push-subscriptions', {

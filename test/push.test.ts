@@ -1,7 +1,12 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rowsOf } from '../src/db/client.ts';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { rowsOf, type Tx } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
+import { newId } from '../src/ids.ts';
+import { scheduleEventRetention } from '../src/jobs/retention.ts';
 import { createLocalBus } from '../src/realtime/bus.ts';
 import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
@@ -15,7 +20,11 @@ import {
 } from './helpers/factories.ts';
 import { startPushReceiver, type PushReceiver, type TestSubscriber } from './helpers/push-receiver.ts';
 import { connectReady } from './helpers/realtime.ts';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver.ts';
+import {
+  startWebhookReceiver,
+  type ReceivedWebhook,
+  type WebhookReceiver,
+} from './helpers/webhook-receiver.ts';
 
 /** Long enough for a push that should not come to have come: its siblings of the same step already did. */
 const SETTLE_MS = 400;
@@ -257,6 +266,157 @@ describe('push to offline users', () => {
   });
 });
 
+describe("a push service's other 4xx answers", () => {
+  let t: TestApp;
+  let receiver: PushReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      // Retries come at once: one that should not happen would be seen within the settle time.
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200, pushRetryScheduleMs: [20, 20, 20] },
+    });
+    receiver = await startPushReceiver();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await receiver.close();
+    await t.database.drop();
+  });
+
+  it.each([400, 413])(
+    'fail the push at once on %i, with no retry, and keep the subscription for the next message',
+    async (status) => {
+      const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+      const subscriber = receiver.subscriber();
+      const path = subscriber.endpoint.slice(receiver.url.length);
+      receiver.answer = (push) => (push.path === path ? status : 201);
+      try {
+        const subscribed = await asUser(t, tenant, 'bob').post('/v1/me/push-subscriptions', {
+          endpoint: subscriber.endpoint,
+          keys: subscriber.keys,
+        });
+        expect(subscribed.statusCode, subscribed.body).toBe(201);
+        const subscriptionId = subscribed.json<{ id: string }>().id;
+        const first = await asUser(t, tenant, 'ann').post('/v1/direct-messages', { to: 'bob', text: 'one' });
+        expect(first.statusCode, first.body).toBe(201);
+        await receiver.waitFor(() => subscriber.received().length === 1);
+        const pushes = () =>
+          inTenant(t.database.db.orm, tenant.id, async (scope) =>
+            rowsOf<{ status: string; attempts: number; last_status_code: number; last_error: string }>(
+              await scope.tx.execute(
+                sql`SELECT status, attempts, last_status_code, last_error FROM push_deliveries`,
+              ),
+            ),
+          );
+        const deadline = Date.now() + 10_000;
+        while ((await pushes())[0]?.status !== 'failed') {
+          if (Date.now() > deadline)
+            throw new Error(`the push was not failed: ${JSON.stringify(await pushes())}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(await pushes()).toEqual([
+          { status: 'failed', attempts: 1, last_status_code: status, last_error: `answered ${status}` },
+        ]);
+        await settle();
+        expect(subscriber.received()).toHaveLength(1);
+
+        // The subscription is kept, and the next message is pushed to it.
+        const listed = await asUser(t, tenant, 'bob').get('/v1/me/push-subscriptions');
+        expect(listed.json<{ data: { id: string }[] }>().data.map((row) => row.id)).toEqual([subscriptionId]);
+        receiver.answer = () => 201;
+        const second = await asUser(t, tenant, 'ann').post('/v1/direct-messages', { to: 'bob', text: 'two' });
+        await receiver.waitFor(() => subscriber.received().length === 2);
+        const [, push] = subscriber.received();
+        if (push === undefined) throw new Error('no second push');
+        expect(subscriber.open(push)).toMatchObject({ message_id: second.json<{ id: string }>().id });
+      } finally {
+        receiver.answer = () => 201;
+      }
+    },
+  );
+});
+
+describe('retention of pushes', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase());
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await t.database.drop();
+  });
+
+  /** Pushes of one subscription of the tenant's `ann`, made `ageDays` ago; `label` is kept in last_error. */
+  const seed = (tenant: TestTenant, rows: { label: string; status: string; ageDays: number }[]) =>
+    inTenant(t.database.db.orm, tenant.id, async (scope) => {
+      const subscriptionId = newId();
+      const keys = { p256dh: 'B'.repeat(87), auth: 'A'.repeat(22) };
+      await scope.tx.execute(sql`
+        INSERT INTO push_subscriptions (tenant_id, id, user_id, endpoint, p256dh, auth)
+        VALUES (${tenant.id}, ${subscriptionId}, 'ann', ${`https://8.8.8.8/push/${subscriptionId}`},
+                ${keys.p256dh}, ${keys.auth})`);
+      for (const row of rows) {
+        const created = new Date(Date.now() - row.ageDays * 86_400_000);
+        // A pending one waits for a retry far ahead: the sender leaves it alone.
+        const next = row.status === 'pending' ? new Date(Date.now() + 86_400_000) : null;
+        await scope.tx.execute(sql`
+          INSERT INTO push_deliveries (tenant_id, id, subscription_id, conversation_id, event_id, status,
+                                       attempts, next_attempt_at, last_error, created_at)
+          VALUES (${tenant.id}, ${newId()}, ${subscriptionId}, ${newId()}, 1, ${row.status}, 1,
+                  ${next?.toISOString() ?? null}, ${row.label}, ${created.toISOString()})`);
+      }
+    });
+  const labelsOf = (tenant: TestTenant) =>
+    inTenant(t.database.db.orm, tenant.id, async (scope) =>
+      rowsOf<{ last_error: string }>(
+        await scope.tx.execute(sql`SELECT last_error FROM push_deliveries ORDER BY last_error`),
+      ).map((row) => row.last_error),
+    );
+
+  it('purges failed pushes older than the retention, of every tenant, and keeps recent and pending ones', async () => {
+    const rows = [
+      { label: 'failed 31 days ago', status: 'failed', ageDays: 31 },
+      { label: 'failed 29 days ago', status: 'failed', ageDays: 29 },
+      { label: 'pending for 40 days', status: 'pending', ageDays: 40 },
+      { label: 'pending since now', status: 'pending', ageDays: 0 },
+    ];
+    const one = await createTenantWithUsers(t, 'ann');
+    const two = await createTenantWithUsers(t, 'ann');
+    await seed(one, rows);
+    await seed(two, rows);
+
+    // The retention job as the server schedules it (src/jobs/retention.ts): its first run, 30 s after start.
+    const lines: { msg?: string; purged?: number }[] = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    );
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'] });
+    try {
+      const stop = scheduleEventRetention(t.database.db.orm, 30, log);
+      vi.advanceTimersByTime(30_000);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
+    const deadline = Date.now() + 10_000;
+    while (!lines.some((line) => line.msg === 'purged failed pushes')) {
+      if (Date.now() > deadline) throw new Error(`no purge was logged: ${JSON.stringify(lines)}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(lines.find((line) => line.msg === 'purged failed pushes')?.purged).toBe(2);
+    for (const tenant of [one, two]) {
+      expect(await labelsOf(tenant)).toEqual([
+        'failed 29 days ago',
+        'pending for 40 days',
+        'pending since now',
+      ]);
+    }
+  });
+});
+
 describe('presence on another process', () => {
   // Two apps on one database and one bus: two processes of one deployment (with Redis, in production).
   let reader: TestApp;
@@ -443,5 +603,111 @@ describe('notification.requested', () => {
       sender_id: 'bob',
       recipients: ['ann', 'cat'],
     });
+  });
+});
+
+describe('the push consumer and endpoints that receive "*"', () => {
+  let t: TestApp;
+  let hooks: WebhookReceiver;
+
+  beforeAll(async () => {
+    t = await buildTestApp(await createTestDatabase(), {
+      outbound: { allowPrivateNetworks: true },
+      backgroundWork: { sendEveryMs: 30, sweepEveryMs: 200 },
+    });
+    hooks = await startWebhookReceiver();
+  });
+  afterAll(async () => {
+    await t.app.close();
+    await hooks.close();
+    await t.database.drop();
+  });
+
+  /** A tenant with ann and bob, a group of theirs, and a webhook endpoint receiving `events`. */
+  const tenantWithEndpoint = async (events: string[]) => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+    const endpoint = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks',
+      headers: bearer(tenant.apiKey.secret),
+      payload: { url: hooks.url, events },
+    });
+    expect(endpoint.statusCode, endpoint.body).toBe(201);
+    const group = await asUser(t, tenant, 'ann').post('/v1/conversations', {
+      type: 'group',
+      members: ['bob'],
+    });
+    expect(group.statusCode, group.body).toBe(201);
+    return { tenant, groupId: group.json<{ id: string }>().id };
+  };
+  /** The `push` consumer's position of each tenant, read as the database's owner (every tenant). */
+  const pushPositions = async () =>
+    asOwner(async (tx) =>
+      Object.fromEntries(
+        rowsOf<{ tenant_id: string; prev: string }>(
+          await tx.execute(sql`SELECT tenant_id, prev FROM event_consumers WHERE consumer = 'push'`),
+        ).map((row) => [row.tenant_id, row.prev]),
+      ),
+    );
+  /** Runs `work` as the owner (migrations run so; row-level security does not apply), in one transaction. */
+  const asOwner = <T>(work: (tx: Tx) => Promise<T>) =>
+    t.database.db.orm.transaction(async (tx) => {
+      await tx.execute(sql`SET LOCAL ROLE NONE`);
+      return work(tx);
+    });
+  const notified = (messageId: string) => (received: ReceivedWebhook[]) =>
+    received.some((r) => r.json.type === 'notification.requested' && r.json.data.message_id === messageId);
+
+  it('is followed from the creation of an endpoint that receives "*", which gets notification.requested', async () => {
+    const { tenant, groupId } = await tenantWithEndpoint(['*']);
+    expect(Object.keys(await pushPositions())).toContain(tenant.id);
+    const sent = await sendText(t, tenant, 'ann', groupId, 'for everyone');
+    await hooks.waitFor(notified(sent.id));
+    const notice = hooks.received.find((r) => notified(sent.id)([r]));
+    expect(notice?.json.data).toEqual({
+      conversation_id: groupId,
+      message_id: sent.id,
+      sender_id: 'ann',
+      recipients: ['bob'],
+      preview: 'for everyone',
+    });
+  });
+
+  it('is started by the push migration for the endpoints that already received "*", from the present', async () => {
+    // The migration's last step, as it runs on upgrade.
+    const folder = fileURLToPath(new URL('../src/db/migrations/', import.meta.url));
+    const file = readdirSync(folder).find((name) => name.endsWith('_push.sql'));
+    if (file === undefined) throw new Error('no push migration');
+    const step = readFileSync(`${folder}${file}`, 'utf8').split('--> statement-breakpoint').at(-1) ?? '';
+    expect(step).toContain('INSERT INTO "event_consumers"');
+
+    const everything = await tenantWithEndpoint(['*']);
+    const messagesOnly = await tenantWithEndpoint(['message.created']);
+    const followedAlready = await tenantWithEndpoint(['*']);
+    // As before the migration: no push consumer for the first two. The third keeps the one it has: a
+    // position the step finds does not make it fail (ON CONFLICT DO NOTHING).
+    await asOwner((tx) =>
+      tx.execute(sql`DELETE FROM event_consumers WHERE consumer = 'push'
+                     AND tenant_id IN (${everything.tenant.id}, ${messagesOnly.tenant.id})`),
+    );
+    const before = await pushPositions();
+    expect(Object.keys(before)).not.toContain(everything.tenant.id);
+    const unfollowed = await sendText(t, everything.tenant, 'ann', everything.groupId, 'before the upgrade');
+
+    await asOwner((tx) => tx.execute(sql.raw(step)));
+
+    const after = await pushPositions();
+    expect(Object.keys(after)).toContain(everything.tenant.id);
+    expect(Object.keys(after)).not.toContain(messagesOnly.tenant.id);
+    expect(Object.keys(after)).toContain(followedAlready.tenant.id);
+    // Followed from the upgrade on: the next message is notified, the one before it is not.
+    const sent = await sendText(t, everything.tenant, 'ann', everything.groupId, 'after the upgrade');
+    await hooks.waitFor(notified(sent.id));
+    await settle();
+    expect(notified(unfollowed.id)(hooks.received)).toBe(false);
+    // The endpoint did get that message as message.created: it was only not a push decision.
+    expect(
+      hooks.received.some((r) => r.json.type === 'message.created' && r.json.data.data?.id === unfollowed.id),
+    ).toBe(true);
   });
 });

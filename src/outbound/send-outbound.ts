@@ -226,6 +226,40 @@ const TIMEOUT_CODES = new Set([
   'ETIMEDOUT',
 ]);
 const UNRESOLVABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA']);
+/**
+ * The certificate checks Node reports by OpenSSL's name (X509_V_ERR_* without the prefix), which do not all
+ * say CERT, SSL or TLS: `UNABLE_TO_VERIFY_LEAF_SIGNATURE` is what an unknown CA's certificate gets when the
+ * server sends no chain, the most common failure of all.
+ */
+const CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_CRL',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CRL_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CRL_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CRL_NOT_YET_VALID',
+  'CRL_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'ERROR_IN_CRL_LAST_UPDATE_FIELD',
+  'ERROR_IN_CRL_NEXT_UPDATE_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+]);
 
 /** The kind of a failure, from undici's and Node's error codes. */
 function toOutboundError(error: unknown): OutboundError {
@@ -243,7 +277,9 @@ function toOutboundError(error: unknown): OutboundError {
   const message = error instanceof Error ? error.message : String(error);
   if (TIMEOUT_CODES.has(code)) return new OutboundError('timeout', message, { cause: error });
   if (UNRESOLVABLE_CODES.has(code)) return new OutboundError('unresolvable', message, { cause: error });
-  if (/CERT|SSL|TLS/.test(code)) return new OutboundError('tls', message, { cause: error });
+  if (CERTIFICATE_CODES.has(code) || /CERT|SSL|TLS/.test(code)) {
+    return new OutboundError('tls', message, { cause: error });
+  }
   if (code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW' || code === 'UND_ERR_INFO') {
     return new OutboundError('protocol', message, { cause: error });
   }

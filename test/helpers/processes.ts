@@ -19,11 +19,18 @@ export function tempDataDir(): string {
   return dir;
 }
 
-/** This process's environment without anything that would point a child at another database. */
+/**
+ * This process's environment without anything that would point a child at another database, or make it
+ * trust certificate authorities the test did not give it (NODE_EXTRA_CA_CERTS).
+ */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(DATABASE_URL|DATABASE_POOL_SIZE|REDIS_URL|PORT|HOST|LOG_LEVEL|PARLEY_.*)$/.test(name))
+    if (
+      !/^(DATABASE_URL|DATABASE_POOL_SIZE|REDIS_URL|PORT|HOST|LOG_LEVEL|NODE_EXTRA_CA_CERTS|PARLEY_.*)$/.test(
+        name,
+      )
+    )
       env[name] = value;
   }
   return { ...env, ...extra };

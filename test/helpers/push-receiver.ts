@@ -1,5 +1,6 @@
-import { createECDH, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createECDH, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { decrypt } from 'http_ece';
 
@@ -21,10 +22,16 @@ export interface TestSubscriber {
   open(push: ReceivedPush): Record<string, unknown>;
 }
 
-/** A push service on loopback (plain HTTP): records every request, answers as told (201 by default). */
+/**
+ * A push service on loopback (HTTP, or HTTPS when given a certificate): records every request, answers as
+ * told (201 by default).
+ */
 export interface PushReceiver {
+  /** `http://127.0.0.1:<port>`, or `https://` when it serves TLS. */
   url: string;
   received: ReceivedPush[];
+  /** HTTPS only: the TLS handshakes that failed (a client that did not trust the certificate). */
+  tlsFailures: Error[];
   /** The status for each request; 201 unless changed. */
   answer: (push: ReceivedPush) => number;
   /** A new subscriber: an ECDH P-256 key pair and 16 random auth bytes, as a browser makes them. */
@@ -34,8 +41,11 @@ export interface PushReceiver {
   close(): Promise<void>;
 }
 
-export async function startPushReceiver(): Promise<PushReceiver> {
-  const server = createServer((request, response) => {
+/** Starts a receiver on 127.0.0.1; with `tls` (a certificate for 127.0.0.1 and its key) it serves HTTPS. */
+export async function startPushReceiver(
+  options: { tls?: { cert: string; key: string } } = {},
+): Promise<PushReceiver> {
+  const handle: RequestListener = (request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
@@ -47,11 +57,15 @@ export async function startPushReceiver(): Promise<PushReceiver> {
       receiver.received.push(push);
       response.writeHead(receiver.answer(push)).end();
     });
-  });
+  };
+  const server = options.tls === undefined ? createServer(handle) : createHttpsServer(options.tls, handle);
+  server.on('tlsClientError', (error: Error) => receiver.tlsFailures.push(error));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const scheme = options.tls === undefined ? 'http' : 'https';
   const receiver: PushReceiver = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${scheme}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     received: [],
+    tlsFailures: [],
     answer: () => 201,
     subscriber() {
       const ecdh = createECDH('prime256v1');
@@ -86,4 +100,41 @@ export async function startPushReceiver(): Promise<PushReceiver> {
     },
   };
   return receiver;
+}
+
+/** What a push's `Authorization: vapid t=<JWT>, k=<key>` header says (RFC 8292), and whether it holds. */
+export interface VapidAuthorization {
+  /** Whether the JWT's ES256 signature verifies against `publicKey` (and `k=` is that key). */
+  valid: boolean;
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+}
+
+/**
+ * Checks a push's VAPID header as a push service does: the JWT signed with ES256 by the private key of
+ * `publicKey` (base64url, an uncompressed P-256 point, as GET /v1/push/vapid-public-key gives it).
+ */
+export function readVapidAuthorization(authorization: string, publicKey: string): VapidAuthorization {
+  const match = /^vapid t=([\w-]+)\.([\w-]+)\.([\w-]+), k=([\w-]+)$/.exec(authorization);
+  if (match === null) throw new Error(`not a VAPID authorization: ${authorization}`);
+  const [, header = '', claims = '', signature = '', k = ''] = match;
+  const point = Buffer.from(publicKey, 'base64url');
+  const key = createPublicKey({
+    key: {
+      kty: 'EC',
+      crv: 'P-256',
+      x: point.subarray(1, 33).toString('base64url'),
+      y: point.subarray(33, 65).toString('base64url'),
+    },
+    format: 'jwk',
+  });
+  const signed = verify(
+    'sha256',
+    Buffer.from(`${header}.${claims}`),
+    { key, dsaEncoding: 'ieee-p1363' },
+    Buffer.from(signature, 'base64url'),
+  );
+  const json = (part: string) =>
+    JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as Record<string, unknown>;
+  return { valid: signed && k === publicKey, header: json(header), claims: json(claims) };
 }

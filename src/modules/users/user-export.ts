@@ -5,13 +5,15 @@ import { requireBackend, type TenantContext } from '../../context.ts';
 import { notFound } from '../../errors.ts';
 import { listMembershipsOfUser } from '../conversations/conversations.repository.ts';
 import { listMessagesOf } from '../messages/messages.repository.ts';
+import { listSubscriptions } from '../push/push.repository.ts';
+import { toPushSubscription } from '../push/push.service.ts';
 import { listReactionsOf } from '../reactions/reactions.repository.ts';
 import { findUser } from './users.repository.ts';
 import { toUserView } from './users.presenter.ts';
 import type { UserExport } from './users.schemas.ts';
 
-// Exporting a user reads what every module holds of theirs (profile, memberships, messages, reactions):
-// the one place that does, in one transaction, so the export is one consistent picture.
+// Exporting a user reads what every module holds of theirs (profile, memberships, messages, reactions, push
+// subscriptions): the one place that does, in one transaction, so the export is one consistent picture.
 
 /** The export use case (GET /v1/users/{id}/export), for data-subject access requests. */
 export function createUserExport({ orm }: { orm: Orm }) {
@@ -25,6 +27,7 @@ export function createUserExport({ orm }: { orm: Orm }) {
         const memberships = await listMembershipsOfUser(scope, userId);
         const sent = await listMessagesOf(scope, userId);
         const reactions = await listReactionsOf(scope, userId);
+        const subscriptions = await listSubscriptions(scope, userId);
         return {
           user: toUserView(row),
           memberships: memberships.map((member) => ({
@@ -50,6 +53,7 @@ export function createUserExport({ orm }: { orm: Orm }) {
             emoji: reaction.emoji,
             created_at: reaction.createdAt.toISOString(),
           })),
+          push_subscriptions: subscriptions.map(toPushSubscription),
           exported_at: new Date().toISOString(),
         };
       });

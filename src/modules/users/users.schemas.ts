@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
 import { Metadata, Nullable, Timestamp } from '../../http/schemas.ts';
+import { PushSubscription } from '../push/push.schemas.ts';
 import { UserIdSchema } from './user-id.ts';
 
 export const User = Type.Object(
@@ -81,5 +82,10 @@ export const UserExport = Type.Object({
   reactions: Type.Array(
     Type.Object({ message_id: Type.String({ format: 'uuid' }), emoji: Type.String(), created_at: Timestamp }),
   ),
+  push_subscriptions: Type.Array(PushSubscription, {
+    description:
+      "The user's Web Push subscriptions (their browsers' endpoints and keys), newest first, as " +
+      'GET /v1/me/push-subscriptions lists them',
+  }),
   exported_at: Timestamp,
 });
