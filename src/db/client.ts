@@ -55,6 +55,12 @@ export interface OpenDatabaseOptions {
   databaseUrl?: string | undefined;
   /** Embedded only: directory of the database files; absent means in memory (tests). */
   dataDir?: string | undefined;
+  /**
+   * Embedded, in memory only: a dump of a data directory (PGlite's `dumpDataDir`) to start from instead of
+   * an empty cluster. The test suite migrates one database once and starts every file's from its dump,
+   * skipping PGlite's initdb and the migrations (test/global-setup.ts); pending migrations still apply.
+   */
+  embeddedTemplate?: Blob | undefined;
   /** PostgreSQL pool size. */
   poolSize?: number;
   /** Called with errors of idle pooled connections, which would otherwise crash the process. */
@@ -64,13 +70,20 @@ export interface OpenDatabaseOptions {
 /** Opens the configured database and applies pending migrations before returning it. */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
   return options.databaseUrl === undefined
-    ? openEmbedded(options.dataDir)
+    ? openEmbedded(options.dataDir, options.embeddedTemplate)
     : openPostgres(options.databaseUrl, options.poolSize ?? 10, options.onPoolError);
 }
 
-async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+async function openEmbedded(dataDir: string | undefined, template: Blob | undefined): Promise<Database> {
+  if (template !== undefined && dataDir !== undefined) {
+    throw new Error('a template is for an in-memory embedded database only');
+  }
   // The extensions message search needs (migration 0004) are compiled into PGlite's contrib, loaded here.
-  const client = new PGlite({ dataDir, extensions: { pg_trgm, btree_gin } });
+  const client = new PGlite({
+    dataDir,
+    ...(template === undefined ? {} : { loadDataDir: template }),
+    extensions: { pg_trgm, btree_gin },
+  });
   await client.waitReady;
   try {
     // PGlite has a single session: migrate as its owner, then drop to the app role for good.

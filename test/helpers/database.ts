@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
-import { describe } from 'vitest';
+import { describe, inject } from 'vitest';
 import { openDatabase, rowsOf, type Database } from '../../src/db/client.ts';
 import { assertEventsOnContract, EVENT_ROWS_QUERY, type LoggedRow } from './event-contract.ts';
 
@@ -71,7 +72,11 @@ async function checkEventsOf(url: string): Promise<void> {
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (SERVER_DATABASE_URL === undefined) {
-    const db = await openDatabase({});
+    // From the run's migrated template (test/global-setup.ts) when there is one.
+    const template = inject('embeddedTemplate');
+    const db = await openDatabase(
+      template === undefined ? {} : { embeddedTemplate: new Blob([readFileSync(template)]) },
+    );
     return {
       db,
       url: undefined,
