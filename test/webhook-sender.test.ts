@@ -1,5 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { rowsOf } from '../src/db/client.ts';
+import { arrayParam } from '../src/db/params.ts';
 import { webhookDeliveries } from '../src/db/schema/webhooks.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { newId } from '../src/ids.ts';
@@ -158,5 +160,44 @@ describe('the webhook sender', () => {
     held[0]?.answer({ status: 200 });
     expect(await pass).toBe(2);
     expect(await statuses(slow.endpointId)).toEqual(['delivered']);
+  });
+
+  it('finds each claimed lane, head and delivery by its key, never by reading every lane', async () => {
+    // The planner takes a JSON list for 100 rows whatever it holds; joined as sets, the claim and the
+    // record hashed the whole lanes table, and every pending delivery, for each batch of a few.
+    const { endpointId, laneIds } = await endpointWithLanes(3000, 1);
+    // Most lanes idle, as most are at any time (a lane is due only while its conversation has something to send).
+    await inTenant(t.database.db.orm, tenant.id, (scope) =>
+      scope.tx.execute(sql`UPDATE webhook_lanes SET next_attempt_at = NULL
+                           WHERE tenant_id = ${tenant.id} AND lane <> ALL (${arrayParam(laneIds.slice(0, 10), 'uuid')})`),
+    );
+    const scans = await t.database.db.orm.transaction(async (tx) => {
+      const orm = tx as unknown as typeof t.database.db.orm;
+      const claims = await repository.claimLanes(orm, 10, 60);
+      const heads = await repository.laneHeads(orm, claims);
+      await repository.recordSuccesses(
+        orm,
+        heads.map((head) => ({
+          tenantId: head.tenantId,
+          endpointId: head.endpointId,
+          lane: head.lane,
+          deliveryId: head.delivery?.id ?? '',
+          status: 204,
+          keep: true,
+        })),
+        60,
+      );
+      expect(heads).toHaveLength(10);
+      const result = await tx.execute(sql`
+        SELECT relname AS "table", seq_scan::int AS "seqScans" FROM pg_stat_xact_user_tables
+        WHERE relname IN ('webhook_lanes', 'webhook_deliveries') ORDER BY relname`);
+      return rowsOf<{ table: string; seqScans: number }>(result);
+    });
+    expect(scans).toEqual([
+      { table: 'webhook_deliveries', seqScans: 0 },
+      { table: 'webhook_lanes', seqScans: 0 },
+    ]);
+    const delivered = (await statuses(endpointId)).filter((status) => status === 'delivered');
+    expect(delivered).toHaveLength(10);
   });
 });
