@@ -11,4 +11,5 @@ export const SQL_SOURCES_VERSIONS: readonly { version: number; sha256: string }[
   { version: 3, sha256: '1b0ce054d6e4d2183f2b9bb5816a89d720b7675f32212be3e942d154bd267741' },
   { version: 4, sha256: 'ea9d107c3169bbc93da6208f9c05d269b95d8f5367ee409fce00b83da8505716' },
   { version: 5, sha256: '0099044ce379ce8a457611e45e0a9f10020a303dd3e89a32b3cd416216eab2bb' },
+  { version: 6, sha256: '5db46fdc8bc482a2681f75f520fc62219db5fcdfb606fbaeb7c25eb520656b31' },
 ];

@@ -3,8 +3,7 @@
 -- meanwhile, and a process that dies mid-send delays it by the lease only. Rows another process is
 -- claiming are skipped (SKIP LOCKED), not waited for. SECURITY DEFINER: the sender works for every tenant,
 -- and each push it returns is then handled in its own tenant's transaction, under row-level security; it
--- returns ids only. The claimed rows are updated by their row ids (a TID scan), not joined back on the
--- key, which the planner may do by hashing the whole table.
+-- returns ids only.
 CREATE OR REPLACE FUNCTION parley_claim_push_deliveries(p_limit integer, p_lease interval)
 RETURNS TABLE (tenant_id uuid, id uuid)
 LANGUAGE sql
@@ -12,7 +11,7 @@ SECURITY DEFINER
 SET search_path = public, pg_temp
 AS $$
   WITH due AS (
-    SELECT d.ctid AS row_id
+    SELECT d.tenant_id, d.id
     FROM push_deliveries d
     WHERE d.status = 'pending' AND d.next_attempt_at <= now()
     ORDER BY d.next_attempt_at
@@ -20,7 +19,8 @@ AS $$
     FOR UPDATE SKIP LOCKED
   )
   UPDATE push_deliveries d SET next_attempt_at = now() + p_lease
-  WHERE d.ctid = ANY (ARRAY(SELECT row_id FROM due))
+  FROM due
+  WHERE d.tenant_id = due.tenant_id AND d.id = due.id
   RETURNING d.tenant_id, d.id
 $$;
 

@@ -4,8 +4,11 @@
 -- the lease only. Lanes another process is claiming are skipped (SKIP LOCKED), not waited for.
 -- SECURITY DEFINER: the sender works for every tenant, and each lane it returns is then handled in its own
 -- tenant's transaction, under row-level security; it returns ids only.
--- The claimed rows are updated by their row ids (a TID scan): joined back on the key instead, the planner
--- hashed the whole table for every claim (seen with 500 lanes; it grows with every lane ever used).
+-- Not by row id (`ctid = ANY (...)`), tried: a lane updated and committed after this statement's snapshot
+-- is locked by the CTE at its new version, which the UPDATE's snapshot cannot see, so it was skipped; with
+-- the dispatcher arming lanes all the time, claims came back empty and deliveries stalled for minutes.
+-- The join back on the key follows the row to its newest version. Its plan hashes the lanes table while it
+-- is small; on a large one, probing the key is cheaper and chosen.
 CREATE OR REPLACE FUNCTION parley_claim_webhook_lanes(p_limit integer, p_lease interval)
 RETURNS TABLE (tenant_id uuid, endpoint_id uuid, lane uuid)
 LANGUAGE sql
@@ -13,7 +16,7 @@ SECURITY DEFINER
 SET search_path = public, pg_temp
 AS $$
   WITH due AS (
-    SELECT l.ctid AS row_id
+    SELECT l.tenant_id, l.endpoint_id, l.lane
     FROM webhook_lanes l
     WHERE l.next_attempt_at <= now()
     ORDER BY l.next_attempt_at
@@ -21,7 +24,8 @@ AS $$
     FOR UPDATE SKIP LOCKED
   )
   UPDATE webhook_lanes l SET next_attempt_at = now() + p_lease
-  WHERE l.ctid = ANY (ARRAY(SELECT row_id FROM due))
+  FROM due
+  WHERE l.tenant_id = due.tenant_id AND l.endpoint_id = due.endpoint_id AND l.lane = due.lane
   RETURNING l.tenant_id, l.endpoint_id, l.lane
 $$;
 
