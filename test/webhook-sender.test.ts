@@ -1,21 +1,14 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { webhookDeliveries } from '../src/db/schema/webhooks.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { newId } from '../src/ids.ts';
-import { dispatchWebhooks } from '../src/modules/webhooks/webhook-dispatcher.ts';
 import { WebhookSender, type AttemptResult } from '../src/modules/webhooks/webhook-sender.ts';
 import * as repository from '../src/modules/webhooks/webhooks.repository.ts';
 import { webhookSecretBox } from '../src/modules/webhooks/webhooks.service.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
-import {
-  asUser,
-  createTenant,
-  createTenantWithUsers,
-  sendText,
-  type TestTenant,
-} from './helpers/factories.ts';
+import { createTenant, type TestTenant } from './helpers/factories.ts';
 
 // The real repository, with its bulk record counted.
 vi.mock('../src/modules/webhooks/webhooks.repository.ts', async (importOriginal) => {
@@ -166,49 +159,4 @@ describe('the webhook sender', () => {
     expect(await pass).toBe(2);
     expect(await statuses(slow.endpointId)).toEqual(['delivered']);
   });
-});
-
-describe('the webhook dispatcher', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await buildTestApp(await createTestDatabase(), {
-      backgroundWork: { sendEveryMs: 600_000, sweepEveryMs: 600_000 },
-    });
-  });
-  afterAll(async () => {
-    await t.app.close();
-    await t.database.drop();
-  });
-
-  it('makes at most 2,000 deliveries in one transaction, however many endpoints receive each event', async () => {
-    const tenant = await createTenantWithUsers(t, 'ann');
-    const created = await asUser(t, tenant, 'ann').post('/v1/conversations', { type: 'group', name: 'g' });
-    const conversationId = created.json<{ id: string }>().id;
-    // Ten endpoints written directly, and the log followed from now: the app's own background work is not
-    // told of them, so only the steps below read the log.
-    await inTenant(t.database.db.orm, tenant.id, async (scope) => {
-      for (let i = 0; i < 10; i += 1) {
-        await repository.insertEndpoint(scope, {
-          id: newId(),
-          url: `https://hooks.example.com/${i}`,
-          events: ['message.created'],
-          secrets: [{ sealed: webhookSecretBox(t.serverKey).seal('whsec_dGVzdA=='), expires_at: null }],
-        });
-      }
-      await scope.tx.execute(sql`INSERT INTO event_consumers (tenant_id, consumer, prev)
-                                 VALUES (${tenant.id}, 'webhooks', pg_current_snapshot()::text)`);
-    });
-    for (let i = 0; i < 250; i += 1) await sendText(t, tenant, 'ann', conversationId, `m${i}`);
-    // 200 events a step (2,000 / 10 endpoints), not 500: each step's deliveries stay within the bound, and
-    // together they are every message to every endpoint, once.
-    const steps: { more: boolean; created: number }[] = [];
-    for (let more = true; more;) {
-      const step = await dispatchWebhooks(t.database.db.orm, tenant.id);
-      steps.push(step);
-      more = step.more;
-    }
-    expect(steps.length).toBeGreaterThan(1);
-    for (const step of steps) expect(step.created).toBeLessThanOrEqual(2_000);
-    expect(steps.reduce((sum, step) => sum + step.created, 0)).toBe(2_500);
-  }, 60_000);
 });

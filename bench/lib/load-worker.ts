@@ -1,6 +1,7 @@
 // A load-generating worker thread: drives one keep-alive HTTP pool and records latencies in an HDR histogram.
 import * as hdr from 'hdr-histogram-js';
 import { Pool } from 'undici';
+import { randomUUID } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LoadJob, WorkerResult } from './load.ts';
 
@@ -12,6 +13,11 @@ const histogram = hdr.build({
   numberOfSignificantValueDigits: 3,
 });
 let counter = job.workerIndex * 1_000_000_000;
+/**
+ * This run's own: every run of a job counts from the same number, so without it a run's first sends carried
+ * the client_msg_ids of the run before (a warm-up) and were answered as replays, counted as sends.
+ */
+const run = randomUUID().slice(0, 8);
 let errors = 0;
 let completed = 0;
 
@@ -32,7 +38,7 @@ function nextRequest(): {
       method: 'POST',
       path: `/v1/conversations/${conversation.id}/messages`,
       headers: { ...auth, 'content-type': 'application/json', 'x-parley-user': pick(conversation.members) },
-      body: JSON.stringify({ text: `benchmark message ${counter}`, client_msg_id: `b-${counter}` }),
+      body: JSON.stringify({ text: `benchmark message ${counter}`, client_msg_id: `b-${run}-${counter}` }),
     };
   }
   return { method: 'GET', path: pick(job.paths), headers: { ...auth, 'x-parley-user': job.userId } };

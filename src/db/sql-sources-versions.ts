@@ -12,4 +12,5 @@ export const SQL_SOURCES_VERSIONS: readonly { version: number; sha256: string }[
   { version: 4, sha256: 'ea9d107c3169bbc93da6208f9c05d269b95d8f5367ee409fce00b83da8505716' },
   { version: 5, sha256: '0099044ce379ce8a457611e45e0a9f10020a303dd3e89a32b3cd416216eab2bb' },
   { version: 6, sha256: '5db46fdc8bc482a2681f75f520fc62219db5fcdfb606fbaeb7c25eb520656b31' },
+  { version: 7, sha256: '5c6eb2cb45365c97e8eaf912057478d5246d339e9ae5ac0dad8b3cb8b890c05a' },
 ];

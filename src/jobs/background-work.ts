@@ -36,13 +36,6 @@ export interface BackgroundWorkOptions {
   sendBatch?: number;
 }
 
-/**
- * How long a wake-up waits for others before the log is read. Under a stream of commits (every send wakes
- * it), one read then takes the events of many commits instead of one or two each: at 400 sends a second on
- * the 2-core VM, reading at every wake-up spent the machine on reads of one event, and deliveries fell
- * seconds behind; the wait costs an event that much latency at most.
- */
-const GATHER_MS = 10;
 /** Pages of one tenant's log one dispatch reads before giving the others their turn. */
 const PAGES_PER_TURN = 20;
 /**
@@ -89,8 +82,6 @@ export class BackgroundWork {
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | undefined;
   private dispatching: Promise<void> | undefined;
-  /** The wait before the next read of the log, while wake-ups gather. */
-  private gathering: NodeJS.Timeout | undefined;
   private sending: Promise<void> | undefined;
   private sendAgain = false;
   private closed = false;
@@ -166,7 +157,6 @@ export class BackgroundWork {
     for (const sender of this.senders) sender.stop?.();
     this.unsubscribe?.();
     for (const timer of this.timers) clearInterval(timer);
-    clearTimeout(this.gathering);
     const under = [this.dispatching, this.sending].filter((work) => work !== undefined);
     await Promise.race([
       Promise.allSettled(under),
@@ -192,17 +182,12 @@ export class BackgroundWork {
     this.dispatch();
   }
 
-  /** Reads the log of the dirty tenants, once the wake-ups of the next few milliseconds have joined them. */
   private dispatch(): void {
-    if (this.closed || this.dispatching || this.gathering) return;
-    this.gathering = setTimeout(() => {
-      this.gathering = undefined;
-      if (this.closed) return;
-      this.dispatching = this.dispatchDirty().finally(() => {
-        this.dispatching = undefined;
-        if (this.dirty.size > 0) this.dispatch();
-      });
-    }, GATHER_MS);
+    if (this.closed || this.dispatching) return;
+    this.dispatching = this.dispatchDirty().finally(() => {
+      this.dispatching = undefined;
+      if (this.dirty.size > 0) this.dispatch();
+    });
   }
 
   private async dispatchDirty(): Promise<void> {

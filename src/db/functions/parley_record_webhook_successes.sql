@@ -25,70 +25,57 @@ SET search_path = public, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-  item record;
-  is_kept boolean;
-  kept jsonb := '[]'::jsonb;
+  kept jsonb;
 BEGIN
-  -- One row at a time by key, never joined as a set: the planner takes the JSON for 100 rows whatever it
-  -- holds, and hashed whole tables (every lane, every pending delivery) to match a few.
-  FOR item IN
-    SELECT DISTINCT x.tenant_id, x.endpoint_id
-    FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, endpoint_id uuid)
-    ORDER BY 1, 2
-  LOOP
-    PERFORM 1 FROM webhook_endpoints ep
-    WHERE ep.tenant_id = item.tenant_id AND ep.id = item.endpoint_id
-    FOR NO KEY UPDATE;
-    -- A success ends the endpoint's failing streak.
-    UPDATE webhook_endpoints ep SET failing_since = NULL, updated_at = now()
-    WHERE ep.tenant_id = item.tenant_id AND ep.id = item.endpoint_id
-      AND ep.failing_since IS NOT NULL AND ep.disabled_at IS NULL;
-  END LOOP;
+  PERFORM 1
+  FROM webhook_endpoints ep
+  WHERE (ep.tenant_id, ep.id) IN (
+    SELECT x.tenant_id, x.endpoint_id FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, endpoint_id uuid))
+  ORDER BY ep.tenant_id, ep.id
+  FOR NO KEY UPDATE OF ep;
 
-  FOR item IN
+  UPDATE webhook_endpoints ep SET failing_since = NULL, updated_at = now()
+  WHERE (ep.tenant_id, ep.id) IN (
+      SELECT x.tenant_id, x.endpoint_id FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, endpoint_id uuid))
+    AND ep.failing_since IS NOT NULL AND ep.disabled_at IS NULL;
+
+  PERFORM 1
+  FROM webhook_lanes l
+  WHERE (l.tenant_id, l.endpoint_id, l.lane) IN (
     SELECT x.tenant_id, x.endpoint_id, x.lane
-    FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, endpoint_id uuid, lane uuid)
-    ORDER BY 1, 2, 3
-  LOOP
-    PERFORM 1 FROM webhook_lanes l
-    WHERE l.tenant_id = item.tenant_id AND l.endpoint_id = item.endpoint_id AND l.lane = item.lane
-    FOR UPDATE;
-  END LOOP;
+    FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, endpoint_id uuid, lane uuid))
+  ORDER BY l.tenant_id, l.endpoint_id, l.lane
+  FOR UPDATE OF l;
 
-  FOR item IN
-    SELECT x.tenant_id, x.endpoint_id, x.lane, x.delivery_id, x.status, x.keep
-    FROM jsonb_to_recordset(p_items)
-      AS x(tenant_id uuid, endpoint_id uuid, lane uuid, delivery_id uuid, status integer, keep boolean)
-  LOOP
-    -- Not `status = 'pending'`: that matches the lane index's predicate, and the planner then read the
-    -- tenant's whole backlog through it instead of the one row through the primary key.
-    UPDATE webhook_deliveries d
-    SET status = 'delivered', attempts = d.attempts + 1, next_attempt_at = NULL, last_attempt_at = now(),
-        last_status_code = item.status, last_error = NULL
-    WHERE d.tenant_id = item.tenant_id AND d.id = item.delivery_id AND d.status NOT IN ('delivered', 'failed');
+  UPDATE webhook_deliveries d
+  SET status = 'delivered', attempts = d.attempts + 1, next_attempt_at = NULL, last_attempt_at = now(),
+      last_status_code = x.status, last_error = NULL
+  FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, delivery_id uuid, status integer)
+  WHERE d.tenant_id = x.tenant_id AND d.id = x.delivery_id AND d.status = 'pending';
 
+  WITH lanes AS (
+    SELECT x.tenant_id, x.endpoint_id, x.lane, x.keep, ep.disabled_at IS NULL AS enabled,
+           EXISTS (SELECT 1 FROM webhook_deliveries d
+                   WHERE d.tenant_id = x.tenant_id AND d.endpoint_id = x.endpoint_id AND d.lane = x.lane
+                     AND d.status = 'pending') AS more
+    FROM jsonb_to_recordset(p_items) AS x(tenant_id uuid, endpoint_id uuid, lane uuid, keep boolean)
+    JOIN webhook_endpoints ep ON ep.tenant_id = x.tenant_id AND ep.id = x.endpoint_id
+  ), scheduled AS (
     UPDATE webhook_lanes l
     SET next_attempt_at = CASE
       WHEN NOT (s.enabled AND s.more) THEN NULL
-      WHEN item.keep THEN now() + p_lease
+      WHEN s.keep THEN now() + p_lease
       ELSE now()
     END
-    FROM (
-      SELECT ep.disabled_at IS NULL AS enabled,
-             EXISTS (SELECT 1 FROM webhook_deliveries d
-                     WHERE d.tenant_id = item.tenant_id AND d.endpoint_id = item.endpoint_id
-                       AND d.lane = item.lane AND d.status = 'pending') AS more
-      FROM webhook_endpoints ep
-      WHERE ep.tenant_id = item.tenant_id AND ep.id = item.endpoint_id
-    ) s
-    WHERE l.tenant_id = item.tenant_id AND l.endpoint_id = item.endpoint_id AND l.lane = item.lane
-    RETURNING s.enabled AND s.more AND item.keep INTO is_kept;
-
-    IF is_kept THEN
-      kept := kept || jsonb_build_object(
-        'tenant_id', item.tenant_id, 'endpoint_id', item.endpoint_id, 'lane', item.lane);
-    END IF;
-  END LOOP;
+    FROM lanes s
+    WHERE l.tenant_id = s.tenant_id AND l.endpoint_id = s.endpoint_id AND l.lane = s.lane
+    RETURNING l.tenant_id, l.endpoint_id, l.lane, s.enabled AND s.more AND s.keep AS is_kept
+  )
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'tenant_id', s.tenant_id, 'endpoint_id', s.endpoint_id, 'lane', s.lane)) FILTER (WHERE s.is_kept),
+         '[]'::jsonb)
+  INTO kept
+  FROM scheduled s;
 
   RETURN QUERY SELECT * FROM parley_webhook_lane_heads(kept);
 END;

@@ -27,14 +27,7 @@ AS $$
          e.created_at,
          pg_current_snapshot()::text
   FROM jsonb_to_recordset(p_lanes) AS x(tenant_id uuid, endpoint_id uuid, lane uuid)
-  -- Each lane's rows by key (LATERAL, LIMIT 1: a lookup per lane), never a join of sets: the planner takes
-  -- the JSON for 100 rows whatever it holds, and would hash every endpoint to match a few.
-  CROSS JOIN LATERAL (
-    SELECT ep.url, ep.secrets, ep.disabled_at
-    FROM webhook_endpoints ep
-    WHERE ep.tenant_id = x.tenant_id AND ep.id = x.endpoint_id
-    LIMIT 1
-  ) ep
+  JOIN webhook_endpoints ep ON ep.tenant_id = x.tenant_id AND ep.id = x.endpoint_id
   LEFT JOIN LATERAL (
     SELECT d.*
     FROM webhook_deliveries d
@@ -43,12 +36,7 @@ AS $$
     ORDER BY d.event_id, d.id
     LIMIT 1
   ) d ON true
-  LEFT JOIN LATERAL (
-    SELECT e.*
-    FROM events e
-    WHERE e.tenant_id = x.tenant_id AND e.id = d.event_id
-    LIMIT 1
-  ) e ON true
+  LEFT JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id
 $$;
 
 REVOKE ALL ON FUNCTION parley_webhook_lane_heads(jsonb) FROM PUBLIC;

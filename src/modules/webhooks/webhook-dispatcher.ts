@@ -7,15 +7,8 @@ import { readEventWindow } from '../events/events.repository.ts';
 import { enabledEndpoints, insertDeliveries, type NewDelivery } from './webhooks.repository.ts';
 import { WEBHOOK_CONSUMER } from './webhooks.service.ts';
 
-/** Events read from the log per step at most: one short transaction each. */
+/** Events read from the log per step: one short transaction each. */
 export const DISPATCH_PAGE = 500;
-/**
- * Deliveries one step makes at most (events read times the endpoints receiving them): the step holds the
- * lanes it arms until it commits, and a sender recording an attempt of one of them waits for that. With
- * ten endpoints, a page of 500 events made 5,000 deliveries in one transaction, and the senders stalled
- * behind it for seconds.
- */
-export const DISPATCH_DELIVERIES = 2_000;
 
 /** Whether an endpoint receives an event type. */
 export const receives = (events: readonly string[], type: string) =>
@@ -36,17 +29,13 @@ export async function dispatchWebhooks(
   return inTenant(orm, tenantId, async (scope) => {
     const position = await lockConsumer(scope, WEBHOOK_CONSUMER);
     if (position === undefined) return { more: false, created: 0 };
-    const endpoints = await enabledEndpoints(scope);
-    const limit = Math.min(
-      DISPATCH_PAGE,
-      Math.max(50, Math.floor(DISPATCH_DELIVERIES / Math.max(1, endpoints.length))),
-    );
     const window = await readEventWindow(scope, {
       prev: position.prev,
       now: position.now ?? undefined,
       afterId: position.afterId ?? 0,
-      limit,
+      limit: DISPATCH_PAGE,
     });
+    const endpoints = window.events.length === 0 ? [] : await enabledEndpoints(scope);
     const at = position.prevAt.getTime();
     const deliveries: NewDelivery[] = [];
     for (const event of window.events) {
@@ -68,7 +57,7 @@ export async function dispatchWebhooks(
     }
     const created = await insertDeliveries(scope, deliveries);
     const last = window.events.at(-1);
-    const more = window.events.length === limit && last !== undefined;
+    const more = window.events.length === DISPATCH_PAGE && last !== undefined;
     await saveConsumer(
       scope,
       WEBHOOK_CONSUMER,

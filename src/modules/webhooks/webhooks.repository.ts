@@ -122,10 +122,7 @@ export async function armLanes(
     .values(lanes.map((lane) => ({ ...lane, tenantId: scope.tenantId, nextAttemptAt: sql`now()` })))
     .onConflictDoUpdate({
       target: [webhookLanes.tenantId, webhookLanes.endpointId, webhookLanes.lane],
-      set: { nextAttemptAt: sql`now()` },
-      // A lane already scheduled keeps its time, and is not written again: a new version of every armed lane
-      // at every step made the senders' claims and records of those lanes wait on, and chase, each one.
-      setWhere: sql`${webhookLanes.nextAttemptAt} IS NULL`,
+      set: { nextAttemptAt: sql`coalesce(${webhookLanes.nextAttemptAt}, now())` },
     });
 }
 
