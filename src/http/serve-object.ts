@@ -1,0 +1,270 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sendProblem } from '../errors.ts';
+import type { ByteRange } from '../storage/object-storage.ts';
+
+/** One stored file as a GET or HEAD answers it: what the headers say and how to read its bytes. */
+export interface ServableObject {
+  /** Bytes in the whole object. */
+  size: number;
+  /** A strong entity tag with its quotes (`"<sha256>"`): the same bytes always have the same tag. */
+  etag: string;
+  /** What the bytes are, as detected on upload; anything not shaped like a media type is sent as octet-stream. */
+  contentType: string;
+  /** The name the uploader gave, any characters: it is cleaned and bounded here. */
+  fileName: string;
+  /** Shown in the browser (`inline`) or saved (`attachment`); anything a browser could run must be false. */
+  inline: boolean;
+  lastModified?: Date;
+  /** How long a client may reuse the answer: at most what is left of the link. */
+  maxAgeSeconds: number;
+  /** The bytes, or the inclusive range `start..end` of them; never called for HEAD, 304, 416 or an empty object. */
+  open: (range?: ByteRange) => Promise<Readable>;
+}
+
+/**
+ * The policy of every file response: nothing loads, nothing runs, and the document is sandboxed to an opaque
+ * origin, so an HTML or SVG file opened through its link cannot script Parley's origin or read its storage.
+ * Images are unaffected where they matter: an `<img>` on the chat client's page follows that page's policy.
+ */
+export const FILE_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox";
+
+/** Longest file name put in Content-Disposition, in code points (the extension kept). */
+const MAX_FILE_NAME_CODE_POINTS = 150;
+/** The longest `.ext` kept whole when a name is shortened. */
+const MAX_EXTENSION_CODE_POINTS = 16;
+
+/**
+ * The headers every answer under a file link carries, errors included (a 403 or 410 before the object is
+ * known): set first by the route, before checking the link. `no-store` stands until `serveObject` replaces
+ * it on a success, so no cache keeps a refusal under a URL that may later work.
+ */
+export function setFileSafetyHeaders(reply: FastifyReply): void {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('content-security-policy', FILE_CONTENT_SECURITY_POLICY);
+  // Chat clients on other origins show these images and play these videos; the link, not a cookie, is the
+  // credential, so a cross-origin read gains no one anything they did not already hold.
+  reply.header('cross-origin-resource-policy', 'cross-origin');
+  // The URL is the credential: a link inside an opened file must not hand it to the next site.
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('cache-control', 'no-store');
+}
+
+/**
+ * Answers a GET or HEAD for one stored object (RFC 9110): `If-None-Match` and `If-Modified-Since` (304),
+ * one `Range` (206, or 416 when it starts past the end), `If-Range`; several ranges or a malformed `Range`
+ * get the whole object (200). The body is streamed from `open`, never held in memory.
+ */
+export async function serveObject(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  object: ServableObject,
+): Promise<FastifyReply> {
+  setFileSafetyHeaders(reply);
+  reply.header('accept-ranges', 'bytes');
+  reply.header('etag', object.etag);
+  // `private`: the URL is a bearer credential to a tenant's file, so no shared cache (CDN, proxy) may keep
+  // the bytes beyond the link's life; `immutable`: a link names one rendition, whose bytes never change.
+  reply.header(
+    'cache-control',
+    `private, max-age=${Math.max(0, Math.floor(object.maxAgeSeconds))}, immutable`,
+  );
+  if (object.lastModified !== undefined) reply.header('last-modified', object.lastModified.toUTCString());
+
+  if (isNotModified(request, object)) {
+    return reply.code(304).send();
+  }
+
+  const range = request.method === 'GET' ? requestedRange(request, object) : { kind: 'whole' as const };
+  if (range.kind === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${object.size}`);
+    // A 416 is no answer to keep: caches key on the URL, not the Range, and would replay it for a full GET.
+    reply.header('cache-control', 'no-store');
+    return sendProblem(
+      reply,
+      'range_not_satisfiable',
+      `the requested range is not within the ${object.size} bytes of this file`,
+    );
+  }
+
+  reply.header('content-type', contentTypeOf(object.contentType));
+  reply.header('content-disposition', contentDisposition(object.fileName, object.inline));
+  if (range.kind === 'part') {
+    const { start, end } = range;
+    reply.code(206);
+    reply.header('content-range', `bytes ${start}-${end}/${object.size}`);
+    reply.header('content-length', String(end - start + 1));
+    return reply.send(await object.open({ start, end }));
+  }
+  reply.code(200);
+  reply.header('content-length', String(object.size));
+  // An empty stream, not nothing: Fastify's automatic HEAD route sets `content-length: 0` for an absent
+  // body and keeps ours for a stream, which it drains.
+  if (request.method === 'HEAD') return reply.send(Readable.from([]));
+  if (object.size === 0) return reply.send('');
+  return reply.send(await object.open());
+}
+
+/**
+ * Content-Disposition for a name of any characters (RFC 6266): `filename*` carries it in UTF-8
+ * (RFC 8187), `filename` an ASCII stand-in for old clients. Control and bidirectional-override characters
+ * and path separators are dropped or replaced, and the name is bounded, its extension kept.
+ */
+export function contentDisposition(fileName: string, inline: boolean): string {
+  const name = boundedFileName(cleanFileName(fileName));
+  const ascii = asciiFileName(name);
+  return `${inline ? 'inline' : 'attachment'}; filename="${ascii}"; filename*=UTF-8''${rfc8187Encode(name)}`;
+}
+
+type RangeAnswer =
+  { kind: 'whole' } | { kind: 'part'; start: number; end: number } | { kind: 'unsatisfiable' };
+
+/** What `Range` (and `If-Range`) ask of this object; only GET has ranges (RFC 9110, 14.2). */
+function requestedRange(request: FastifyRequest, object: ServableObject): RangeAnswer {
+  const header = request.headers.range;
+  if (header === undefined) return { kind: 'whole' };
+  const ifRange: unknown = request.headers['if-range'];
+  if (ifRange !== undefined && (typeof ifRange !== 'string' || !ifRangeMatches(ifRange, object))) {
+    return { kind: 'whole' };
+  }
+  return parseRange(header, object.size);
+}
+
+/**
+ * One `bytes=` range against `size`. Malformed headers, other units and several ranges are ignored (the
+ * whole object, which RFC 9110 allows for any Range); a range starting at or past the end is unsatisfiable;
+ * so is every `first-last` of an empty object. A suffix (`-n`) on an empty object is satisfiable but has no
+ * byte to send, and no Content-Range can say so: the empty whole.
+ */
+function parseRange(header: string, size: number): RangeAnswer {
+  const match = /^bytes=(.*)$/i.exec(header.trim());
+  if (match === null) return { kind: 'whole' };
+  const specs = (match[1] ?? '')
+    .split(',')
+    .map((spec) => spec.trim())
+    .filter((spec) => spec !== '');
+  const [spec] = specs;
+  if (spec === undefined || specs.length > 1) return { kind: 'whole' };
+
+  const suffix = /^-(\d+)$/.exec(spec);
+  if (suffix !== null) {
+    const length = Number(suffix[1]);
+    if (length === 0) return { kind: 'unsatisfiable' };
+    if (size === 0) return { kind: 'whole' };
+    return { kind: 'part', start: Math.max(0, size - length), end: size - 1 };
+  }
+  const bounded = /^(\d+)-(\d*)$/.exec(spec);
+  if (bounded === null) return { kind: 'whole' };
+  const first = Number(bounded[1]);
+  const last = bounded[2] === '' || bounded[2] === undefined ? Number.POSITIVE_INFINITY : Number(bounded[2]);
+  if (last < first) return { kind: 'whole' };
+  if (first >= size) return { kind: 'unsatisfiable' };
+  return { kind: 'part', start: first, end: Math.min(last, size - 1) };
+}
+
+/** `If-None-Match` (weak comparison, `*` included) or, without it, `If-Modified-Since` (RFC 9110, 13.2.2). */
+function isNotModified(request: FastifyRequest, object: ServableObject): boolean {
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() === '*') return true;
+    const wanted = opaqueTag(object.etag);
+    return entityTags(ifNoneMatch).some((tag) => opaqueTag(tag) === wanted);
+  }
+  const ifModifiedSince = request.headers['if-modified-since'];
+  if (ifModifiedSince !== undefined && object.lastModified !== undefined) {
+    const since = Date.parse(ifModifiedSince);
+    return !Number.isNaN(since) && wholeSeconds(object.lastModified) <= since;
+  }
+  return false;
+}
+
+/** `If-Range`: an entity tag compared strongly (a weak one never matches), or the exact Last-Modified date. */
+function ifRangeMatches(ifRange: string, object: ServableObject): boolean {
+  const value = ifRange.trim();
+  if (value.startsWith('"')) return value === object.etag && !object.etag.startsWith('W/');
+  if (value.startsWith('W/')) return false;
+  const date = Date.parse(value);
+  return (
+    object.lastModified !== undefined && !Number.isNaN(date) && wholeSeconds(object.lastModified) === date
+  );
+}
+
+/** The entity tags of a list header, in order: `"a", W/"b"`. */
+function entityTags(header: string): string[] {
+  return header.match(/(?:W\/)?"[^"]*"/g) ?? [];
+}
+
+/** The tag without its weakness marker, for the weak comparison. */
+function opaqueTag(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
+}
+
+/** HTTP dates have whole seconds; a Date's milliseconds would make every comparison fail. */
+function wholeSeconds(date: Date): number {
+  return Math.floor(date.getTime() / 1000) * 1000;
+}
+
+const TOKEN = "[A-Za-z0-9!#$%&'*+.^_`|~-]+";
+const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(\\s*;\\s*${TOKEN}=(?:${TOKEN}|"[^"\\\\\\r\\n]*"))*$`);
+
+/** The media type to send: octet-stream if it is not one, and an explicit UTF-8 for text without a charset. */
+function contentTypeOf(contentType: string): string {
+  const value = contentType.trim();
+  if (!MEDIA_TYPE.test(value)) return 'application/octet-stream';
+  if (/^text\//i.test(value) && !/;\s*charset=/i.test(value)) return `${value}; charset=utf-8`;
+  return value;
+}
+
+/** Control characters, and the direction overrides that make `exe.txt` display as `txt.exe`. */
+const UNSAFE_NAME_CHARACTERS = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
+
+function cleanFileName(fileName: string): string {
+  const cleaned = fileName
+    .toWellFormed()
+    .normalize('NFC')
+    .replace(UNSAFE_NAME_CHARACTERS, '')
+    .replace(/[/\\]/g, '_')
+    .trim();
+  return cleaned === '' || /^\.+$/.test(cleaned) ? 'download' : cleaned;
+}
+
+/** At most MAX_FILE_NAME_CODE_POINTS, cut between graphemes, the extension kept. */
+function boundedFileName(name: string): string {
+  if (codePointCount(name) <= MAX_FILE_NAME_CODE_POINTS) return name;
+  const dot = name.lastIndexOf('.');
+  const extension = dot > 0 ? name.slice(dot) : '';
+  const keptExtension = codePointCount(extension) <= MAX_EXTENSION_CODE_POINTS ? extension : '';
+  const stem = keptExtension === '' ? name : name.slice(0, dot);
+  const room = MAX_FILE_NAME_CODE_POINTS - codePointCount(keptExtension);
+  let kept = '';
+  let used = 0;
+  for (const { segment } of new Intl.Segmenter('und', { granularity: 'grapheme' }).segment(stem)) {
+    const length = codePointCount(segment);
+    if (used + length > room) break;
+    kept += segment;
+    used += length;
+  }
+  return `${kept === '' ? 'download' : kept}${keptExtension}`;
+}
+
+/** Code points, not UTF-16 units: what a name's length means to its reader (the text is well-formed here). */
+function codePointCount(text: string): number {
+  return Array.from(text).length;
+}
+
+/** The name in printable ASCII with no quote, backslash or percent sign: accents dropped, the rest `_`. */
+function asciiFileName(name: string): string {
+  return name
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .replace(/[^\x20-\x7e]|["\\%]/g, '_')
+    .replace(/_{2,}/g, '_');
+}
+
+/** RFC 8187 value-chars: percent-encoded UTF-8 of everything but attr-char. */
+function rfc8187Encode(value: string): string {
+  return encodeURIComponent(value).replace(
+    /['()*]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+}
