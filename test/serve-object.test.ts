@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { handleError } from '../src/errors.ts';
+import { handleError, notFound } from '../src/errors.ts';
 import {
   contentDisposition,
   FILE_CONTENT_SECURITY_POLICY,
@@ -248,6 +248,20 @@ describe('serveObject', () => {
     );
     expect(response.headers['content-type']).toBe('text/html; charset=utf-8');
     expectSafetyHeaders(response);
+  });
+
+  it('answers an object that cannot be opened with the error alone, uncached and not as a file', async () => {
+    object = objectOf(BYTES, { open: () => Promise.reject(notFound('attachment')) });
+    for (const headers of [{}, { range: 'bytes=0-9' }] as Record<string, string>[]) {
+      const response = await get(headers);
+      expect(response.statusCode).toBe(404);
+      expect(response.json()).toMatchObject({ code: 'not_found' });
+      expect(response.headers['cache-control']).toBe('no-store');
+      expect(response.headers.etag).toBeUndefined();
+      expect(response.headers['content-disposition']).toBeUndefined();
+      expect(response.headers['content-range']).toBeUndefined();
+      expectSafetyHeaders(response);
+    }
   });
 
   it('adds UTF-8 to text without a charset, keeps a given one, and sends a malformed type as octet-stream', async () => {

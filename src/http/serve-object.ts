@@ -62,6 +62,42 @@ export async function serveObject(
 ): Promise<FastifyReply> {
   setFileSafetyHeaders(reply);
   reply.header('accept-ranges', 'bytes');
+  if (isNotModified(request, object)) {
+    setCachingHeaders(reply, object);
+    return reply.code(304).send();
+  }
+
+  const range = request.method === 'GET' ? requestedRange(request, object) : { kind: 'whole' as const };
+  if (range.kind === 'unsatisfiable') {
+    reply.header('content-range', `bytes */${object.size}`);
+    // The `no-store` stands: caches key on the URL, not the Range, and would replay a 416 for a full GET.
+    return sendProblem(
+      reply,
+      'range_not_satisfiable',
+      `the requested range is not within the ${object.size} bytes of this file`,
+    );
+  }
+
+  // Opened before any header about the bytes is set: an object that cannot be read (gone from storage)
+  // fails into the error handler's problem document, `no-store` and with no ETag, Range or Disposition.
+  const part = range.kind === 'part' ? { start: range.start, end: range.end } : undefined;
+  const body = await bodyOf(request, object, part);
+  setCachingHeaders(reply, object);
+  reply.header('content-type', contentTypeOf(object.contentType));
+  reply.header('content-disposition', contentDisposition(object.fileName, object.inline));
+  if (part !== undefined) {
+    reply.code(206);
+    reply.header('content-range', `bytes ${part.start}-${part.end}/${object.size}`);
+    reply.header('content-length', String(part.end - part.start + 1));
+  } else {
+    reply.code(200);
+    reply.header('content-length', String(object.size));
+  }
+  return reply.send(body);
+}
+
+/** The validators and freshness of a success or a 304: what lets a client reuse the bytes it has. */
+function setCachingHeaders(reply: FastifyReply, object: ServableObject): void {
   reply.header('etag', object.etag);
   // `private`: the URL is a bearer credential to a tenant's file, so no shared cache (CDN, proxy) may keep
   // the bytes beyond the link's life; `immutable`: a link names one rendition, whose bytes never change.
@@ -70,39 +106,19 @@ export async function serveObject(
     `private, max-age=${Math.max(0, Math.floor(object.maxAgeSeconds))}, immutable`,
   );
   if (object.lastModified !== undefined) reply.header('last-modified', object.lastModified.toUTCString());
+}
 
-  if (isNotModified(request, object)) {
-    return reply.code(304).send();
-  }
-
-  const range = request.method === 'GET' ? requestedRange(request, object) : { kind: 'whole' as const };
-  if (range.kind === 'unsatisfiable') {
-    reply.header('content-range', `bytes */${object.size}`);
-    // A 416 is no answer to keep: caches key on the URL, not the Range, and would replay it for a full GET.
-    reply.header('cache-control', 'no-store');
-    return sendProblem(
-      reply,
-      'range_not_satisfiable',
-      `the requested range is not within the ${object.size} bytes of this file`,
-    );
-  }
-
-  reply.header('content-type', contentTypeOf(object.contentType));
-  reply.header('content-disposition', contentDisposition(object.fileName, object.inline));
-  if (range.kind === 'part') {
-    const { start, end } = range;
-    reply.code(206);
-    reply.header('content-range', `bytes ${start}-${end}/${object.size}`);
-    reply.header('content-length', String(end - start + 1));
-    return reply.send(await object.open({ start, end }));
-  }
-  reply.code(200);
-  reply.header('content-length', String(object.size));
-  // An empty stream, not nothing: Fastify's automatic HEAD route sets `content-length: 0` for an absent
-  // body and keeps ours for a stream, which it drains.
-  if (request.method === 'HEAD') return reply.send(Readable.from([]));
-  if (object.size === 0) return reply.send('');
-  return reply.send(await object.open());
+/** What to send: nothing to read for HEAD or an empty object, else the stream `open` gives. */
+async function bodyOf(
+  request: FastifyRequest,
+  object: ServableObject,
+  part: ByteRange | undefined,
+): Promise<Readable | string> {
+  // An empty stream for HEAD, not nothing: Fastify's automatic HEAD route sets `content-length: 0` for an
+  // absent body and keeps ours for a stream, which it drains.
+  if (request.method === 'HEAD') return Readable.from([]);
+  if (object.size === 0) return '';
+  return object.open(part);
 }
 
 /**
