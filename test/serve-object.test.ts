@@ -105,6 +105,26 @@ describe('serveObject', () => {
     },
   );
 
+  it('keeps its lengths over a real socket, where Node writes the headers itself', async () => {
+    const server = Fastify();
+    server.get('/file', (request, reply) => serveObject(request, reply, object));
+    const address = await server.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const head = await fetch(`${address}/file`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(BYTES.length));
+      const part = await fetch(`${address}/file`, { headers: { range: 'bytes=-8' } });
+      expect(part.status).toBe(206);
+      expect(part.headers.get('content-length')).toBe('8');
+      expect(Buffer.from(await part.arrayBuffer()).equals(BYTES.subarray(100))).toBe(true);
+      const whole = await fetch(`${address}/file`);
+      expect(Buffer.from(await whole.arrayBuffer()).equals(BYTES)).toBe(true);
+      expect(opened).toEqual([{ start: 100, end: 107 }, 'whole']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('ignores Range on HEAD (range handling is defined for GET only)', async () => {
     const response = await app.inject({ method: 'HEAD', url: '/file', headers: { range: 'bytes=0-9' } });
     expect(response.statusCode).toBe(200);
