@@ -2,6 +2,7 @@
 // the file (header only, so a decompression bomb is refused before any pixel is decoded), then re-encodes
 // the original without its metadata and makes WebP thumbnails. Works on a local file, never a network
 // stream: the worker copies the stored object to a temporary file first.
+import { stat } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { Metadata, Sharp, SharpOptions } from 'sharp';
 
@@ -108,6 +109,8 @@ function rejectionFor(error: unknown): ImageRejectedError {
  * exceed the limit passes; renderImage then keeps only its first frame.
  */
 export async function probeImage(path: string, limits: ImageLimits): Promise<ImageProbe> {
+  // A missing or unreadable file is the worker's failure (worth a retry), not the image's: it throws as is.
+  await stat(path);
   let metadata: Metadata;
   try {
     metadata = await sharp(path, readOptions(limits, false)).metadata();
@@ -163,7 +166,8 @@ function encodeOriginal(pipeline: Sharp, probe: ImageProbe): { pipeline: Sharp; 
  * `originalOut` re-encoded with the EXIF orientation applied and no metadata (an animation stays animated
  * when all its frames fit within maxPixels; otherwise its first frame is kept), and makes the 256 px and
  * 1024 px WebP thumbnails of the first frame. Both are always made; neither enlarges, so an image smaller
- * than a size gets a thumbnail of its own size there.
+ * than a size gets a thumbnail of its own size there. On failure `originalOut` may hold a partial file: it
+ * belongs to the caller's temporary directory.
  */
 export async function renderImage(inputPath: string, options: RenderOptions): Promise<RenderedImage> {
   const limits: ImageLimits = { maxPixels: options.maxPixels };
