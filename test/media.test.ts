@@ -215,7 +215,7 @@ describe('images of each format', () => {
 });
 
 describe('orientation and metadata', () => {
-  it('applies EXIF orientation 6 and strips EXIF and GPS from the original and every thumbnail', async () => {
+  it('applies EXIF orientation 6 and strips EXIF, GPS and XMP from the original and every thumbnail', async () => {
     const jpeg = await picture(300, 100)
       .jpeg()
       .withExif({
@@ -223,12 +223,17 @@ describe('orientation and metadata', () => {
         IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 0/1', GPSMapDatum: GPS_MARKER },
       })
       .withMetadata({ orientation: 6 })
+      .withXmp(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">' +
+          '<rdf:Description>ParleyXmpNote</rdf:Description></rdf:RDF></x:xmpmeta>',
+      )
       .toBuffer();
     // The input really carries the orientation and the GPS data.
     const input = await sharp(jpeg).metadata();
     expect(input.orientation).toBe(6);
     expect(input.exif?.includes(GPS_MARKER)).toBe(true);
     expect(jpeg.includes(GPS_MARKER)).toBe(true);
+    expect(input.xmp?.includes('ParleyXmpNote')).toBe(true);
 
     const path = await writeTemp(jpeg);
     expect(await probeImage(path, LIMITS)).toMatchObject({ width: 100, height: 300 });
@@ -245,6 +250,7 @@ describe('orientation and metadata', () => {
       expect(metadata.orientation).toBeUndefined();
       expect(rendition.includes(GPS_MARKER)).toBe(false);
       expect(rendition.includes('ParleyPhone')).toBe(false);
+      expect(rendition.includes('ParleyXmpNote')).toBe(false);
       // Upright: portrait, as the orientation said.
       expect(metadata.height).toBeGreaterThan(metadata.width);
     }
