@@ -40,8 +40,9 @@ export interface S3StorageOptions {
 }
 
 /**
- * How much of a body an upload holds in memory: one part of 5 MiB (S3's smallest) being filled while at most
- * one other is sent. Bodies of one part or less go up as one PutObject.
+ * How much of a body an upload holds in memory: one part of 5 MiB (S3's smallest), filled and then sent before
+ * the next is read (one uploader), so a slow bucket slows the client rather than filling memory. Bodies of one
+ * part or less go up as one PutObject.
  */
 const UPLOAD_PART_BYTES = 5 * 1024 * 1024;
 const UPLOAD_PARTS_IN_FLIGHT = 1;
