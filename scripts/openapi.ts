@@ -4,6 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { buildApp } from '../src/app.ts';
 import { openDatabase } from '../src/db/client.ts';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DEFAULT_ATTACHMENT_LIMITS } from '../src/config.ts';
+import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
 import { createLocalBus } from '../src/realtime/bus.ts';
 
 const db = await openDatabase({});
@@ -14,6 +18,11 @@ const app = await buildApp({
   logger: pino({ level: 'silent' }),
   bus: createLocalBus(),
   eventRetentionDays: 30,
+  // Never written to: nothing here uploads.
+  attachments: {
+    storage: new LocalDiskStorage(path.join(tmpdir(), 'parley-unused-storage')),
+    limits: DEFAULT_ATTACHMENT_LIMITS,
+  },
 });
 await app.ready();
 process.stdout.write(`${JSON.stringify(app.swagger(), null, 2)}\n`);

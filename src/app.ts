@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import type { OpenAPIV3_1 } from 'openapi-types';
 import swaggerUi from '@fastify/swagger-ui';
+import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Server } from 'node:http';
 import Fastify, { type FastifyHttpOptions } from 'fastify';
@@ -12,6 +13,7 @@ import {
   DEFAULT_RATE_LIMITS,
   type HttpTimeouts,
   type RateLimits,
+  type AttachmentLimits,
   type VapidConfig,
 } from './config.ts';
 import type { Database } from './db/client.ts';
@@ -64,6 +66,9 @@ import type { OutboundPolicy } from './outbound/outbound-url.ts';
 import { createUserErasure } from './modules/users/user-erasure.ts';
 import { createUserExport } from './modules/users/user-export.ts';
 import { createUsersService } from './modules/users/users.service.ts';
+import { createAttachments } from './jobs/attachments-wiring.ts';
+import { registerAttachmentRoutes } from './modules/attachments/attachments.routes.ts';
+import type { ObjectStorage } from './storage/object-storage.ts';
 
 /** Everything the HTTP app needs, built by the caller (main.ts, tests, benchmarks). */
 export interface AppDeps {
@@ -96,6 +101,8 @@ export interface AppDeps {
   backgroundWork?: BackgroundWorkTimings;
   /** The VAPID keys and subject Web Push is signed with (PARLEY_VAPID_*); generated and stored if absent. */
   vapid?: VapidConfig;
+  /** Where attachment bytes are stored, and the limits of uploads and links (docs/ATTACHMENTS.md). */
+  attachments: { storage: ObjectStorage; limits: AttachmentLimits };
   /**
    * Where rate limits and socket counts are kept, so every process of a deployment shares them (REDIS_URL;
    * see src/redis.ts). Without it each process counts alone, in memory.
@@ -236,19 +243,52 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   registerAuthRoutes(app, auth);
   const orm = deps.db.orm;
+  const timings = deps.backgroundWork ?? {};
+  const background = new BackgroundWork({
+    orm,
+    bus: deps.bus,
+    log: app.log,
+    metrics,
+    ...(timings.sweepEveryMs === undefined ? {} : { sweepEveryMs: timings.sweepEveryMs }),
+    ...(timings.sendEveryMs === undefined ? {} : { sendEveryMs: timings.sendEveryMs }),
+  });
+  const { attachments, links } = createAttachments({
+    orm,
+    background,
+    events,
+    storage: deps.attachments.storage,
+    limits: deps.attachments.limits,
+    serverKey: deps.serverKey,
+    log: app.log,
+  });
+  await app.register(multipart, {
+    // The file name as the client sent it: one holding a path is refused (400), not quietly cut to its end.
+    preservePath: true,
+    limits: {
+      // Parley counts a file's bytes itself, as it stores them (413 past the limit); busboy must not cut first.
+      fileSize: deps.attachments.limits.maxFileBytes + 1,
+      files: 2,
+      fields: 4,
+      fieldSize: 4096,
+      parts: 6,
+      headerPairs: 20,
+    },
+  });
+  registerAttachmentRoutes(app, attachments, deps.attachments.storage);
   const messages = createMessagesService({
     orm,
     events,
+    links,
     sendBatchesInFlight: deps.db.sendBatchesInFlight,
   });
   const reads = createReadsService({ orm, events });
-  const conversations = createConversationsService({ orm, events });
+  const conversations = createConversationsService({ orm, events, links });
   registerConversationRoutes(app, conversations);
   registerMessageRoutes(app, messages);
-  registerReactionRoutes(app, createReactionsService({ orm, events }));
-  registerPinRoutes(app, createPinsService({ orm, events }));
+  registerReactionRoutes(app, createReactionsService({ orm, events, links }));
+  registerPinRoutes(app, createPinsService({ orm, events, links }));
   registerReadRoutes(app, reads);
-  registerSearchRoutes(app, createSearchService({ orm }));
+  registerSearchRoutes(app, createSearchService({ orm, links }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
   const hub = new Hub({
     orm,
@@ -258,16 +298,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     timings: deps.hubTimings,
     services: { conversations, tenants, users },
   });
-  const timings = deps.backgroundWork ?? {};
   const outbound = deps.outbound ?? { allowPrivateNetworks: false };
-  const background = new BackgroundWork({
-    orm,
-    bus: deps.bus,
-    log: app.log,
-    metrics,
-    ...(timings.sweepEveryMs === undefined ? {} : { sweepEveryMs: timings.sweepEveryMs }),
-    ...(timings.sendEveryMs === undefined ? {} : { sendEveryMs: timings.sendEveryMs }),
-  });
   const webhookWork = createWebhooks({
     orm,
     background,

@@ -43,9 +43,50 @@ export interface Config {
   outbound: OutboundPolicy;
   /** The VAPID key pair (generated and stored when absent) and subject Web Push is signed with (docs/PUSH.md). */
   vapid: VapidConfig;
+  /** Where attachments are stored and how big they may be (docs/ATTACHMENTS.md). */
+  attachments: AttachmentsConfig;
   /** pino level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
+
+/** Where attachment bytes go (PARLEY_STORAGE*, PARLEY_S3_*; docs/ATTACHMENTS.md, "Storage"). */
+export type StorageConfig =
+  | { kind: 'disk'; root: string }
+  | {
+      kind: 's3';
+      endpoint: string | undefined;
+      region: string;
+      bucket: string;
+      accessKeyId: string | undefined;
+      secretAccessKey: string | undefined;
+      forcePathStyle: boolean;
+      prefix: string | undefined;
+    };
+
+/** What uploads may be and how links last (docs/ATTACHMENTS.md). */
+export interface AttachmentLimits {
+  /** The most bytes one file may have; a larger upload answers 413. */
+  maxFileBytes: number;
+  /** A tenant's storage quota unless the operator set its own; an upload beyond it answers 507. */
+  defaultQuotaBytes: number;
+  /** How long a signed download link works. */
+  linkTtlSeconds: number;
+  /** The most pixels an image may have to be processed; a larger one is rejected unread. */
+  maxImagePixels: number;
+}
+
+export interface AttachmentsConfig {
+  storage: StorageConfig;
+  limits: AttachmentLimits;
+}
+
+/** The limits when nothing is configured (docs/CONFIG.md). */
+export const DEFAULT_ATTACHMENT_LIMITS: AttachmentLimits = {
+  maxFileBytes: 100 * 1024 * 1024,
+  defaultQuotaBytes: 10 * 1024 * 1024 * 1024,
+  linkTtlSeconds: 3600,
+  maxImagePixels: 40_000_000,
+};
 
 /** The VAPID configuration Web Push is signed with (PARLEY_VAPID_*; docs/PUSH.md). */
 export interface VapidConfig {
@@ -247,6 +288,74 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('PARLEY_SECRET_KEY must be at least 32 characters');
   }
 
+  const storageKind = readOptional('PARLEY_STORAGE') ?? 'disk';
+  let storage: StorageConfig = {
+    kind: 'disk',
+    root: path.resolve(readOptional('PARLEY_STORAGE_DIR') ?? path.join(dataDir, 'attachments')),
+  };
+  if (storageKind === 's3') {
+    const bucket = readOptional('PARLEY_S3_BUCKET');
+    if (bucket === undefined) problems.push('PARLEY_S3_BUCKET is required with PARLEY_STORAGE=s3');
+    const endpoint = readOptional('PARLEY_S3_ENDPOINT');
+    if (endpoint !== undefined && !/^https?:\/\/./.test(endpoint))
+      problems.push('PARLEY_S3_ENDPOINT must be an http:// or https:// URL');
+    const accessKeyId = readOptional('PARLEY_S3_ACCESS_KEY_ID');
+    const secretAccessKey = readOptional('PARLEY_S3_SECRET_ACCESS_KEY');
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined))
+      problems.push('PARLEY_S3_ACCESS_KEY_ID and PARLEY_S3_SECRET_ACCESS_KEY are set together, or neither');
+    const rawPathStyle = readOptional('PARLEY_S3_FORCE_PATH_STYLE') ?? 'false';
+    if (rawPathStyle !== 'true' && rawPathStyle !== 'false')
+      problems.push(`PARLEY_S3_FORCE_PATH_STYLE must be true or false, got "${rawPathStyle}"`);
+    const prefix = readOptional('PARLEY_S3_PREFIX');
+    const isPrefixSegment = (segment: string) =>
+      /^[A-Za-z0-9._-]+$/.test(segment) && segment !== '.' && segment !== '..';
+    if (prefix !== undefined && !prefix.replace(/\/$/, '').split('/').every(isPrefixSegment))
+      problems.push(
+        'PARLEY_S3_PREFIX must be path segments of letters, digits, ".", "_" and "-" (no "." or ".." segment)',
+      );
+    storage = {
+      kind: 's3',
+      endpoint,
+      region: readOptional('PARLEY_S3_REGION') ?? 'us-east-1',
+      bucket: bucket ?? '',
+      accessKeyId,
+      secretAccessKey,
+      forcePathStyle: rawPathStyle === 'true',
+      prefix,
+    };
+  } else if (storageKind !== 'disk') {
+    problems.push(`PARLEY_STORAGE must be disk or s3, got "${storageKind}"`);
+  }
+  const attachments: AttachmentsConfig = {
+    storage,
+    limits: {
+      maxFileBytes: readInt(
+        'PARLEY_ATTACHMENT_MAX_BYTES',
+        DEFAULT_ATTACHMENT_LIMITS.maxFileBytes,
+        1,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      defaultQuotaBytes: readInt(
+        'PARLEY_STORAGE_QUOTA_BYTES',
+        DEFAULT_ATTACHMENT_LIMITS.defaultQuotaBytes,
+        0,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      linkTtlSeconds: readInt(
+        'PARLEY_ATTACHMENT_LINK_TTL_SECONDS',
+        DEFAULT_ATTACHMENT_LIMITS.linkTtlSeconds,
+        60,
+        7 * 24 * 3600,
+      ),
+      maxImagePixels: readInt(
+        'PARLEY_IMAGE_MAX_PIXELS',
+        DEFAULT_ATTACHMENT_LIMITS.maxImagePixels,
+        1,
+        1_000_000_000,
+      ),
+    },
+  };
+
   const rawLevel = readOptional('LOG_LEVEL') ?? 'info';
   const logLevel = LOG_LEVELS.find((level) => level === rawLevel);
   if (logLevel === undefined)
@@ -274,6 +383,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     presence,
     outbound,
     vapid,
+    attachments,
     logLevel: logLevel ?? 'info',
   };
 }

@@ -12,11 +12,12 @@ export const ERROR_CODES = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   range_not_satisfiable: { status: 416, title: 'Range not satisfiable' },
   cursor_expired: { status: 410, title: 'Cursor expired' },
-  link_expired: { status: 410, title: 'Link expired' },
+  gone: { status: 410, title: 'Gone' },
   idempotency_key_reused: { status: 422, title: 'Idempotency key reused' },
   rate_limited: { status: 429, title: 'Rate limited' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service unavailable' },
+  quota_exceeded: { status: 507, title: 'Quota exceeded' },
 } as const;
 
 /** What `Retry-After` says on an `unavailable` answer: a database restart takes about this long. */
@@ -196,6 +197,13 @@ const FASTIFY_ERRORS: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'validation_failed',
   FST_ERR_CTP_INVALID_JSON_BODY: 'validation_failed',
   FST_ERR_CTP_MALFORMED_JSON: 'validation_failed',
+  // @fastify/multipart (uploads): too many parts, files or fields, a bad part, an unusable content type.
+  FST_PARTS_LIMIT: 'validation_failed',
+  FST_FILES_LIMIT: 'validation_failed',
+  FST_FIELDS_LIMIT: 'validation_failed',
+  FST_PROTO_VIOLATION: 'validation_failed',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'unsupported_media_type',
+  FST_REQ_FILE_TOO_LARGE: 'payload_too_large',
 };
 
 /** The one error handler: every failure leaves as problem+json; unexpected ones are logged, never echoed. */

@@ -57,6 +57,7 @@ const importServer = () =>
     import('./modules/tenants/tenants.service.ts'),
     import('./realtime/bus.ts'),
     import('./redis.ts'),
+    import('./storage/open-storage.ts'),
   ]);
 
 async function start(config: Config): Promise<void> {
@@ -132,7 +133,9 @@ async function serve(
     ,
     { createLocalBus, createRedisBus },
     { createLimitsRedis, closeLimitsRedis },
+    { openStorage },
   ] = modules;
+  const storage = openStorage(config.attachments.storage);
   const bus =
     config.redisUrl === undefined
       ? createLocalBus()
@@ -159,6 +162,7 @@ async function serve(
     httpTimeouts: config.httpTimeouts,
     ...(limitsRedis === undefined ? {} : { limitsRedis }),
     maxTokenTtlSeconds: config.maxTokenTtlSeconds,
+    attachments: { storage, limits: config.attachments.limits },
     hubTimings: {
       offlineAfterMs: config.presence.offlineAfterMs,
       presenceTtlMs: config.presence.ttlMs,
@@ -180,6 +184,7 @@ async function serve(
       .then(() => bus.close())
       .then(() => closeOutboundAgents())
       .then(() => (limitsRedis === undefined ? undefined : closeLimitsRedis(limitsRedis)))
+      .then(() => storage.close?.())
       .then(() => runtime.close())
       .then(() => {
         logger.info('shut down cleanly');

@@ -153,7 +153,7 @@ describe('file links', () => {
       return 'accepted';
     };
     expect(codeOf(() => verifyFileLink(key, 'garbage', issuedAt))).toBe('forbidden');
-    expect(codeOf(() => verifyFileLink(key, token, claims.expiresAt))).toBe('link_expired');
+    expect(codeOf(() => verifyFileLink(key, token, claims.expiresAt))).toBe('gone');
   });
 
   it('refuse to be made or checked with a short key, or for ids that are not UUIDs (bugs, not requests)', () => {

@@ -29,8 +29,64 @@ describe('loadConfig', () => {
       presence: { offlineAfterMs: 30_000, ttlMs: 35_000, renewMs: 10_000 },
       outbound: { allowPrivateNetworks: false },
       vapid: { keys: undefined, subject: 'mailto:admin@localhost' },
+      attachments: {
+        storage: { kind: 'disk', root: path.resolve('./data/attachments') },
+        limits: {
+          maxFileBytes: 100 * 1024 * 1024,
+          defaultQuotaBytes: 10 * 1024 * 1024 * 1024,
+          linkTtlSeconds: 3600,
+          maxImagePixels: 40_000_000,
+        },
+      },
       logLevel: 'info',
     });
+  });
+
+  it('reads the attachment storage: the disk by default, S3 with its bucket and credentials together', () => {
+    expect(loadConfig({ PARLEY_DATA_DIR: '/srv/parley' }).attachments.storage).toEqual({
+      kind: 'disk',
+      root: '/srv/parley/attachments',
+    });
+    expect(
+      loadConfig({
+        PARLEY_STORAGE: 's3',
+        PARLEY_S3_BUCKET: 'chat-files',
+        PARLEY_S3_ENDPOINT: 'http://127.0.0.1:9000',
+        PARLEY_S3_ACCESS_KEY_ID: 'minio',
+        PARLEY_S3_SECRET_ACCESS_KEY: 'minio-secret',
+        PARLEY_S3_FORCE_PATH_STYLE: 'true',
+        PARLEY_ATTACHMENT_MAX_BYTES: '1048576',
+      }).attachments,
+    ).toMatchObject({
+      storage: {
+        kind: 's3',
+        bucket: 'chat-files',
+        endpoint: 'http://127.0.0.1:9000',
+        region: 'us-east-1',
+        forcePathStyle: true,
+        prefix: undefined,
+      },
+      limits: { maxFileBytes: 1_048_576 },
+    });
+    expect(() =>
+      loadConfig({
+        PARLEY_STORAGE: 's3',
+        PARLEY_S3_ACCESS_KEY_ID: 'only-one',
+        PARLEY_S3_FORCE_PATH_STYLE: 'yes',
+        PARLEY_S3_PREFIX: '../up',
+      }),
+    ).toThrow(
+      [
+        'PARLEY_S3_BUCKET is required with PARLEY_STORAGE=s3',
+        'PARLEY_S3_ACCESS_KEY_ID and PARLEY_S3_SECRET_ACCESS_KEY are set together, or neither',
+        'PARLEY_S3_FORCE_PATH_STYLE must be true or false, got "yes"',
+        'PARLEY_S3_PREFIX must be path segments of letters, digits, ".", "_" and "-" (no "." or ".." segment)',
+      ].join('\n  - '),
+    );
+    expect(() => loadConfig({ PARLEY_STORAGE: 'ftp' })).toThrow('PARLEY_STORAGE must be disk or s3, got "ftp"');
+    expect(() => loadConfig({ PARLEY_ATTACHMENT_LINK_TTL_SECONDS: '5' })).toThrow(
+      'PARLEY_ATTACHMENT_LINK_TTL_SECONDS must be an integer from 60 to 604800, got "5"',
+    );
   });
 
   it('reads the presence timings, renewing at 2/7 of the TTL', () => {

@@ -10,6 +10,7 @@ import { createTenantsService } from '../src/modules/tenants/tenants.service.ts'
 import { createUsersService } from '../src/modules/users/users.service.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
+import { createFileLinker, fileLinkKey } from '../src/modules/attachments/file-linker.ts';
 import { actingAs, createTenantWithUsers, type TestTenant } from './helpers/factories.ts';
 
 // The hub on its own, with sockets that only record what they are sent: the timing of a registration
@@ -39,7 +40,11 @@ beforeAll(async () => {
     timings: { ...DEFAULT_HUB_TIMINGS, safetyPollMs: 100 },
     services: {
       // Built on the gated ORM, so loading a socket's conversations waits for the gate.
-      conversations: createConversationsService({ orm: gatedOrm, events: createEventLog(bus) }),
+      conversations: createConversationsService({
+        orm: gatedOrm,
+        events: createEventLog(bus),
+        links: createFileLinker(fileLinkKey('test'), 3600),
+      }),
       tenants: createTenantsService({ orm, serverKey: 'unused', onCredentialsChanged: () => {} }),
       users: createUsersService({ orm }),
     },

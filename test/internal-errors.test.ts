@@ -4,6 +4,10 @@ import { pino } from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { createLocalBus } from '../src/realtime/bus.ts';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DEFAULT_ATTACHMENT_LIMITS } from '../src/config.ts';
+import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 
 let database: TestDatabase | undefined;
@@ -26,6 +30,11 @@ it('answers a bug with 500 internal that says nothing but the request id, and lo
     logger: pino({ level: 'info' }, sink),
     bus: createLocalBus(),
     eventRetentionDays: 30,
+    // Never written to: nothing here uploads.
+    attachments: {
+      storage: new LocalDiskStorage(path.join(tmpdir(), 'parley-unused-storage')),
+      limits: DEFAULT_ATTACHMENT_LIMITS,
+    },
   });
   // A route with a bug, standing in for any failure the code did not expect.
   app.get('/bug', { config: { auth: 'none' } }, () => {

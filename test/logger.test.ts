@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { createLogger, serializeRequest } from '../src/logger.ts';
 import { createLocalBus } from '../src/realtime/bus.ts';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DEFAULT_ATTACHMENT_LIMITS } from '../src/config.ts';
+import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
 import { createTestDatabase } from './helpers/database.ts';
 
 const OPERATOR = `padm_${randomBytes(32).toString('base64url')}`;
@@ -36,6 +40,11 @@ describe('credentials in log lines', () => {
       logger,
       bus: createLocalBus(),
       eventRetentionDays: 30,
+      // Never written to: nothing here uploads.
+      attachments: {
+        storage: new LocalDiskStorage(path.join(tmpdir(), 'parley-unused-storage')),
+        limits: DEFAULT_ATTACHMENT_LIMITS,
+      },
     });
     // A handler whose error echoes its input, as a careless one (or a library) would.
     app.get('/echo-failure', { config: { auth: 'none' } }, (request) => {

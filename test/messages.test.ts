@@ -2,11 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { newId } from '../src/ids.ts';
 import { inTenant, tenantDb } from '../src/db/tenant-scope.ts';
 import { sendMessageRows, type SendValues } from '../src/modules/messages/message-sends.repository.ts';
+import { createFileLinker, fileLinkKey } from '../src/modules/attachments/file-linker.ts';
 import { createSendBatcher, sendValuesOf } from '../src/modules/messages/messages.service.ts';
 import { useTestApp } from './helpers/app.ts';
 import { SERVER_DATABASE_URL } from './helpers/database.ts';
 import { createTenant, expectProblem, putUser, type MessageBody } from './helpers/factories.ts';
 import { messageHelpers } from './helpers/messages.ts';
+
+/** Links of attachments as the send's event shows them (these sends have none). */
+const TEST_LINKS = createFileLinker(fileLinkKey('test'), 3600);
 
 // Sending: what a send stores and answers, sends batched into one call, and exactly-once under concurrency.
 
@@ -188,6 +192,7 @@ describe('sends in one batch', () => {
         ...(extra.threadTargetId === undefined ? {} : { thread_root_id: extra.threadTargetId }),
       },
       [],
+      TEST_LINKS,
     );
   const SENDERS = ['OWNER', 'ADMIN', 'MEMBER'];
 
@@ -281,6 +286,7 @@ describe('a batch whose call fails after its commit', () => {
       conversationId,
       clientMsgId === undefined ? { text } : { text, client_msg_id: clientMsgId },
       [],
+      TEST_LINKS,
     );
   const backendOf = (tenant: { id: string; apiKey: { id: string } }) =>
     tenantDb(t.database.db.orm, { tenantId: tenant.id, actor: { kind: 'backend', keyId: tenant.apiKey.id } });

@@ -7,7 +7,11 @@ import {
 } from '../src/modules/messages/message-sends.repository.ts';
 import type { StoredMessage } from '../src/modules/messages/messages.repository.ts';
 import { SendBatcher } from '../src/modules/messages/send-batcher.ts';
+import { createFileLinker, fileLinkKey } from '../src/modules/attachments/file-linker.ts';
 import { sendValuesOf } from '../src/modules/messages/messages.service.ts';
+
+/** Links of attachments as the send's event shows them (these sends have none). */
+const TEST_LINKS = createFileLinker(fileLinkKey('test'), 3600);
 
 /** The tenant of a send, as the batcher groups sends (in the server, a `TenantDb`). */
 const tenant = (tenantId: string) => ({ tenantId });
@@ -20,6 +24,7 @@ const values = (text: string, clientMsgId?: string): SendValues =>
     '00000000-0000-7000-8000-000000000001',
     clientMsgId === undefined ? { text } : { text, client_msg_id: clientMsgId },
     [],
+    TEST_LINKS,
   );
 
 /** The stored message of a send, as far as these tests read it: its id and its text. */

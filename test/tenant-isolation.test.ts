@@ -5,6 +5,7 @@ import { rowsOf } from '../src/db/client.ts';
 import { users } from '../src/db/schema/users.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { useTestApp } from './helpers/app.ts';
+import { uploadFile } from './helpers/uploads.ts';
 import {
   actingAs,
   asUser,
@@ -30,6 +31,9 @@ const CROSS_TENANT_INDEXES = [
   'webhook_deliveries_open_idx',
   'push_deliveries_due_idx',
   'push_deliveries_failed_idx',
+  'attachments_due_idx',
+  'attachments_unbound_idx',
+  'storage_removals_due_idx',
 ];
 
 describe('row-level security', () => {
@@ -91,7 +95,8 @@ describe('row-level security', () => {
   });
 
   it('keeps search, which bypasses row-level security, to the transaction tenant and the member', async () => {
-    // Every function that runs as the tables' owner, reviewed: purges of expired rows, search, and the
+    // Every function that runs as the tables' owner, reviewed: purges of expired rows (and of uploads never
+    // sent), the trigger queueing a deleted attachment's bytes for removal, search, and the
     // background work's cross-tenant claims, counts and list of followed tenants (ids and counts only),
     // and the webhook sender's bulk read and record of the lanes it claimed (granted to the server's role,
     // called with claimed lanes only).
@@ -99,13 +104,17 @@ describe('row-level security', () => {
       SELECT proname AS name FROM pg_proc WHERE prosecdef AND pronamespace = 'public'::regnamespace
       ORDER BY proname`);
     expect(definers.map((row) => row.name)).toEqual([
+      'parley_attachment_removed',
       'parley_background_work_stats',
+      'parley_claim_attachments',
       'parley_claim_push_deliveries',
+      'parley_claim_storage_removals',
       'parley_claim_webhook_lanes',
       'parley_event_consumer_tenants',
       'parley_purge_events',
       'parley_purge_expired_idempotency_keys',
       'parley_purge_push_deliveries',
+      'parley_purge_unsent_attachments',
       'parley_purge_webhook_deliveries',
       'parley_record_webhook_successes',
       'parley_search_messages',
@@ -124,7 +133,7 @@ describe('row-level security', () => {
       sent[`${name}-tenant`] = tenant.id;
     }
     const search = sql`SELECT id FROM parley_search_messages(
-      'mia', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10, ARRAY['OWNER', 'VIEWER'])`;
+      'mia', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10, ARRAY['OWNER', 'VIEWER'], NULL)`;
     expect(await query(search), 'without a tenant').toEqual([]);
     const found = await inTenant(t.database.db.orm, sent['acme-tenant'] ?? '', async (scope) =>
       rowsOf<{ id: string }>(await scope.tx.execute(search)),
@@ -133,7 +142,7 @@ describe('row-level security', () => {
     const asOther = await inTenant(t.database.db.orm, sent['acme-tenant'] ?? '', async (scope) =>
       rowsOf<{ id: string }>(
         await scope.tx.execute(sql`SELECT id FROM parley_search_messages(
-          'noone', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10, ARRAY['OWNER', 'VIEWER'])`),
+          'noone', 'zebracrossing', NULL, NULL, NULL, NULL, NULL, NULL, NULL, 10, ARRAY['OWNER', 'VIEWER'], NULL)`),
       ),
     );
     expect(asOther, 'a user who is no member').toEqual([]);
@@ -227,6 +236,11 @@ const CROSS_TENANT_EXPECTATIONS: Record<
   'POST /v1/me/push-subscriptions': { status: 400, as: 'user', payload: { endpoint: 'nope', keys: {} } },
   'DELETE /v1/me/push-subscriptions/{subscription_id}': { status: 404, as: 'user' },
   'GET /v1/push/vapid-public-key': { status: 200, as: 'user' },
+  'POST /v1/attachments': { status: 415, as: 'user', payload: { file: 'not multipart' } },
+  'GET /v1/attachments/{attachment_id}': { status: 404, as: 'user' },
+  'DELETE /v1/attachments/{attachment_id}': { status: 404, as: 'user' },
+  // No credential but the link itself: one that is not Parley's opens nothing, whoever asks.
+  'GET /v1/files/{token}': { status: 403, as: 'user' },
   'GET /v1/webhooks': { status: 200, as: 'backend' },
   'POST /v1/webhooks': {
     status: 201,
@@ -270,11 +284,14 @@ describe("another tenant's ids", () => {
       payload: { type: 'channel', name: 'Acme secrets' },
     });
     const channelId = channel.json<{ id: string }>().id;
+    const uploaded = await uploadFile(t, acme, 'olivia', 'acme-plan.txt', Buffer.from('the plan'));
+    expect(uploaded.statusCode, uploaded.body).toBe(201);
+    const attachmentId = uploaded.json<{ id: string }>().id;
     const sent = await t.app.inject({
       method: 'POST',
       url: `/v1/conversations/${channelId}/messages`,
       headers: actingAs(acme, 'olivia'),
-      payload: { text: 'Acme secrets: the launch plan' },
+      payload: { text: 'Acme secrets: the launch plan', attachment_ids: [attachmentId] },
     });
     expect(sent.statusCode, sent.body).toBe(201);
     const messageId = sent.json<{ id: string }>().id;
@@ -320,7 +337,9 @@ describe("another tenant's ids", () => {
           .replace('{emoji}', encodeURIComponent('👍'))
           .replace('{subscription_id}', subscriptionId)
           .replace('{webhook_id}', webhookId)
-          .replace('{delivery_id}', messageId) + (expected.query === undefined ? '' : `?${expected.query}`);
+          .replace('{delivery_id}', messageId)
+          .replace('{attachment_id}', attachmentId)
+          .replace('{token}', 'not-a-link') + (expected.query === undefined ? '' : `?${expected.query}`);
       const headers = expected.as === 'user' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
       const response = await t.app.inject({
         method,
@@ -336,6 +355,7 @@ describe("another tenant's ids", () => {
       expect(response.body, route).not.toContain(messageId);
       expect(response.body, route).not.toContain(subscriptionId);
       expect(response.body, route).not.toContain(webhookId);
+      expect(response.body, route).not.toContain(attachmentId);
       expect(response.body, route).not.toContain('acme-');
     }
 

@@ -2,7 +2,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import type { HttpTimeouts, RateLimits, VapidConfig } from '../../src/config.ts';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  DEFAULT_ATTACHMENT_LIMITS,
+  type AttachmentLimits,
+  type HttpTimeouts,
+  type RateLimits,
+  type VapidConfig,
+} from '../../src/config.ts';
+import { LocalDiskStorage } from '../../src/storage/local-disk-storage.ts';
+import type { ObjectStorage } from '../../src/storage/object-storage.ts';
 import { buildApp } from '../../src/app.ts';
 import type { CredentialCacheOptions } from '../../src/modules/auth/credential-cache.ts';
 import type { Bus } from '../../src/modules/events/events.bus.ts';
@@ -45,13 +57,23 @@ export interface TestAppOptions {
   serverKey?: string;
   /** The app's logger, for a test that reads what was logged; silent (or TEST_LOG_LEVEL) if absent. */
   logger?: pino.Logger;
+  /**
+   * Where attachments are stored and the limits of uploads: the local disk in a directory of the app's own
+   * (removed when it closes) and the documented limits, if absent.
+   */
+  attachments?: { storage?: ObjectStorage; limits?: Partial<AttachmentLimits> };
 }
 
 /** Builds the real app on an existing database (the caller closes both). */
 export async function buildTestApp(database: TestDatabase, options: TestAppOptions = {}): Promise<TestApp> {
   const adminToken = options.adminToken ?? `padm_${randomBytes(24).toString('base64url')}`;
   const serverKey = options.serverKey ?? randomBytes(32).toString('base64url');
+  const storageDir = options.attachments?.storage
+    ? undefined
+    : mkdtempSync(path.join(tmpdir(), 'parley-test-storage-'));
+  const storage = options.attachments?.storage ?? new LocalDiskStorage(storageDir ?? '');
   const app = await buildApp({
+    attachments: { storage, limits: { ...DEFAULT_ATTACHMENT_LIMITS, ...options.attachments?.limits } },
     db: database.db,
     serverKey,
     adminTokenHash: createHash('sha256').update(adminToken).digest('hex'),
@@ -69,6 +91,9 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.backgroundWork === undefined ? {} : { backgroundWork: options.backgroundWork }),
     ...(options.vapid === undefined ? {} : { vapid: options.vapid }),
   });
+  if (storageDir !== undefined) {
+    app.addHook('onClose', async () => rm(storageDir, { recursive: true, force: true }));
+  }
   await app.ready();
   return { app, database, adminToken, serverKey };
 }

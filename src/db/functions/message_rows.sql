@@ -4,7 +4,8 @@
 -- applied (src/db/sql-sources.ts), so its columns may change.
 CREATE OR REPLACE VIEW message_rows WITH (security_invoker = true) AS
 SELECT tenant_id, conversation_id, seq, id, sender_id, text, mentions, thread_root_id, reply_count,
-       last_reply_at, metadata, client_msg_id, pinned_at, pinned_by, created_at, edited_at, deleted_at
+       last_reply_at, metadata, client_msg_id, pinned_at, pinned_by, created_at, edited_at, deleted_at,
+       attachments
 FROM messages;
 
 GRANT SELECT ON message_rows TO parley_app;

@@ -12,8 +12,13 @@
 -- messages themselves, their reactions and snippets as parley_app, under row-level security, so a hit of
 -- another tenant could never be shown even if this function were wrong.
 --
+-- `p_has_attachments`: true, only messages with attachments; false, only those without; null, both.
+--
 -- Planned at each call with the actual query (EXECUTE ... USING): how selective the words are decides
 -- between the GIN index and reading the member's conversations, and a cached generic plan cannot know it.
+-- The signature before `p_has_attachments` was added: replaced, not overloaded.
+DROP FUNCTION IF EXISTS parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[]);
+
 CREATE OR REPLACE FUNCTION parley_search_messages(
   p_user text,
   p_text text,
@@ -25,7 +30,8 @@ CREATE OR REPLACE FUNCTION parley_search_messages(
   p_after_rank real,
   p_after_id uuid,
   p_limit integer,
-  p_read_roles text[]
+  p_read_roles text[],
+  p_has_attachments boolean
 ) RETURNS TABLE (id uuid, rank real)
 LANGUAGE plpgsql
 STABLE
@@ -56,16 +62,17 @@ BEGIN
         AND ($6 IS NULL OR m.sender_id = $6)
         AND ($7 IS NULL OR m.created_at >= $7)
         AND ($8 IS NULL OR m.created_at < $8)
+        AND ($13 IS NULL OR (m.attachments <> '[]'::jsonb) = $13)
     ) hits
     WHERE $10 IS NULL OR (hits.rank, hits.id) < ($9, $10)
     ORDER BY hits.rank DESC, hits.id DESC
     LIMIT $11
   $query$
   USING p_user, p_text, p_substring_pattern, v_tenant, p_conversation, p_sender, p_since, p_until,
-        p_after_rank, p_after_id, p_limit, p_read_roles;
+        p_after_rank, p_after_id, p_limit, p_read_roles, p_has_attachments;
 END;
 $$;
 
-REVOKE ALL ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[], boolean) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[]) TO parley_app;
+GRANT EXECUTE ON FUNCTION parley_search_messages(text, text, text, uuid, text, timestamptz, timestamptz, real, uuid, integer, text[], boolean) TO parley_app;

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 // Control-plane tables: the registry that routes a credential to its tenant. They are read before any
 // tenant is known (a JWT names only its key id), so they are not under row-level security; they hold no
@@ -11,6 +11,10 @@ export const tenants = pgTable('tenants', {
   name: text('name').notNull(),
   /** Whether Web Push messages and `notification.requested` carry a preview of the text (docs/PUSH.md). */
   pushPreviews: boolean('push_previews').notNull().default(true),
+  /** The most bytes of attachments the tenant may keep; null: the deployment's default (docs/ATTACHMENTS.md). */
+  storageQuotaBytes: bigint('storage_quota_bytes', { mode: 'number' }),
+  /** The bytes its attachments keep in storage now (every rendition), kept by the attachments' writes. */
+  storageBytes: bigint('storage_bytes', { mode: 'number' }).notNull().default(0),
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });

@@ -16,6 +16,7 @@ import {
 import { conversations } from './conversations.ts';
 import { tenantIsolation } from './rls.ts';
 import { users } from './users.ts';
+import type { AttachmentFacts } from './attachments.ts';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 const timestamptz = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
@@ -43,6 +44,8 @@ export const messages = pgTable(
     replyCount: integer('reply_count').notNull().default(0),
     lastReplyAt: timestamptz('last_reply_at'),
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    /** What the message's attachments are (docs/ATTACHMENTS.md), kept with it so every reader has them. */
+    attachments: jsonb('attachments').$type<AttachmentFacts[]>().notNull().default([]),
     clientMsgId: text('client_msg_id'),
     pinnedAt: timestamptz('pinned_at'),
     pinnedBy: text('pinned_by'),

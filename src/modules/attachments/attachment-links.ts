@@ -59,7 +59,7 @@ export function signFileLink(key: Uint8Array, claims: FileLinkClaims): string {
 
 /**
  * What the token of a file link grants, checked against `key`: `forbidden` (403) for anything Parley did not
- * sign with this key exactly as it is (altered, truncated, padded, garbage), and only then `link_expired`
+ * sign with this key exactly as it is (altered, truncated, padded, garbage), and only then `gone`
  * (410) once `now` has reached its expiry — so an altered expired link is still 403 and a 410 says the link
  * was genuine.
  */
@@ -76,10 +76,7 @@ export function verifyFileLink(key: Uint8Array, token: string, now: Date): FileL
   // Both are MAC_BYTES long here (checked above), as timingSafeEqual requires.
   if (!timingSafeEqual(expected, mac)) throw notALink();
   if (now.getTime() >= claims.expiresAt.getTime()) {
-    throw new AppError(
-      'link_expired',
-      'this file link has expired; fetch the attachment again for a new one',
-    );
+    throw new AppError('gone', 'this file link has expired; fetch the attachment again for a new one');
   }
   return claims;
 }

@@ -1,5 +1,6 @@
 import type { TenantScope } from '../../db/tenant-scope.ts';
 import { loadMessageViews } from '../messages/message-views.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 import { findMessagesAt } from '../messages/messages.repository.ts';
 import { countUnread } from '../reads/reads.repository.ts';
 import type { ConversationRow, MemberRow } from './conversations.repository.ts';
@@ -18,6 +19,7 @@ export async function loadConversationViews(
   scope: TenantScope,
   userId: string,
   rows: { conversation: ConversationRow; member: MemberRow | null }[],
+  links: FileLinker,
 ): Promise<ConversationView[]> {
   const memberOf = rows.flatMap((row) => (row.member === null ? [] : [row.conversation.id]));
   const counts = new Map(
@@ -32,7 +34,10 @@ export async function loadConversationViews(
     ),
   );
   const lastMessages = new Map(
-    (await loadMessageViews(scope, userId, latest)).map((message) => [message.conversation_id, message]),
+    (await loadMessageViews(scope, userId, latest, links)).map((message) => [
+      message.conversation_id,
+      message,
+    ]),
   );
   return rows.map(({ conversation, member }) =>
     toConversationView(conversation, member, {
@@ -49,8 +54,9 @@ export async function loadConversationView(
   userId: string,
   conversation: ConversationRow,
   member: MemberRow | null,
+  links: FileLinker,
 ): Promise<ConversationView> {
-  const [view] = await loadConversationViews(scope, userId, [{ conversation, member }]);
+  const [view] = await loadConversationViews(scope, userId, [{ conversation, member }], links);
   if (!view) throw new Error('presenting one conversation gave none');
   return view;
 }

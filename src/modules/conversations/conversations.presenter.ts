@@ -1,5 +1,6 @@
 import type { ConversationEventData, NewEvent } from '../events/events.schemas.ts';
 import { toMessageView } from '../messages/messages.presenter.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 import type { MessageView } from '../messages/messages.schemas.ts';
 import type { ConversationListRow, ConversationRow, MemberRow } from './conversations.repository.ts';
 import type { ReactionsByMessage } from '../reactions/reactions.repository.ts';
@@ -75,6 +76,7 @@ const NO_ACTIVITY: Activity = { unreadCount: 0, mentionCount: 0, lastMessage: nu
 export function toListedConversationView(
   row: ConversationListRow,
   reactions: ReactionsByMessage,
+  links: FileLinker,
 ): ConversationView {
   return toConversationView(row.conversation, row.member, {
     unreadCount: row.unreadCount,
@@ -82,7 +84,7 @@ export function toListedConversationView(
     lastMessage:
       row.lastMessage === null
         ? null
-        : toMessageView(row.lastMessage, reactions.get(row.lastMessage.id) ?? []),
+        : toMessageView(row.lastMessage, reactions.get(row.lastMessage.id) ?? [], links),
   });
 }
 

@@ -36,6 +36,7 @@ import {
 } from './conversations.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { loadConversationView, loadConversationViews } from './conversation-views.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 import { assertDirectInput, openDirectConversation } from './direct-conversations.ts';
 import { releaseDirectPairsOf } from './direct-conversations.repository.ts';
 import {
@@ -76,7 +77,15 @@ async function assertKeepsAnOwner(
 }
 
 /** Conversations and their members: creation, discovery, settings and the role rules of the contract. */
-export function createConversationsService({ orm, events }: { orm: Orm; events: EventLog }) {
+export function createConversationsService({
+  orm,
+  events,
+  links,
+}: {
+  orm: Orm;
+  events: EventLog;
+  links: FileLinker;
+}) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
 
@@ -89,7 +98,13 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
           const other = assertDirectInput(userId, input);
           const opened = await openDirectConversation(scope, events, userId, other, '/body/members/0');
           return {
-            conversation: await loadConversationView(scope, userId, opened.conversation, opened.member),
+            conversation: await loadConversationView(
+              scope,
+              userId,
+              opened.conversation,
+              opened.member,
+              links,
+            ),
             created: opened.created,
           };
         }
@@ -137,7 +152,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         row.conversation.lastActivityAt.toISOString(),
         row.conversation.id,
       ]);
-      return { ...page, data: page.data.map((row) => toListedConversationView(row, reactions)) };
+      return { ...page, data: page.data.map((row) => toListedConversationView(row, reactions, links)) };
     },
 
     /** The tenant's channels, newest first, with the caller's role in each (null when not a member). */
@@ -151,14 +166,14 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
           limit: query.limit + 1,
         });
         const page = toPage(rows, query.limit, (row) => [row.conversation.id]);
-        return { ...page, data: await loadConversationViews(scope, userId, page.data) };
+        return { ...page, data: await loadConversationViews(scope, userId, page.data, links) };
       });
     },
 
     getConversation(ctx: TenantContext, conversationId: string) {
       return run(ctx, async (scope, userId) => {
         const { conversation, member } = await loadVisible(scope, conversationId, userId);
-        return loadConversationView(scope, userId, conversation, member);
+        return loadConversationView(scope, userId, conversation, member, links);
       });
     },
 
@@ -180,7 +195,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         await events.record(scope, conversationId, [
           { type: 'conversation.updated', data: conversationEventData(updated) },
         ]);
-        return loadConversationView(scope, userId, updated, member);
+        return loadConversationView(scope, userId, updated, member, links);
       });
     },
 
@@ -204,14 +219,14 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         });
         assertAllowed(role, 'archive');
         if ((conversation.archivedAt !== null) === isArchived)
-          return loadConversationView(scope, userId, conversation, member);
+          return loadConversationView(scope, userId, conversation, member, links);
         const updated = await updateConversationRow(scope, conversationId, {
           archivedAt: isArchived ? sql`now()` : null,
         });
         await events.record(scope, conversationId, [
           { type: 'conversation.updated', data: conversationEventData(updated) },
         ]);
-        return loadConversationView(scope, userId, updated, member);
+        return loadConversationView(scope, userId, updated, member, links);
       });
     },
 
@@ -221,13 +236,13 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         const { conversation, member } = await loadVisible(scope, conversationId, userId, {
           forUpdate: true,
         });
-        if (member !== null) return loadConversationView(scope, userId, conversation, member);
+        if (member !== null) return loadConversationView(scope, userId, conversation, member, links);
         assertNotArchived(conversation);
         const [joined] = await insertMembers(scope, conversationId, [{ userId, role: 'MEMBER' }]);
         if (!joined) throw new Error('membership appeared under the conversation lock');
         const updated = await updateConversationRow(scope, conversationId, { memberDelta: 1 });
         await events.record(scope, conversationId, [memberEvent('member.added', joined)]);
-        return loadConversationView(scope, userId, updated, joined);
+        return loadConversationView(scope, userId, updated, joined, links);
       });
     },
 
@@ -337,7 +352,7 @@ export function createConversationsService({ orm, events }: { orm: Orm; events: 
         if (member === null) throw notFound('membership');
         const mutedUntil = input.muted_until === null ? null : new Date(input.muted_until);
         const updated = await updateMemberSettings(scope, conversationId, userId, { mutedUntil });
-        return loadConversationView(scope, userId, conversation, updated ?? member);
+        return loadConversationView(scope, userId, conversation, updated ?? member, links);
       });
     },
 

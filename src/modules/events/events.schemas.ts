@@ -3,6 +3,7 @@ import { ERROR_CODES, type ErrorCode } from '../../errors.ts';
 import { Timestamp, Uuid } from '../../http/schemas.ts';
 import { Conversation, RoleSchema } from '../conversations/conversations.schemas.ts';
 import { Message, SeqOrZero } from '../messages/messages.schemas.ts';
+import { AttachmentView } from '../attachments/attachments.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 
 // The event contract: every event's payload and envelope, and every frame of /v1/ws, once. The socket,
@@ -43,6 +44,12 @@ export const MessageEventData = Type.Object(Message.properties, {
   description: 'The message as the API shows it, reactions[].me false',
 });
 export type MessageEventData = Static<typeof MessageEventData>;
+
+/** An attachment of a sent message that processing changed (`pending` to `ready` or `rejected`). */
+const AttachmentEventData = Type.Object({
+  message_id: Uuid,
+  attachment: AttachmentView,
+});
 
 const MemberData = Type.Object({ user_id: UserIdSchema, role: RoleSchema });
 const UserData = Type.Object({ user_id: UserIdSchema });
@@ -95,6 +102,7 @@ export const LoggedEvent = Type.Union(
     loggedOfMessage('message.created', MessageEventData),
     loggedOfMessage('message.updated', MessageEventData),
     loggedOfMessage('message.deleted', MessageEventData),
+    loggedOfMessage('attachment.updated', AttachmentEventData),
     loggedOfMessage('reaction.added', ReactionData),
     loggedOfMessage('reaction.removed', ReactionData),
     logged('read.updated', Type.Object({ user_id: UserIdSchema, last_read_seq: SeqOrZero })),

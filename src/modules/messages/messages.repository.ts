@@ -27,6 +27,7 @@ const messageColumns = {
   replyCount: messages.replyCount,
   lastReplyAt: messages.lastReplyAt,
   metadata: messages.metadata,
+  attachments: messages.attachments,
   clientMsgId: messages.clientMsgId,
   pinnedAt: messages.pinnedAt,
   pinnedBy: messages.pinnedBy,
@@ -49,6 +50,25 @@ export async function findMessage(
 ): Promise<StoredMessage | undefined> {
   const query = scope.tx.select(messageColumns).from(messages).where(byId(scope, messageId));
   const [row] = options.forUpdate ? await query.for('update') : await query;
+  return row;
+}
+
+/** The sender's message with this client_msg_id, if one was stored (a send being retried). */
+export async function findMessageBySender(
+  scope: TenantScope,
+  senderId: string,
+  clientMsgId: string,
+): Promise<StoredMessage | undefined> {
+  const [row] = await scope.tx
+    .select(messageColumns)
+    .from(messages)
+    .where(
+      and(
+        eq(messages.tenantId, scope.tenantId),
+        eq(messages.senderId, senderId),
+        eq(messages.clientMsgId, clientMsgId),
+      ),
+    );
   return row;
 }
 
@@ -83,6 +103,8 @@ export async function updateMessage(
     text?: string | null;
     mentions?: string[];
     metadata?: Record<string, unknown>;
+    /** A tombstone keeps none. */
+    attachments?: [];
     editedAt?: SQL;
     deletedAt?: SQL;
     pinnedAt?: SQL | null;
@@ -309,6 +331,7 @@ export async function redactMessagesOf(scope: TenantScope, userId: string): Prom
       text: null,
       mentions: sql`'{}'::text[]`,
       metadata: {},
+      attachments: [],
       clientMsgId: null,
       pinnedAt: null,
       pinnedBy: null,

@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema } from '../../http/pagination.ts';
 import { Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { AttachmentView } from '../attachments/attachments.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 
 const EXAMPLE_TIME = '2026-11-22T10:00:00.000Z';
@@ -45,8 +46,8 @@ export const Message = Type.Object(
     reply_count: Type.Integer(),
     last_reply_at: Nullable(Timestamp),
     reactions: Type.Array(Reaction),
-    attachments: Type.Array(Type.Object({}, { additionalProperties: true }), {
-      description: 'Always empty until attachments are supported',
+    attachments: Type.Array(AttachmentView, {
+      description: 'Files sent with the message (`attachment_ids` of the send), links signed when shown',
     }),
     metadata: Metadata,
     client_msg_id: Nullable(Type.String()),

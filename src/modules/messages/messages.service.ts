@@ -26,6 +26,7 @@ import { openDirectConversation } from '../conversations/direct-conversations.ts
 import { mentionCandidatesOf, mentionsOf } from './message-text.ts';
 import {
   adjustReplyCount,
+  findMessageBySender,
   insertEdit,
   listEdits,
   listReplies,
@@ -48,6 +49,15 @@ import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
 import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
 import { SendBatcher, type RunSends } from './send-batcher.ts';
+import type { AttachmentFacts } from '../../db/schema/attachments.ts';
+import {
+  bindAttachments,
+  deleteMessageAttachments,
+  lockAttachments,
+  setMessageAttachments,
+} from '../attachments/attachments.repository.ts';
+import { attachmentFactsForSend } from '../attachments/attachments.service.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 
 /** The roles that may send, from the one permission table; the send statement checks the member's against them. */
 const SEND_ROLES = rolesAllowedTo('send');
@@ -76,11 +86,6 @@ function originalOfRetry(existing: StoredMessage, conversationId: string): Store
 /** What a send asks for, checked before the database is asked anything. */
 function checkSendInput(input: SendMessageInput): void {
   assertMetadataSize(input.metadata, '/body/metadata');
-  if (input.attachment_ids !== undefined && input.attachment_ids.length > 0) {
-    throw new AppError('validation_failed', 'attachments are not supported yet', [
-      { path: '/body/attachment_ids/0', message: 'no such attachment' },
-    ]);
-  }
 }
 
 /** The API error of a refused send. */
@@ -111,6 +116,8 @@ export function sendValuesOf(
   conversationId: string,
   input: SendMessageInput,
   mentions: string[],
+  links: FileLinker,
+  attachments: AttachmentFacts[] = [],
 ): SendValues {
   const id = newId();
   const clientMsgId = input.client_msg_id ?? null;
@@ -131,6 +138,7 @@ export function sendValuesOf(
         replyCount: 0,
         lastReplyAt: null,
         metadata,
+        attachments,
         clientMsgId,
         pinnedAt: null,
         pinnedBy: null,
@@ -139,6 +147,7 @@ export function sendValuesOf(
         deletedAt: null,
       },
       [],
+      links,
     ),
   );
   return {
@@ -181,16 +190,48 @@ export function createSendBatcher(
 export function createMessagesService({
   orm,
   events,
+  links,
   sendBatchesInFlight,
 }: {
   orm: Orm;
   events: EventLog;
+  /** Signs the links of messages' attachments as they are shown. */
+  links: FileLinker;
   /** How many batches of sends may run at once (see `SendBatcher`). */
   sendBatchesInFlight: number;
 }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
   const batcher = createSendBatcher(orm, sendBatchesInFlight);
+
+  /**
+   * A send naming attachments, in the caller's transaction: they are locked and checked (the sender's, not
+   * sent, not rejected), the message keeps what they are, and they are bound to it. A retry of a send
+   * that bound them (its client_msg_id stored already) is answered by the original, like any retry.
+   */
+  async function sendWithAttachments(
+    scope: TenantScope,
+    userId: string,
+    conversationId: string,
+    input: SendMessageInput,
+    mentions: string[],
+    attachmentIds: string[],
+  ): Promise<{ message: StoredMessage; created: boolean }> {
+    const rows = await lockAttachments(scope, attachmentIds);
+    const isRetry =
+      input.client_msg_id !== undefined &&
+      (await findMessageBySender(scope, userId, input.client_msg_id)) !== undefined;
+    const facts = isRetry ? [] : attachmentFactsForSend(rows, attachmentIds, userId);
+    const values = sendValuesOf(scope.tenantId, userId, conversationId, input, mentions, links, facts);
+    const [outcome] = await sendMessageRows(scope, [values], SEND_ROLES);
+    if (outcome === undefined) throw new Error('a send of one returned no outcome');
+    if (outcome instanceof Error) throw outcome;
+    const sent = sentOrThrow(outcome);
+    if (!sent.created) return sent;
+    await setMessageAttachments(scope, sent.message.id, facts);
+    await bindAttachments(scope, attachmentIds, { conversationId, messageId: sent.message.id });
+    return { message: { ...sent.message, attachments: facts }, created: true };
+  }
 
   /** A send's answer: a new message as is (it has no reactions yet), a retried one as the sender sees it. */
   const answer = async (
@@ -200,11 +241,11 @@ export function createMessagesService({
   ): Promise<{ message: MessageView; created: boolean }> => {
     if (sent.created) {
       events.announce(ctx.tenantId);
-      return { message: toMessageView(sent.message, []), created: true };
+      return { message: toMessageView(sent.message, [], links), created: true };
     }
     const original = originalOfRetry(sent.message, conversationId());
     return {
-      message: await run(ctx, (scope, userId) => loadMessageView(scope, userId, original)),
+      message: await run(ctx, (scope, userId) => loadMessageView(scope, userId, original, links)),
       created: false,
     };
   };
@@ -218,11 +259,19 @@ export function createMessagesService({
     async sendMessage(ctx: TenantContext, conversationId: string, input: SendMessageInput) {
       const userId = actingUserId(ctx);
       checkSendInput(input);
+      if (input.attachment_ids !== undefined && input.attachment_ids.length > 0) {
+        const attachmentIds = input.attachment_ids;
+        const sent = await run(ctx, async (scope) => {
+          const mentions = await resolveMentions(scope, conversationId, input.text);
+          return sendWithAttachments(scope, userId, conversationId, input, mentions, attachmentIds);
+        });
+        return answer(ctx, () => conversationId, sent);
+      }
       const mentions =
         mentionCandidatesOf(input.text).length === 0
           ? []
           : await run(ctx, (scope) => resolveMentions(scope, conversationId, input.text));
-      const values = sendValuesOf(ctx.tenantId, userId, conversationId, input, mentions);
+      const values = sendValuesOf(ctx.tenantId, userId, conversationId, input, mentions, links);
       const sent = sentOrThrow(await batcher.send(tenantDb(orm, ctx), values));
       return answer(ctx, () => conversationId, sent);
     },
@@ -245,7 +294,7 @@ export function createMessagesService({
         const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
         directId = conversation.id;
         const mentions = await resolveMentions(scope, conversation.id, input.text);
-        const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions);
+        const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions, links);
         const [outcome] = await sendMessageRows(scope, [values], SEND_ROLES);
         if (outcome === undefined) throw new Error('a send of one returned no outcome');
         if (outcome instanceof Error) throw outcome;
@@ -304,7 +353,7 @@ export function createMessagesService({
         hasMoreAfter = query.before_seq !== undefined && page.lastMainSeq >= query.before_seq;
       }
       return {
-        data: rows.map((row) => toMessageView(row, page.reactions.get(row.id) ?? [])),
+        data: rows.map((row) => toMessageView(row, page.reactions.get(row.id) ?? [], links)),
         has_more_before: hasMoreBefore,
         has_more_after: hasMoreAfter,
       };
@@ -314,7 +363,7 @@ export function createMessagesService({
       return run(ctx, async (scope, userId) => {
         const { message, role } = await loadVisibleMessage(scope, messageId, userId);
         assertAllowed(role, 'read');
-        return loadMessageView(scope, userId, message);
+        return loadMessageView(scope, userId, message, links);
       });
     },
 
@@ -327,7 +376,7 @@ export function createMessagesService({
         const rootId = message.threadRootId ?? message.id;
         const rows = await listReplies(scope, rootId, { afterSeq: query.after_seq ?? 0, limit: limit + 1 });
         return {
-          data: await loadMessageViews(scope, userId, rows.slice(0, limit)),
+          data: await loadMessageViews(scope, userId, rows.slice(0, limit), links),
           has_more_after: rows.length > limit,
         };
       });
@@ -345,7 +394,7 @@ export function createMessagesService({
         assertAllowed(role, 'edit_own_message');
         assertNotDeleted(message);
         assertNotArchived(conversation);
-        if (message.text === input.text) return loadMessageView(scope, userId, message);
+        if (message.text === input.text) return loadMessageView(scope, userId, message, links);
         await insertEdit(scope, {
           messageId,
           text: message.text ?? '',
@@ -356,7 +405,7 @@ export function createMessagesService({
           mentions: await resolveMentions(scope, message.conversationId, input.text),
           editedAt: sql`now()`,
         });
-        const view = await loadMessageView(scope, userId, updated);
+        const view = await loadMessageView(scope, userId, updated, links);
         await events.record(scope, updated.conversationId, [
           { type: 'message.updated', seq: updated.seq, data: toEventData(view) },
         ]);
@@ -398,15 +447,22 @@ export function createMessagesService({
           text: null,
           mentions: [],
           metadata: {},
+          attachments: [],
           pinnedAt: null,
           pinnedBy: null,
           deletedAt: sql`now()`,
         });
         await purgeMessageHistory(scope, messageId);
+        // Its files go with it: the rows now, their bytes by background work (the rows' trigger queues them).
+        if (message.attachments.length > 0) await deleteMessageAttachments(scope, messageId);
         await redactMessageEvents(scope, tombstone.conversationId, tombstone.seq);
         if (message.threadRootId !== null) await adjustReplyCount(scope, message.threadRootId, -1);
         await events.record(scope, tombstone.conversationId, [
-          { type: 'message.deleted', seq: tombstone.seq, data: toEventData(toMessageView(tombstone, [])) },
+          {
+            type: 'message.deleted',
+            seq: tombstone.seq,
+            data: toEventData(toMessageView(tombstone, [], links)),
+          },
         ]);
       });
     },

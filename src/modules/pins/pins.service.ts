@@ -8,10 +8,11 @@ import { loadVisible, loadVisibleMessage } from '../access/visibility.ts';
 import { loadMessageView, loadMessageViews } from '../messages/message-views.ts';
 import { toEventData } from '../messages/messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 import { listPinned, updateMessage } from '../messages/messages.repository.ts';
 
 /** Pins (ADMIN and above): pinning a pinned message or unpinning an unpinned one changes nothing. */
-export function createPinsService({ orm, events }: { orm: Orm; events: EventLog }) {
+export function createPinsService({ orm, events, links }: { orm: Orm; events: EventLog; links: FileLinker }) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
 
@@ -24,12 +25,12 @@ export function createPinsService({ orm, events }: { orm: Orm; events: EventLog 
       assertAllowed(role, 'pin');
       assertNotDeleted(message);
       assertNotArchived(conversation);
-      if ((message.pinnedAt !== null) === isPinned) return loadMessageView(scope, userId, message);
+      if ((message.pinnedAt !== null) === isPinned) return loadMessageView(scope, userId, message, links);
       const updated = await updateMessage(scope, messageId, {
         pinnedAt: isPinned ? sql`now()` : null,
         pinnedBy: isPinned ? userId : null,
       });
-      const view = await loadMessageView(scope, userId, updated);
+      const view = await loadMessageView(scope, userId, updated, links);
       await events.record(scope, updated.conversationId, [
         { type: 'message.updated', seq: updated.seq, data: toEventData(view) },
       ]);
@@ -52,7 +53,7 @@ export function createPinsService({ orm, events }: { orm: Orm; events: EventLog 
           limit: limit + 1,
         });
         const page = toPage(rows, limit, (row) => [row.pinnedAt?.toISOString() ?? '', String(row.seq)]);
-        return { ...page, data: await loadMessageViews(scope, userId, page.data) };
+        return { ...page, data: await loadMessageViews(scope, userId, page.data, links) };
       });
     },
   };

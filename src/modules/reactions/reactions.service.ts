@@ -8,6 +8,7 @@ import { loadVisibleMessage } from '../access/visibility.ts';
 import { isReactionEmoji } from '../messages/message-text.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { loadMessageView } from '../messages/message-views.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 import { deleteReaction, insertReaction, listReactions } from './reactions.repository.ts';
 
 function assertEmoji(emoji: string): void {
@@ -19,7 +20,15 @@ function assertEmoji(emoji: string): void {
 }
 
 /** Reactions: one per user, emoji and message; setting and removing are idempotent. */
-export function createReactionsService({ orm, events }: { orm: Orm; events: EventLog }) {
+export function createReactionsService({
+  orm,
+  events,
+  links,
+}: {
+  orm: Orm;
+  events: EventLog;
+  links: FileLinker;
+}) {
   const run = <T>(ctx: TenantContext, work: (scope: TenantScope, userId: string) => Promise<T>) =>
     inTenantAsUser(orm, ctx, work);
 
@@ -45,7 +54,7 @@ export function createReactionsService({ orm, events }: { orm: Orm; events: Even
           },
         ]);
       }
-      return loadMessageView(scope, userId, message);
+      return loadMessageView(scope, userId, message, links);
     });
 
   return {

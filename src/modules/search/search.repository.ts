@@ -19,6 +19,8 @@ export interface SearchQuery {
   senderId?: string | undefined;
   since?: string | undefined;
   until?: string | undefined;
+  /** Only messages with attachments (true), only those without (false), or both. */
+  hasAttachments?: boolean | undefined;
   after: SearchHit | undefined;
   limit: number;
   /** The roles that may read a conversation (`rolesAllowedTo('read')`): only their conversations are searched. */
@@ -46,7 +48,7 @@ export async function searchMessages(
       ${query.conversationId ?? null}::uuid, ${query.senderId ?? null}::text,
       ${query.since ?? null}::timestamptz, ${query.until ?? null}::timestamptz,
       ${query.after?.rank ?? null}::real, ${query.after?.id ?? null}::uuid, ${query.limit}::integer,
-      ${arrayParam(query.readRoles, 'text')})`);
+      ${arrayParam(query.readRoles, 'text')}, ${query.hasAttachments ?? null}::boolean)`);
   return rowsOf<{ id: string; rank: number | string }>(result).map((row) => ({
     id: row.id,
     rank: Number(row.rank),

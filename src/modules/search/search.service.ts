@@ -4,6 +4,7 @@ import type { TenantContext } from '../../context.ts';
 import { cursorNumber, cursorUuid, decodeCursor, encodeCursor } from '../../http/pagination.ts';
 import { rolesAllowedTo } from '../access/permissions.ts';
 import { loadMessageViews } from '../messages/message-views.ts';
+import type { FileLinker } from '../attachments/file-linker.ts';
 import { findMessagesByIds } from '../messages/messages.repository.ts';
 import { headlines, MARK_START, MARK_STOP, searchMessages, type SearchHit } from './search.repository.ts';
 
@@ -53,7 +54,7 @@ function highlightOf(text: string, headline: string | undefined, substring: stri
 const READ_ROLES = rolesAllowedTo('read');
 
 /** Message search, across the conversations the caller is a member of (with a role that may read). */
-export function createSearchService({ orm }: { orm: Orm }) {
+export function createSearchService({ orm, links }: { orm: Orm; links: FileLinker }) {
   return {
     searchMessages(
       ctx: TenantContext,
@@ -70,8 +71,6 @@ export function createSearchService({ orm }: { orm: Orm }) {
     ) {
       return inTenantAsUser(orm, ctx, async (scope, userId) => {
         const limit = query.limit ?? 20;
-        // No message has attachments yet, so asking for ones with attachments finds nothing.
-        if (query.has_attachments === true) return { data: [], next_cursor: null };
         const key = query.cursor === undefined ? undefined : decodeCursor(query.cursor, 2);
         const after: SearchHit | undefined = key && { rank: cursorNumber(key[0]), id: cursorUuid(key[1]) };
         const substring = substringTermOf(query.q);
@@ -83,6 +82,7 @@ export function createSearchService({ orm }: { orm: Orm }) {
           senderId: query.sender_id,
           since: query.since,
           until: query.until,
+          hasAttachments: query.has_attachments,
           after,
           limit: limit + 1,
           readRoles: READ_ROLES,
@@ -91,7 +91,7 @@ export function createSearchService({ orm }: { orm: Orm }) {
         const ids = page.map((hit) => hit.id);
         const byId = new Map((await findMessagesByIds(scope, ids)).map((row) => [row.id, row]));
         const ordered = ids.flatMap((id) => byId.get(id) ?? []);
-        const views = await loadMessageViews(scope, userId, ordered);
+        const views = await loadMessageViews(scope, userId, ordered, links);
         const snippets = await headlines(scope, ids, query.q);
         const last = page.at(-1);
         return {

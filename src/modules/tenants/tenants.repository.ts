@@ -37,7 +37,7 @@ export function listTenants(
 export async function updateTenant(
   orm: Orm,
   tenantId: string,
-  changes: { name?: string; pushPreviews?: boolean },
+  changes: { name?: string; pushPreviews?: boolean; storageQuotaBytes?: number | null },
 ): Promise<TenantRow | undefined> {
   const [row] = await orm
     .update(tenants)

@@ -64,7 +64,7 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
     config: operator,
     schema: {
       ...common,
-      summary: 'Rename a tenant, or turn push previews off or on',
+      summary: 'Rename a tenant, turn push previews off or on, or set its storage quota',
       params: TenantParams,
       body: UpdateTenantBody,
       response: { 200: Tenant, ...errorResponses('not_found') },

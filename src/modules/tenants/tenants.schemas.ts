@@ -9,10 +9,20 @@ const PushPreviews = Type.Boolean({
     'Whether Web Push messages and notification.requested webhooks carry a preview of the text (docs/PUSH.md)',
 });
 
+const StorageQuotaBytes = Nullable(
+  Type.Integer({
+    minimum: 0,
+    description:
+      "The most bytes of attachments the tenant may keep; null: the deployment's default " +
+      '(PARLEY_STORAGE_QUOTA_BYTES). Uploads beyond it answer 507 quota_exceeded.',
+  }),
+);
+
 export const Tenant = Type.Object({
   id: Uuid,
   name: TenantName,
   push_previews: PushPreviews,
+  storage_quota_bytes: StorageQuotaBytes,
   created_at: Timestamp,
 });
 
@@ -30,11 +40,15 @@ export const CreateTenantBody = Type.Object(
   { additionalProperties: false, examples: [{ name: 'Acme' }] },
 );
 export const UpdateTenantBody = Type.Object(
-  { name: Type.Optional(TenantName), push_previews: Type.Optional(PushPreviews) },
+  {
+    name: Type.Optional(TenantName),
+    push_previews: Type.Optional(PushPreviews),
+    storage_quota_bytes: Type.Optional(StorageQuotaBytes),
+  },
   {
     additionalProperties: false,
     minProperties: 1,
-    examples: [{ name: 'Acme Inc.' }, { push_previews: false }],
+    examples: [{ name: 'Acme Inc.' }, { push_previews: false }, { storage_quota_bytes: 53687091200 }],
   },
 );
 export const CreatedTenant = Type.Object({ tenant: Tenant, api_key: NewApiKey });

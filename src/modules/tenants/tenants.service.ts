@@ -39,6 +39,7 @@ const toTenantView = (row: TenantRow): TenantView => ({
   id: row.id,
   name: row.name,
   push_previews: row.pushPreviews,
+  storage_quota_bytes: row.storageQuotaBytes,
   created_at: row.createdAt.toISOString(),
 });
 const toApiKeyView = (row: ApiKeyRow): ApiKeyView => ({
@@ -86,11 +87,12 @@ export function createTenantsService({ orm, serverKey, onCredentialsChanged }: T
 
     async updateTenant(
       tenantId: string,
-      input: { name?: string; push_previews?: boolean },
+      input: { name?: string; push_previews?: boolean; storage_quota_bytes?: number | null },
     ): Promise<TenantView> {
       const row = await updateTenantRow(orm, tenantId, {
         ...(input.name === undefined ? {} : { name: input.name }),
         ...(input.push_previews === undefined ? {} : { pushPreviews: input.push_previews }),
+        ...(input.storage_quota_bytes === undefined ? {} : { storageQuotaBytes: input.storage_quota_bytes }),
       });
       if (!row) throw notFound('tenant');
       return toTenantView(row);

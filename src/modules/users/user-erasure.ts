@@ -8,6 +8,7 @@ import { removeUserFromAllConversations } from '../conversations/conversations.s
 import type { EventLog } from '../events/event-log.ts';
 import { redactEventsOfSender } from '../events/events.repository.ts';
 import { redactMessagesOf } from '../messages/messages.repository.ts';
+import { deleteAttachmentsOf } from '../attachments/attachments.repository.ts';
 import { deleteSubscriptionsOf } from '../push/push.repository.ts';
 import { eraseUserRow } from './users.repository.ts';
 
@@ -36,6 +37,8 @@ export function createUserErasure({ orm, events, onCredentialsChanged }: UserEra
         await lockConversationsOfUser(scope, userId);
         await removeUserFromAllConversations(scope, events, userId);
         await redactMessagesOf(scope, userId);
+        // Their files, sent or not: the rows now, the bytes by background work (the rows' trigger queues them).
+        await deleteAttachmentsOf(scope, userId);
         await redactEventsOfSender(scope, userId);
         await deleteSubscriptionsOf(scope, userId);
       });

@@ -73,6 +73,17 @@ export const UserExport = Type.Object({
       text: Nullable(Type.String()),
       thread_root_id: Nullable(Type.String({ format: 'uuid' })),
       metadata: Metadata,
+      attachments: Type.Array(
+        Type.Object({
+          id: Type.String({ format: 'uuid' }),
+          name: Type.String(),
+          content_type: Type.String(),
+          size: Type.Integer(),
+          sha256: Type.String(),
+          created_at: Timestamp,
+        }),
+        { description: 'The files sent with it (fetch their bytes with GET /v1/attachments/{id})' },
+      ),
       created_at: Timestamp,
       edited_at: Nullable(Timestamp),
       deleted_at: Nullable(Timestamp),

@@ -1,0 +1,381 @@
+import { pipeline, Transform, type Readable } from 'node:stream';
+import type { AttachmentLimits } from '../../config.ts';
+import type { Orm } from '../../db/client.ts';
+import type { AttachmentFacts, StoredRendition } from '../../db/schema/attachments.ts';
+import { inTenant, inTenantAsUser, type TenantScope } from '../../db/tenant-scope.ts';
+import { actingUserId, type TenantContext } from '../../context.ts';
+import { AppError, notFound } from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import { isProcessableImage, sniffContentType, SNIFF_BYTES } from '../../media/content-type.ts';
+import { ObjectTooLargeError, type ObjectStorage } from '../../storage/object-storage.ts';
+import { assertAllowed } from '../access/permissions.ts';
+import { loadVisible } from '../access/visibility.ts';
+import { verifyFileLink } from './attachment-links.ts';
+import {
+  deleteAttachment,
+  findAttachment,
+  insertAttachment,
+  releaseReservation,
+  reserveStorage,
+  storageUsage,
+  type AttachmentRow,
+} from './attachments.repository.ts';
+import { toAttachmentFacts, toAttachmentView } from './attachments.presenter.ts';
+import type { FileLinker } from './file-linker.ts';
+
+/** One part of a `multipart/form-data` upload, as the route hands it over (the service knows no Fastify). */
+export type UploadPart =
+  | { kind: 'field'; name: string; value: string }
+  | { kind: 'file'; field: string; fileName: string; stream: Readable };
+
+/** Room for a multipart body's boundaries and part headers around the file. */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+/** How long a reservation outlives the upload that took it, if its process dies. */
+const RESERVATION_TTL_MS = 60 * 60 * 1000;
+/** The longest file name kept, in characters. */
+export const MAX_FILE_NAME_LENGTH = 255;
+
+const invalid = (path: string, message: string) =>
+  new AppError('validation_failed', message, [{ path, message }]);
+
+/**
+ * A file name as given, refused when it could be read as a path or hides characters: a name is shown to
+ * other users and offered to their browsers when they download, so it must be what it looks like.
+ */
+export function checkFileName(name: string, path: string): string {
+  const trimmed = name.trim();
+  if (trimmed.length === 0) throw invalid(path, 'the file name is empty');
+  if (Array.from(trimmed).length > MAX_FILE_NAME_LENGTH)
+    throw invalid(path, `the file name is longer than ${MAX_FILE_NAME_LENGTH} characters`);
+  if (/[/\\]/.test(trimmed)) throw invalid(path, 'the file name holds a path separator');
+  if (Array.from(trimmed).some(isHiddenCharacter))
+    throw invalid(path, 'the file name holds control characters');
+  if (trimmed === '.' || trimmed === '..') throw invalid(path, 'the file name is a path');
+  return trimmed;
+}
+
+/**
+ * Control characters (C0, DEL, C1), and the bidirectional overrides and isolates that make "exe.pdf" read
+ * as "fdp.exe".
+ */
+function isHiddenCharacter(character: string): boolean {
+  const code = character.codePointAt(0) ?? 0;
+  return (
+    code < 0x20 ||
+    (code >= 0x7f && code <= 0x9f) ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  );
+}
+
+/** The storage key of an attachment's object: Parley's ids only, never a client's name. */
+export const objectKey = (tenantId: string, attachmentId: string, what: string) =>
+  `${tenantId}/${attachmentId}/${what}`;
+
+/** A pass-through that keeps the first `bytes` bytes it sees, for sniffing the type on the way to storage. */
+function headKeeper(bytes: number): { stream: Transform; head: () => Buffer } {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (kept < bytes) {
+        const piece = chunk.subarray(0, bytes - kept);
+        chunks.push(piece);
+        kept += piece.length;
+      }
+      callback(null, chunk);
+    },
+  });
+  return { stream, head: () => Buffer.concat(chunks) };
+}
+
+export interface AttachmentsServiceDeps {
+  orm: Orm;
+  storage: ObjectStorage;
+  limits: AttachmentLimits;
+  links: FileLinker;
+  /** The key links are verified with (`fileLinkKey`). */
+  linkKey: Uint8Array;
+  /** Tells background work that an attachment waits to be processed. */
+  wake: () => void;
+}
+
+/** What a download link opens: the object to serve and how, or where to redirect (S3). */
+export type FileToServe =
+  | {
+      kind: 'object';
+      key: string;
+      size: number;
+      sha256: string;
+      contentType: string;
+      fileName: string;
+      maxAgeSeconds: number;
+    }
+  | { kind: 'redirect'; url: string };
+
+/** Attachments (docs/ATTACHMENTS.md): uploads, reads, removal before sending, and the links' files. */
+export function createAttachmentsService(deps: AttachmentsServiceDeps) {
+  const { orm, storage, limits, links } = deps;
+
+  /** An attachment the user may see: its uploader, or a reader of the conversation it was sent to. */
+  async function loadVisibleAttachment(scope: TenantScope, id: string, userId: string) {
+    const row = await findAttachment(scope, id);
+    if (!row) throw notFound('attachment');
+    if (row.conversationId === null) {
+      if (row.uploaderId !== userId) throw notFound('attachment');
+      return row;
+    }
+    const { role } = await loadVisible(scope, row.conversationId, userId).catch((error: unknown) => {
+      throw error instanceof AppError && error.code === 'not_found' ? notFound('attachment') : error;
+    });
+    assertAllowed(role, 'read');
+    return row;
+  }
+
+  const view = (tenantId: string, row: AttachmentRow) =>
+    toAttachmentView(tenantId, row.conversationId, toAttachmentFacts(row), links);
+
+  /** Stores one file: reserved quota first, streamed to storage, typed by its bytes, recorded. */
+  async function storeUpload(
+    ctx: TenantContext,
+    userId: string,
+    file: { stream: Readable; name: string; reserveBytes: number },
+  ): Promise<AttachmentRow> {
+    const id = newId();
+    const reservationId = newId();
+    // The client's body failing (cut short, malformed) is the client's error; storage failing is ours. The
+    // body can fail while the reservation is taken, before it is piped anywhere: watched from the start.
+    let clientError: unknown;
+    const noteClientError = (error: unknown) => {
+      clientError ??= error;
+    };
+    file.stream.on('error', noteClientError);
+    const reservation = await inTenant(orm, ctx.tenantId, (scope) =>
+      reserveStorage(scope, {
+        id: reservationId,
+        bytes: file.reserveBytes,
+        expiresInMs: RESERVATION_TTL_MS,
+        defaultQuotaBytes: limits.defaultQuotaBytes,
+      }),
+    );
+    if (!reservation.reserved) {
+      file.stream.resume();
+      throw new AppError(
+        'quota_exceeded',
+        `the tenant's storage quota has ${reservation.freeBytes} bytes free, fewer than this upload may need`,
+      );
+    }
+    const key = objectKey(ctx.tenantId, id, 'upload');
+    const release = () => inTenant(orm, ctx.tenantId, (scope) => releaseReservation(scope, reservationId));
+    try {
+      const sniffer = headKeeper(SNIFF_BYTES);
+      // pipeline, not pipe: a body that ended early or failed (even before this) fails what storage reads.
+      pipeline(file.stream, sniffer.stream, (error) => {
+        if (error) noteClientError(error);
+      });
+      let stored;
+      try {
+        stored = await storage.put(key, sniffer.stream, { maxBytes: limits.maxFileBytes });
+      } catch (error) {
+        if (error instanceof ObjectTooLargeError) {
+          throw new AppError('payload_too_large', `a file may have at most ${limits.maxFileBytes} bytes`);
+        }
+        if (clientError !== undefined) throw invalid('/body/file', 'the upload was cut short or malformed');
+        throw error;
+      }
+      if (stored.size === 0) {
+        await storage.delete(key);
+        throw invalid('/body/file', 'the file is empty');
+      }
+      const contentType = await sniffContentType(sniffer.head());
+      const isImage = isProcessableImage(contentType);
+      const original: StoredRendition = {
+        rendition: 'original',
+        key,
+        size: stored.size,
+        sha256: stored.sha256,
+        contentType,
+        width: null,
+        height: null,
+      };
+      try {
+        return await inTenant(orm, ctx.tenantId, async (scope) => {
+          await releaseReservation(scope, reservationId);
+          return insertAttachment(scope, {
+            id,
+            uploaderId: userId,
+            name: file.name,
+            contentType,
+            size: stored.size,
+            sha256: stored.sha256,
+            status: isImage ? 'pending' : 'ready',
+            uploadKey: key,
+            // An image is served only once processing made its metadata-free original; any other file as is.
+            renditions: isImage ? [] : [original],
+            storedBytes: stored.size,
+            nextAttemptAt: isImage ? new Date() : null,
+          });
+        });
+      } catch (error) {
+        await storage.delete(key).catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  return {
+    /**
+     * `POST /v1/attachments`: the one `file` part of a multipart body (and an optional `name` field before
+     * it), streamed to storage. A second file, or none, is refused, and what was stored of the first is
+     * removed. `declaredBytes` (the request's Content-Length) bounds the quota reserved and refuses at
+     * once a body larger than a file may be.
+     */
+    async upload(
+      ctx: TenantContext,
+      request: { parts: AsyncIterable<UploadPart>; declaredBytes: number | undefined },
+    ) {
+      if (
+        request.declaredBytes !== undefined &&
+        request.declaredBytes > limits.maxFileBytes + MULTIPART_OVERHEAD_BYTES
+      ) {
+        throw new AppError('payload_too_large', `a file may have at most ${limits.maxFileBytes} bytes`);
+      }
+      const reserveBytes = Math.min(limits.maxFileBytes, request.declaredBytes ?? limits.maxFileBytes);
+      const userId = actingUserId(ctx);
+      {
+        let name: string | undefined;
+        let row: AttachmentRow | undefined;
+        try {
+          for await (const part of request.parts) {
+            if (part.kind === 'field') {
+              if (part.name === 'name') name = checkFileName(part.value, '/body/name');
+              continue;
+            }
+            if (part.field !== 'file') {
+              part.stream.resume();
+              throw invalid(`/body/${part.field}`, 'the only file part is "file"');
+            }
+            if (row !== undefined) {
+              part.stream.resume();
+              throw invalid('/body/file', 'one file per upload');
+            }
+            const fileName = name ?? checkFileName(part.fileName, '/body/file');
+            row = await storeUpload(ctx, userId, { stream: part.stream, name: fileName, reserveBytes });
+          }
+        } catch (error) {
+          if (row !== undefined) {
+            const stored = row;
+            await inTenant(orm, ctx.tenantId, (scope) => deleteAttachment(scope, stored.id));
+          }
+          throw error;
+        }
+        if (row === undefined) throw invalid('/body/file', 'no file part "file"');
+        if (row.status === 'pending') deps.wake();
+        return view(ctx.tenantId, row);
+      }
+    },
+
+    /** `GET /v1/attachments/{id}`: with fresh links. */
+    get(ctx: TenantContext, id: string) {
+      return inTenantAsUser(orm, ctx, async (scope, userId) =>
+        view(ctx.tenantId, await loadVisibleAttachment(scope, id, userId)),
+      );
+    },
+
+    /** `DELETE /v1/attachments/{id}`: its uploader, before it is sent; its bytes are removed after. */
+    async remove(ctx: TenantContext, id: string) {
+      await inTenantAsUser(orm, ctx, async (scope, userId) => {
+        const row = await findAttachment(scope, id, { forUpdate: true });
+        if (!row || (row.conversationId === null && row.uploaderId !== userId)) throw notFound('attachment');
+        if (row.messageId !== null) {
+          await loadVisibleAttachment(scope, id, userId);
+          throw new AppError('conflict', 'a sent attachment goes with its message: delete the message');
+        }
+        await deleteAttachment(scope, id);
+      });
+      deps.wake();
+    },
+
+    /** What a signed link opens: 403 for a link that is not one of ours, 410 once expired, 404 when gone. */
+    async openFile(token: string, now: Date = new Date()): Promise<FileToServe> {
+      const link = verifyFileLink(deps.linkKey, token, now);
+      const row = await inTenant(orm, link.tenantId, (scope) => findAttachment(scope, link.attachmentId));
+      const rendition = row?.renditions.find((candidate) => candidate.rendition === link.rendition);
+      if (!row || !rendition) throw notFound('file');
+      const maxAgeSeconds = Math.max(0, Math.floor((link.expiresAt.getTime() - now.getTime()) / 1000));
+      const fileName = rendition.rendition === 'original' ? row.name : thumbnailName(row.name, rendition);
+      if (storage.presignGet) {
+        const disposition = contentDisposition(fileName);
+        return {
+          kind: 'redirect',
+          url: await storage.presignGet(rendition.key, {
+            expiresInSeconds: Math.max(1, maxAgeSeconds),
+            contentType: rendition.contentType,
+            contentDisposition: disposition,
+          }),
+        };
+      }
+      return {
+        kind: 'object',
+        key: rendition.key,
+        size: rendition.size,
+        sha256: rendition.sha256,
+        contentType: rendition.contentType,
+        fileName,
+        maxAgeSeconds,
+      };
+    },
+
+    /** The tenant's storage use (`GET /v1/admin/tenants/{id}/usage`). */
+    async usage(tenantId: string) {
+      const usage = await inTenant(orm, tenantId, (scope) => storageUsage(scope, limits.defaultQuotaBytes));
+      if (!usage) throw notFound('tenant');
+      return {
+        storage_bytes: usage.storageBytes,
+        storage_quota_bytes: usage.quotaBytes,
+        attachments: usage.attachments,
+      };
+    },
+  };
+}
+
+/** A thumbnail's download name: the original's, with what it is. */
+function thumbnailName(name: string, rendition: StoredRendition): string {
+  const base = name.replace(/\.[^.]*$/, '');
+  return `${base}-${rendition.width ?? 0}x${rendition.height ?? 0}.webp`;
+}
+
+/**
+ * A Content-Disposition for a presigned download (S3 answers with it): always an attachment, so a browser
+ * never renders what it fetched from the bucket's origin; the name in RFC 5987 form.
+ */
+function contentDisposition(fileName: string): string {
+  const ascii = fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+}
+
+/**
+ * Checks the attachments a send names and makes what the message keeps of them: each must exist, be the
+ * sender's, and not be sent already (or rejected). Runs in the send's transaction, the rows locked, so two
+ * sends cannot both bind one attachment.
+ */
+export function attachmentFactsForSend(
+  rows: AttachmentRow[],
+  ids: string[],
+  senderId: string,
+): AttachmentFacts[] {
+  const byId = new Map(rows.map((row) => [row.id, row]));
+  return ids.map((id, index) => {
+    const row = byId.get(id);
+    const path = `/body/attachment_ids/${index}`;
+    if (!row || row.uploaderId !== senderId) throw invalid(path, 'no such attachment of the sender');
+    if (row.messageId !== null) throw invalid(path, 'the attachment was sent already');
+    if (row.status === 'rejected')
+      throw invalid(path, `the attachment was rejected: ${row.rejectedReason ?? ''}`);
+    return toAttachmentFacts(row);
+  });
+}
+
+export type AttachmentsService = ReturnType<typeof createAttachmentsService>;
