@@ -24,9 +24,18 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
   // Left out, loaded from node_modules as usual: packages that read their own files at run time (PGlite's
-  // WebAssembly and data, the docs UI's static files, pino's worker-thread transports), and pg's optional
-  // native binding.
-  external: ['@electric-sql/pglite', '@electric-sql/pglite/*', '@fastify/swagger-ui', 'pino', 'pg-native'],
+  // WebAssembly and data, the docs UI's static files, pino's worker-thread transports), pg's optional
+  // native binding, sharp (it loads libvips' native binding for the platform at run time) and the AWS SDK
+  // (S3 storage only: megabytes a deployment on the local disk would parse at every start for nothing).
+  external: [
+    '@electric-sql/pglite',
+    '@electric-sql/pglite/*',
+    '@fastify/swagger-ui',
+    'pino',
+    'pg-native',
+    'sharp',
+    '@aws-sdk/*',
+  ],
   // Bundled CommonJS modules call require() for Node's built-ins; an ES module has no require of its own.
   banner: {
     js: "import { createRequire as parleyCreateRequire } from 'node:module'; const require = parleyCreateRequire(import.meta.url);",

@@ -9,7 +9,9 @@ import { inTenant } from '../src/db/tenant-scope.ts';
 import { signFileLink } from '../src/modules/attachments/attachment-links.ts';
 import { purgeUnsentAttachments } from '../src/modules/attachments/attachments.repository.ts';
 import { fileLinkKey } from '../src/modules/attachments/file-linker.ts';
+import { backgroundWorkStats } from '../src/jobs/background-work.ts';
 import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
+import type { ObjectStorage } from '../src/storage/object-storage.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import {
@@ -410,11 +412,12 @@ describe('sending', () => {
 });
 
 describe('removal', () => {
-  it("removes a message's files with it, and gives their bytes back", async () => {
+  it("removes a message's files with it, their names from the log, and gives their bytes back", async () => {
     const tenant = await createTenantWithUsers(t, 'ann', 'bob');
     const conversationId = await groupOf(tenant, 'ann', 'bob');
+    const since = (await asUser(t, tenant, 'bob').get('/v1/sync')).json<{ next_cursor: string }>().next_cursor;
     const uploaded = (
-      await uploadFile(t, tenant, 'ann', 'x.txt', Buffer.from('x'.repeat(500)))
+      await uploadFile(t, tenant, 'ann', 'secret-merger-plan.txt', Buffer.from('x'.repeat(500)))
     ).json<AttachmentBody>();
     const sent = await asUser(t, tenant, 'ann').post(`/v1/conversations/${conversationId}/messages`, {
       text: 'gone soon',
@@ -427,6 +430,10 @@ describe('removal', () => {
     expect((await fetchLink(uploaded.url)).statusCode).toBe(404);
     const message = await asUser(t, tenant, 'ann').get(`/v1/messages/${messageId}`);
     expect(message.json<{ attachments: unknown[] }>().attachments).toEqual([]);
+    // The log's earlier events of the message no longer name the file.
+    const sync = await asUser(t, tenant, 'bob').get(`/v1/sync?since=${encodeURIComponent(since)}`);
+    expect(sync.body).toContain(messageId);
+    expect(sync.body).not.toContain('secret-merger-plan');
     await vi.waitFor(async () => expect(await keysOf(tenant)).toEqual([]), {
       timeout: 10_000,
       interval: 100,
@@ -526,3 +533,74 @@ function crc32(bytes: Buffer): number {
   }
   return (crc ^ 0xffffffff) >>> 0;
 }
+
+describe('removal when storage fails', () => {
+  it('keeps a removal queued, retrying, and shows it to operators, until storage confirms', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'parley-attachments-failing-'));
+    const disk = new LocalDiskStorage(root);
+    let isStorageDown = true;
+    // The disk, except that removing fails while it is "down".
+    const storage: ObjectStorage = {
+      kind: 'disk',
+      put: (key, body, options) => disk.put(key, body, options),
+      get: (key, range) => disk.get(key, range),
+      stat: (key) => disk.stat(key),
+      list: (prefix) => disk.list(prefix),
+      delete: async (key) => {
+        if (isStorageDown) throw new Error('storage unreachable');
+        await disk.delete(key);
+      },
+    };
+    const other = await buildTestApp(await createTestDatabase(), {
+      attachments: { storage },
+      backgroundWork: { sendEveryMs: 100 },
+    });
+    try {
+      const tenant = await createTenantWithUsers(other, 'ann');
+      const uploaded = (
+        await uploadFile(other, tenant, 'ann', 'keep.txt', Buffer.from('keep me'))
+      ).json<AttachmentBody>();
+      expect((await asUser(other, tenant, 'ann').delete(`/v1/attachments/${uploaded.id}`)).statusCode).toBe(
+        204,
+      );
+      const stats = await vi.waitFor(
+        async () => {
+          const rows = await backgroundWorkStats(other.database.db.orm);
+          const retrying = rows.find((row) => row.kind === 'storage_removal' && row.state === 'retrying');
+          if (!retrying) throw new Error('not retrying yet');
+          return retrying;
+        },
+        { timeout: 10_000, interval: 100 },
+      );
+      expect(stats.items).toBe(1);
+      expect(await disk.stat(`${tenant.id}/${uploaded.id}/upload`)).toEqual({ size: 7 });
+      const metrics = await other.app.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.body).toMatch(
+        /parley_background_work_items\{kind="storage_removal",state="retrying"\} 1/,
+      );
+      // Storage back: the next attempt (made due now rather than in a minute) removes it.
+      isStorageDown = false;
+      await inTenant(other.database.db.orm, tenant.id, (scope) =>
+        scope.tx.execute(sql`UPDATE storage_removals SET next_attempt_at = now()`),
+      );
+      await vi.waitFor(
+        async () => expect(await disk.stat(`${tenant.id}/${uploaded.id}/upload`)).toBeUndefined(),
+        {
+          timeout: 10_000,
+          interval: 100,
+        },
+      );
+      await vi.waitFor(
+        async () =>
+          expect((await backgroundWorkStats(other.database.db.orm)).map((row) => row.kind)).not.toContain(
+            'storage_removal',
+          ),
+        { timeout: 10_000, interval: 100 },
+      );
+    } finally {
+      await other.app.close();
+      await other.database.drop();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

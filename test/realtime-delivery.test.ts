@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actingAs } from './helpers/factories.ts';
+import { uploadFile } from './helpers/uploads.ts';
 import { useRealtimeApp, type GroupSetup } from './helpers/realtime.ts';
 import { type ServerFrame } from './helpers/ws-client.ts';
 
@@ -54,6 +55,32 @@ describe('delivery', () => {
     }
     expect(nested).toMatchObject({ thread_root_id: root.id, mentions: ['bob'], client_msg_id: 'n-1' });
     await socket.close();
+  });
+
+  it("sends attachments over the socket: the ack and every member's event carry them, links signed", async () => {
+    const s = await setup();
+    const bob = await connect(await s.token('bob'));
+    const carol = await connect(await s.token('carol'));
+    const uploaded = await uploadFile(t, s.tenant, 'bob', 'minutes.txt', Buffer.from('the minutes'));
+    expect(uploaded.statusCode, uploaded.body).toBe(201);
+    const attachmentId = uploaded.json<{ id: string }>().id;
+    bob.send({
+      type: 'send',
+      ref: 'a1',
+      conversation_id: s.conversationId,
+      text: 'minutes attached',
+      attachment_ids: [attachmentId],
+    });
+    const ack = await bob.waitFor((frame) => frame.ref === 'a1');
+    expect((ack.message as { attachments?: unknown } | undefined)?.attachments).toMatchObject([
+      { id: attachmentId, name: 'minutes.txt' },
+    ]);
+    const event = (await carol.waitFor((frame) => frame.event?.type === 'message.created')).event;
+    const [attachment] = (event?.data as { attachments: { id: string; url: string }[] }).attachments;
+    expect(attachment?.id).toBe(attachmentId);
+    const file = await t.app.inject({ method: 'GET', url: attachment?.url ?? '' });
+    expect(file.body).toBe('the minutes');
+    await Promise.all([bob.close(), carol.close()]);
   });
 
   it("delivers committed changes to every member's sockets, the sender's other devices included", async () => {

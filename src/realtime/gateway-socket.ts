@@ -289,6 +289,7 @@ export class GatewaySocket {
         text: frame.text,
         ...(frame.client_msg_id === undefined ? {} : { client_msg_id: frame.client_msg_id }),
         ...(frame.thread_root_id === undefined ? {} : { thread_root_id: frame.thread_root_id }),
+        ...(frame.attachment_ids === undefined ? {} : { attachment_ids: frame.attachment_ids }),
       });
       ack({ message });
     } else if (frame.type === 'read') {

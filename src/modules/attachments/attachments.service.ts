@@ -166,7 +166,12 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       );
     }
     const key = objectKey(ctx.tenantId, id, 'upload');
-    const release = () => inTenant(orm, ctx.tenantId, (scope) => releaseReservation(scope, reservationId));
+    // Released in the transaction that records the attachment, or here when the upload fails.
+    let isReleased = false;
+    const release = () =>
+      isReleased
+        ? Promise.resolve()
+        : inTenant(orm, ctx.tenantId, (scope) => releaseReservation(scope, reservationId));
     try {
       const sniffer = headKeeper(SNIFF_BYTES);
       // pipeline, not pipe: a body that ended early or failed (even before this) fails what storage reads.
@@ -199,7 +204,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         height: null,
       };
       try {
-        return await inTenant(orm, ctx.tenantId, async (scope) => {
+        const row = await inTenant(orm, ctx.tenantId, async (scope) => {
           await releaseReservation(scope, reservationId);
           return insertAttachment(scope, {
             id,
@@ -216,6 +221,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
             nextAttemptAt: isImage ? new Date() : null,
           });
         });
+        isReleased = true;
+        return row;
       } catch (error) {
         await storage.delete(key).catch(() => undefined);
         throw error;

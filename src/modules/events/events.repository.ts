@@ -141,8 +141,11 @@ const REDACTED = sql`${JSON.stringify({
   text: null,
   mentions: [],
   metadata: {},
+  attachments: [],
   client_msg_id: null,
 } satisfies Partial<MessageEventData>)}::jsonb`;
+/** What redaction leaves of an `attachment.updated` event: no name, no thumbnails (its bytes are gone too). */
+const REDACTED_ATTACHMENT = sql`jsonb_set(jsonb_set(data, '{attachment,name}', '""'), '{attachment,thumbnails}', '[]')`;
 
 /** Blanks a deleted message's content in the events that carried it: deletion purges it at once. */
 export async function redactMessageEvents(
@@ -154,6 +157,10 @@ export async function redactMessageEvents(
     UPDATE events SET data = data || ${REDACTED}
     WHERE tenant_id = ${scope.tenantId} AND conversation_id = ${conversationId} AND seq = ${seq}
       AND type IN ${MESSAGE_CONTENT_EVENTS}`);
+  await scope.tx.execute(sql`
+    UPDATE events SET data = ${REDACTED_ATTACHMENT}
+    WHERE tenant_id = ${scope.tenantId} AND conversation_id = ${conversationId} AND seq = ${seq}
+      AND type = ${'attachment.updated' satisfies LoggedEventType}`);
 }
 
 /** Blanks the content of every logged message an erased user sent. */
@@ -161,6 +168,10 @@ export async function redactEventsOfSender(scope: TenantScope, userId: string): 
   await scope.tx.execute(sql`
     UPDATE events SET data = data || ${REDACTED}
     WHERE tenant_id = ${scope.tenantId} AND type IN ${MESSAGE_CONTENT_EVENTS} AND data->>'sender_id' = ${userId}`);
+  await scope.tx.execute(sql`
+    UPDATE events SET data = ${REDACTED_ATTACHMENT}
+    WHERE tenant_id = ${scope.tenantId} AND type = ${'attachment.updated' satisfies LoggedEventType}
+      AND data #>> '{attachment,uploader_id}' = ${userId}`);
 }
 
 /** Deletes events older than the retention, for every tenant (SECURITY DEFINER, migration 0006). */

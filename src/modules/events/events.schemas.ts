@@ -197,6 +197,9 @@ export const ClientFrame = Type.Union([
       text: Type.String({ minLength: 1, maxLength: 10_000, pattern: '^[^\\u0000]*$' }),
       client_msg_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
       thread_root_id: Type.Optional(Type.String({ format: 'uuid' })),
+      attachment_ids: Type.Optional(
+        Type.Array(Type.String({ format: 'uuid' }), { maxItems: 10, uniqueItems: true }),
+      ),
     },
     { additionalProperties: false },
   ),
