@@ -15,6 +15,8 @@ import { openRuntime, type Runtime } from './runtime.ts';
 import { inTenant } from './db/tenant-scope.ts';
 import { backgroundWorkStats } from './jobs/background-work.ts';
 import { retryFailedDeliveries } from './modules/webhooks/webhooks.repository.ts';
+import { collectStorageGarbage } from './modules/attachments/storage-gc.ts';
+import { openStorage } from './storage/open-storage.ts';
 
 // `parley`: the operator's command-line tool. It works on the configured database directly (the same
 // environment variables as the server) and prints JSON. On the embedded database it needs the server
@@ -68,7 +70,7 @@ const tenantsOf = (runtime: Runtime) =>
 
 const program = new Command('parley')
   .description(
-    'Operate a Parley deployment: tenants, api keys, user tokens, the operator token, migrations and background work',
+    'Operate a Parley deployment: tenants, api keys, user tokens, the operator token, migrations, background work and stored attachments',
   )
   .showHelpAfterError();
 
@@ -192,6 +194,34 @@ jobs
         }),
       );
       return { retried };
+    }),
+  );
+
+const attachments = program.command('attachments').description('Stored attachment bytes');
+attachments
+  .command('gc')
+  .description(
+    'Find stored objects no attachment names (an upload whose process died mid-way) and remove them',
+  )
+  .option('--dry-run', 'only list them')
+  .action((options: { dryRun?: boolean }) =>
+    withRuntime(async (runtime) => {
+      const storage = openStorage(loadConfig().attachments.storage);
+      try {
+        const report = await collectStorageGarbage(runtime.db.orm, storage, {
+          dryRun: options.dryRun === true,
+        });
+        return {
+          scanned: report.scanned,
+          foreign: report.foreign,
+          orphans: report.orphans.length,
+          orphan_bytes: report.orphans.reduce((sum, orphan) => sum + orphan.size, 0),
+          removed: report.removed,
+          keys: report.orphans.map((orphan) => orphan.key),
+        };
+      } finally {
+        await storage.close?.();
+      }
     }),
   );
 

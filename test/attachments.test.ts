@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,9 +10,11 @@ import { inTenant } from '../src/db/tenant-scope.ts';
 import { signFileLink } from '../src/modules/attachments/attachment-links.ts';
 import { purgeUnsentAttachments } from '../src/modules/attachments/attachments.repository.ts';
 import { fileLinkKey } from '../src/modules/attachments/file-linker.ts';
+import { collectStorageGarbage, type GcReport } from '../src/modules/attachments/storage-gc.ts';
 import { backgroundWorkStats } from '../src/jobs/background-work.ts';
 import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
 import type { ObjectStorage } from '../src/storage/object-storage.ts';
+import { S3Storage } from '../src/storage/s3-storage.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import {
@@ -22,6 +25,7 @@ import {
   putUser,
   type TestTenant,
 } from './helpers/factories.ts';
+import { startS3Server } from './helpers/s3-server.ts';
 import { uploadFile, uploadParts, type AttachmentBody } from './helpers/uploads.ts';
 
 /** The most bytes a file may have in these tests (PARLEY_ATTACHMENT_MAX_BYTES). */
@@ -415,7 +419,8 @@ describe('removal', () => {
   it("removes a message's files with it, their names from the log, and gives their bytes back", async () => {
     const tenant = await createTenantWithUsers(t, 'ann', 'bob');
     const conversationId = await groupOf(tenant, 'ann', 'bob');
-    const since = (await asUser(t, tenant, 'bob').get('/v1/sync')).json<{ next_cursor: string }>().next_cursor;
+    const since = (await asUser(t, tenant, 'bob').get('/v1/sync')).json<{ next_cursor: string }>()
+      .next_cursor;
     const uploaded = (
       await uploadFile(t, tenant, 'ann', 'secret-merger-plan.txt', Buffer.from('x'.repeat(500)))
     ).json<AttachmentBody>();
@@ -602,5 +607,117 @@ describe('removal when storage fails', () => {
       await other.database.drop();
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('on S3 storage', () => {
+  it('stores uploads and thumbnails in the bucket, links redirect to presigned GETs, removals empty it', async () => {
+    const s3 = await startS3Server();
+    const storage = new S3Storage({ ...s3.options, prefix: 'parley-test' });
+    const other = await buildTestApp(await createTestDatabase(), {
+      attachments: { storage },
+      backgroundWork: { sendEveryMs: 100 },
+    });
+    const bucketKeys = async () => {
+      const keys: string[] = [];
+      for await (const object of storage.list('')) keys.push(object.key);
+      return keys.sort();
+    };
+    try {
+      const tenant = await createTenantWithUsers(other, 'ann', 'bob');
+      const conversationId = (
+        await asUser(other, tenant, 'ann').post('/v1/conversations', { type: 'group', members: ['bob'] })
+      ).json<{ id: string }>().id;
+      const data = await image(640, 480, 'jpeg', true);
+      const uploaded = await uploadFile(other, tenant, 'ann', 'photo.jpg', data);
+      expect(uploaded.statusCode, uploaded.body).toBe(201);
+      const id = uploaded.json<AttachmentBody>().id;
+      const sent = await asUser(other, tenant, 'ann').post(`/v1/conversations/${conversationId}/messages`, {
+        text: 'from the bucket',
+        attachment_ids: [id],
+      });
+      expect(sent.statusCode, sent.body).toBe(201);
+      const ready = await vi.waitFor(
+        async () => {
+          const body = (
+            await asUser(other, tenant, 'bob').get(`/v1/attachments/${id}`)
+          ).json<AttachmentBody>();
+          if (body.status !== 'ready') throw new Error(`still ${body.status}`);
+          return body;
+        },
+        { timeout: 20_000, interval: 100 },
+      );
+      // The upload, with its EXIF, is removed once replaced.
+      await vi.waitFor(
+        async () =>
+          expect(await bucketKeys()).toEqual(
+            ['original', 'thumb1024', 'thumb256'].map((what) => `${tenant.id}/${id}/${what}`),
+          ),
+        { timeout: 10_000, interval: 100 },
+      );
+      // The link answers with a presigned GET of the bucket, which serves the metadata-free original.
+      const link = await other.app.inject({ method: 'GET', url: ready.url });
+      expect(link.statusCode).toBe(302);
+      const presigned = await fetch(String(link.headers.location));
+      expect(presigned.status).toBe(200);
+      expect(presigned.headers.get('content-type')).toBe('image/jpeg');
+      expect(presigned.headers.get('content-disposition')).toMatch(/^attachment; filename="photo.jpg"/);
+      const bytes = Buffer.from(await presigned.arrayBuffer());
+      expect(sha256(bytes)).toBe(ready.sha256);
+      expect(bytes.includes(Buffer.from('parley-test-owner'))).toBe(false);
+
+      const messageId = sent.json<{ id: string }>().id;
+      expect((await asUser(other, tenant, 'ann').delete(`/v1/messages/${messageId}`)).statusCode).toBe(204);
+      await vi.waitFor(async () => expect(await bucketKeys()).toEqual([]), {
+        timeout: 10_000,
+        interval: 100,
+      });
+    } finally {
+      await other.app.close();
+      await other.database.drop();
+      await storage.close();
+      await s3.close();
+    }
+  });
+});
+
+describe('parley attachments gc', () => {
+  it('removes objects no attachment names, and leaves uploads and processing under way alone', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    const storage = new LocalDiskStorage(storageRoot);
+    const kept = (await uploadFile(t, tenant, 'ann', 'kept.txt', Buffer.from('kept'))).json<AttachmentBody>();
+    const put = (key: string) => storage.put(key, Readable.from([Buffer.from(key)]), { maxBytes: 1000 });
+    // A process died after storing an upload's bytes, before recording it; another mid-processing.
+    const lost = `${tenant.id}/${randomUUID()}/upload`;
+    const strayRendition = `${tenant.id}/${kept.id}/thumb256`;
+    // An upload under way: its reservation (under the attachment's id) is live, its row not written yet.
+    const uploading = randomUUID();
+    await inTenant(t.database.db.orm, tenant.id, (scope) =>
+      scope.tx.execute(sql`INSERT INTO storage_reservations (tenant_id, id, bytes, expires_at)
+                           VALUES (${tenant.id}, ${uploading}, 10, now() + interval '1 hour')`),
+    );
+    const inFlight = `${tenant.id}/${uploading}/upload`;
+    const foreign = 'backups/not-parleys.tar';
+    for (const key of [lost, strayRendition, inFlight, foreign]) await put(key);
+
+    const dry = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: true });
+    const mine = (report: GcReport) =>
+      report.orphans
+        .map((orphan) => orphan.key)
+        .filter((key) => key.startsWith(tenant.id))
+        .sort();
+    expect(mine(dry)).toEqual([lost, strayRendition].sort());
+    expect(dry.foreign).toBeGreaterThanOrEqual(1);
+    expect(await storage.stat(lost)).toBeDefined();
+
+    const run = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: false });
+    expect(mine(run)).toEqual([lost, strayRendition].sort());
+    expect(await storage.stat(lost)).toBeUndefined();
+    expect(await storage.stat(strayRendition)).toBeUndefined();
+    expect(await storage.stat(inFlight)).toBeDefined();
+    expect(await storage.stat(foreign)).toBeDefined();
+    expect((await fetchLink(kept.url)).body).toBe('kept');
+    await storage.delete(foreign);
+    await storage.delete(inFlight);
   });
 });

@@ -104,6 +104,7 @@ describe('row-level security', () => {
       SELECT proname AS name FROM pg_proc WHERE prosecdef AND pronamespace = 'public'::regnamespace
       ORDER BY proname`);
     expect(definers.map((row) => row.name)).toEqual([
+      'parley_attachment_holds',
       'parley_attachment_removed',
       'parley_background_work_stats',
       'parley_claim_attachments',

@@ -282,3 +282,25 @@ export async function purgeUnsentAttachments(orm: Orm, limit: number): Promise<n
   );
   return Number(rowsOf<{ purged: string | number }>(result)[0]?.purged ?? 0);
 }
+
+/**
+ * For attachments named by objects in storage: the keys each one's row names, and whether it is busy (an
+ * upload or processing under way). parley_attachment_holds, across tenants.
+ */
+export async function attachmentHolds(
+  orm: Orm,
+  items: readonly { tenantId: string; id: string }[],
+): Promise<{ tenantId: string; id: string; keys: string[]; isBusy: boolean }[]> {
+  if (items.length === 0) return [];
+  const result = await orm.execute(
+    sql`SELECT tenant_id, id, keys, is_busy FROM parley_attachment_holds(${JSON.stringify(
+      items.map((item) => ({ tenant_id: item.tenantId, id: item.id })),
+    )}::jsonb)`,
+  );
+  return rowsOf<{ tenant_id: string; id: string; keys: string[]; is_busy: boolean }>(result).map((row) => ({
+    tenantId: row.tenant_id,
+    id: row.id,
+    keys: row.keys,
+    isBusy: row.is_busy,
+  }));
+}

@@ -142,7 +142,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     file: { stream: Readable; name: string; reserveBytes: number },
   ): Promise<AttachmentRow> {
     const id = newId();
-    const reservationId = newId();
+    // The reservation bears the attachment's id: `parley attachments gc` leaves an upload under way alone.
+    const reservationId = id;
     // The client's body failing (cut short, malformed) is the client's error; storage failing is ours. The
     // body can fail while the reservation is taken, before it is piped anywhere: watched from the start.
     let clientError: unknown;

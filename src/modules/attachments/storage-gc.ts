@@ -1,0 +1,68 @@
+import type { Orm } from '../../db/client.ts';
+import type { ObjectStorage } from '../../storage/object-storage.ts';
+import { attachmentHolds } from './attachments.repository.ts';
+
+/** An object key Parley writes: `<tenant>/<attachment>/<what>`. Anything else in storage is not Parley's. */
+const PARLEY_KEY =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(upload|original|thumb256|thumb1024)$/;
+
+/** Attachments whose objects are checked against the database in one query. */
+const BATCH = 500;
+
+/** What a garbage collection found, and removed unless it was a dry run. */
+export interface GcReport {
+  /** Objects looked at. */
+  scanned: number;
+  /** Objects whose key is not one Parley writes: left alone. */
+  foreign: number;
+  /** Objects no attachment names (and none busy with): removed, or would be. */
+  orphans: { key: string; size: number }[];
+  /** Whether they were removed. */
+  removed: boolean;
+}
+
+/**
+ * `parley attachments gc`: finds stored objects that no attachment names, and removes them unless `dryRun`.
+ * An object is an orphan when its attachment has no row (an upload whose process died between storing the
+ * bytes and recording the row, a row deleted while a removal was lost) or a row that names other keys (a
+ * processing attempt that died after storing renditions), and the attachment is not busy: neither an
+ * upload under way (its reservation) nor processing (`pending`).
+ */
+export async function collectStorageGarbage(
+  orm: Orm,
+  storage: ObjectStorage,
+  options: { dryRun: boolean },
+): Promise<GcReport> {
+  const report: GcReport = { scanned: 0, foreign: 0, orphans: [], removed: !options.dryRun };
+  let batch = new Map<string, { tenantId: string; id: string; objects: { key: string; size: number }[] }>();
+  const check = async () => {
+    const holds = await attachmentHolds(orm, [...batch.values()]);
+    for (const hold of holds) {
+      const group = batch.get(`${hold.tenantId}/${hold.id}`);
+      if (!group || hold.isBusy) continue;
+      const named = new Set(hold.keys);
+      for (const object of group.objects) {
+        if (named.has(object.key)) continue;
+        report.orphans.push(object);
+        if (!options.dryRun) await storage.delete(object.key);
+      }
+    }
+    batch = new Map();
+  };
+  for await (const object of storage.list('')) {
+    report.scanned += 1;
+    const match = PARLEY_KEY.exec(object.key);
+    if (!match) {
+      report.foreign += 1;
+      continue;
+    }
+    const [, tenantId = '', id = ''] = match;
+    const groupKey = `${tenantId}/${id}`;
+    const group = batch.get(groupKey) ?? { tenantId, id, objects: [] };
+    group.objects.push(object);
+    batch.set(groupKey, group);
+    if (batch.size >= BATCH) await check();
+  }
+  if (batch.size > 0) await check();
+  return report;
+}
