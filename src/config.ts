@@ -107,6 +107,8 @@ export interface RateBudgets {
   sends: number;
   /** Every other POST, PUT, PATCH and DELETE. */
   writes: number;
+  /** Uploading a file: `POST /v1/attachments`. */
+  uploads: number;
 }
 
 /** HTTP rate limits: a fixed window, counted per user (when a request acts as one) or else per api key. */
@@ -144,8 +146,8 @@ export interface HttpTimeouts {
 /** The documented defaults (docs/CONFIG.md): far above what a person does, and above the benchmarks' rates. */
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   windowMs: 60_000,
-  user: { reads: 3000, sends: 1200, writes: 1200 },
-  key: { reads: 60_000, sends: 60_000, writes: 60_000 },
+  user: { reads: 3000, sends: 1200, writes: 1200, uploads: 120 },
+  key: { reads: 60_000, sends: 60_000, writes: 60_000, uploads: 60_000 },
 };
 
 /** The documented defaults: a client that trickles its headers or body is cut off within seconds. */
@@ -216,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reads: readInt(`PARLEY_RATE_LIMIT_${kind}_READS`, fallback.reads, 0, 1_000_000_000),
     sends: readInt(`PARLEY_RATE_LIMIT_${kind}_SENDS`, fallback.sends, 0, 1_000_000_000),
     writes: readInt(`PARLEY_RATE_LIMIT_${kind}_WRITES`, fallback.writes, 0, 1_000_000_000),
+    uploads: readInt(`PARLEY_RATE_LIMIT_${kind}_UPLOADS`, fallback.uploads, 0, 1_000_000_000),
   });
   const rateLimits: RateLimits = {
     windowMs:

@@ -21,8 +21,8 @@ describe('loadConfig', () => {
       wsMaxFramesPerSecond: 20,
       rateLimits: {
         windowMs: 60_000,
-        user: { reads: 3000, sends: 1200, writes: 1200 },
-        key: { reads: 60_000, sends: 60_000, writes: 60_000 },
+        user: { reads: 3000, sends: 1200, writes: 1200, uploads: 120 },
+        key: { reads: 60_000, sends: 60_000, writes: 60_000, uploads: 60_000 },
       },
       httpTimeouts: { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 72_000 },
       maxTokenTtlSeconds: 30 * 24 * 3600,
@@ -110,6 +110,8 @@ describe('loadConfig', () => {
       PARLEY_RATE_LIMIT_KEY_READS: '7',
       PARLEY_RATE_LIMIT_KEY_SENDS: '8',
       PARLEY_RATE_LIMIT_KEY_WRITES: '9',
+      PARLEY_RATE_LIMIT_USER_UPLOADS: '10',
+      PARLEY_RATE_LIMIT_KEY_UPLOADS: '0',
       PARLEY_HTTP_HEADERS_TIMEOUT_SECONDS: '0',
       PARLEY_HTTP_REQUEST_TIMEOUT_SECONDS: '20',
       PARLEY_HTTP_IDLE_TIMEOUT_SECONDS: '15',
@@ -120,8 +122,8 @@ describe('loadConfig', () => {
       wsMaxConnectionsPerProcess: 1000,
       rateLimits: {
         windowMs: 10_000,
-        user: { reads: 0, sends: 5, writes: 6 },
-        key: { reads: 7, sends: 8, writes: 9 },
+        user: { reads: 0, sends: 5, writes: 6, uploads: 10 },
+        key: { reads: 7, sends: 8, writes: 9, uploads: 0 },
       },
       httpTimeouts: { headersMs: 0, requestMs: 20_000, idleMs: 15_000, keepAliveMs: 5000 },
     });

@@ -13,14 +13,15 @@ import {
   putUser,
   type TestTenant,
 } from './helpers/factories.ts';
+import { uploadFile } from './helpers/uploads.ts';
 import { describeWithRedis, REDIS_URL } from './helpers/redis.ts';
 
 // Tiny budgets, so each is used up in a few requests. Each test has tenants of its own, and so counters of
 // its own. The key's writes leave room for the setup (putUser, mintUserToken).
 const LIMITS: RateLimits = {
   windowMs: 60_000,
-  user: { reads: 3, sends: 2, writes: 2 },
-  key: { reads: 3, sends: 2, writes: 6 },
+  user: { reads: 3, sends: 2, writes: 2, uploads: 2 },
+  key: { reads: 3, sends: 2, writes: 6, uploads: 2 },
 };
 
 const get = (t: TestApp, url: string, headers: Record<string, string>) =>
@@ -125,6 +126,23 @@ describe('HTTP rate limits, in one process', () => {
       payload: { text: 'still here' },
     });
     expect(bobSends.statusCode).toBe(201);
+  });
+
+  it('counts uploads apart: used-up writes do not stop uploads, used-up uploads do not stop writes', async () => {
+    const { tenant, conversationId } = await tenantWithConversation(t);
+    const upload = () => uploadFile(t, tenant, 'alice', 'a.txt', Buffer.from('a'));
+    const markRead = () =>
+      t.app.inject({
+        method: 'POST',
+        url: `/v1/conversations/${conversationId}/read`,
+        headers: actingAs(tenant, 'alice'),
+        payload: {},
+      });
+    expect((await spend(markRead, 3))[2]).toBe(429);
+    expect(await spend(upload, 3)).toEqual([201, 201, 429]);
+    const refused = await upload();
+    expectProblem(refused, 429, 'rate_limited');
+    expect(refused.json<{ detail: string }>().detail).toMatch(/uploads/);
   });
 
   it('counts per user and per api key, independently', async () => {

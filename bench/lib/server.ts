@@ -12,7 +12,7 @@ export const SERVER_KEY = 'bench-server-key-0123456789-abcdefghij';
 
 const BENCH_RATE_LIMITS = Object.fromEntries(
   ['USER', 'KEY'].flatMap((kind) =>
-    ['READS', 'SENDS', 'WRITES'].map((budget) => [`PARLEY_RATE_LIMIT_${kind}_${budget}`, '1000000000']),
+    ['READS', 'SENDS', 'WRITES', 'UPLOADS'].map((budget) => [`PARLEY_RATE_LIMIT_${kind}_${budget}`, '1000000000']),
   ),
 );
 

@@ -9,7 +9,7 @@ import type { App } from './app-types.ts';
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The rate-limit budget a route counts against when not the one of its method (GET: reads, else writes). */
-    rateLimitBudget?: 'sends';
+    rateLimitBudget?: 'sends' | 'uploads';
   }
 }
 

@@ -51,7 +51,7 @@ export function registerAttachmentRoutes(
   storage: ObjectStorage,
 ): void {
   app.post('/v1/attachments', {
-    config: asUser,
+    config: { ...asUser, rateLimitBudget: 'uploads' },
     schema: {
       tags,
       security: tenantCallers,
