@@ -190,9 +190,9 @@ describe('uploads', () => {
     await vi.waitFor(
       async () =>
         expect((await keysOf(tenant)).map((key) => path.basename(key))).toEqual([
-          'original',
-          'thumb1024',
-          'thumb256',
+          'original-1',
+          'thumb1024-1',
+          'thumb256-1',
         ]),
       { timeout: 10_000, interval: 100 },
     );
@@ -651,7 +651,7 @@ describe('on S3 storage', () => {
       await vi.waitFor(
         async () =>
           expect(await bucketKeys()).toEqual(
-            ['original', 'thumb1024', 'thumb256'].map((what) => `${tenant.id}/${id}/${what}`),
+            ['original-1', 'thumb1024-1', 'thumb256-1'].map((what) => `${tenant.id}/${id}/${what}`),
           ),
         { timeout: 10_000, interval: 100 },
       );
@@ -689,7 +689,7 @@ describe('parley attachments gc', () => {
     const put = (key: string) => storage.put(key, Readable.from([Buffer.from(key)]), { maxBytes: 1000 });
     // A process died after storing an upload's bytes, before recording it; another mid-processing.
     const lost = `${tenant.id}/${randomUUID()}/upload`;
-    const strayRendition = `${tenant.id}/${kept.id}/thumb256`;
+    const strayRendition = `${tenant.id}/${kept.id}/thumb256-1`;
     // An upload under way: its reservation (under the attachment's id) is live, its row not written yet.
     const uploading = randomUUID();
     await inTenant(t.database.db.orm, tenant.id, (scope) =>

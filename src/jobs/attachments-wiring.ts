@@ -31,6 +31,7 @@ export function createAttachments(deps: {
     events: deps.events,
     links,
     maxImagePixels: limits.maxImagePixels,
+    maxFileBytes: limits.maxFileBytes,
     onFailure: (error, attachment) =>
       log.warn({ err: error, ...attachment }, 'background work: processing an attachment failed'),
   });

@@ -8,7 +8,8 @@ import type { Orm } from '../../db/client.ts';
 import type { StoredRendition } from '../../db/schema/attachments.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
 import { ImageRejectedError, renderImage } from '../../media/images.ts';
-import type { ObjectStorage } from '../../storage/object-storage.ts';
+import { ObjectTooLargeError, type ObjectStorage } from '../../storage/object-storage.ts';
+import { lockConversation } from '../conversations/conversations.repository.ts';
 import type { EventLog } from '../events/event-log.ts';
 import {
   addStoredBytes,
@@ -43,6 +44,8 @@ export interface AttachmentProcessorOptions {
   events: EventLog;
   links: FileLinker;
   maxImagePixels: number;
+  /** The most bytes a file may have (PARLEY_ATTACHMENT_MAX_BYTES): a re-encoded original too. */
+  maxFileBytes: number;
   /** Reports a failed attempt (logged by the wiring). */
   onFailure: (error: unknown, attachment: { tenantId: string; id: string }) => void;
 }
@@ -94,10 +97,13 @@ export class AttachmentProcessor {
         const originalOut = path.join(workDir, 'original');
         const rendered = await renderImage(input, { maxPixels: this.options.maxImagePixels, originalOut });
         const renditions: StoredRendition[] = [];
-        const originalKey = objectKey(tenantId, id, 'original');
+        // Each attempt's objects have keys of their own: a removal queued by an attempt that failed (or
+        // overran its lease) never names an object another attempt made and the row now names.
+        const originalKey = objectKey(tenantId, id, `original-${row.attempts}`);
         made.push(originalKey);
+        // Re-encoding may grow a file (a palette PNG made truecolour): no bigger than an upload may be.
         const original = await storage.put(originalKey, createReadStream(originalOut), {
-          maxBytes: Number.MAX_SAFE_INTEGER,
+          maxBytes: this.options.maxFileBytes,
           contentType: rendered.original.contentType,
         });
         renditions.push({
@@ -111,7 +117,7 @@ export class AttachmentProcessor {
         });
         for (const thumbnail of rendered.thumbnails) {
           const rendition = thumbnail.longSide === 256 ? 'thumb256' : 'thumb1024';
-          const key = objectKey(tenantId, id, rendition);
+          const key = objectKey(tenantId, id, `${rendition}-${row.attempts}`);
           made.push(key);
           const stored = await storage.put(key, Readable.from([thumbnail.data]), {
             maxBytes: Number.MAX_SAFE_INTEGER,
@@ -129,12 +135,19 @@ export class AttachmentProcessor {
         }
         outcome = { kind: 'ready', width: rendered.width, height: rendered.height, renditions };
       } catch (error: unknown) {
-        if (!(error instanceof ImageRejectedError)) throw error;
-        outcome = {
-          kind: 'rejected',
-          reason:
-            error.reason === 'too_many_pixels' ? 'the image has too many pixels' : 'the image is unreadable',
-        };
+        if (error instanceof ObjectTooLargeError) {
+          outcome = { kind: 'rejected', reason: 'the image is larger than a file may be once re-encoded' };
+        } else if (error instanceof ImageRejectedError) {
+          outcome = {
+            kind: 'rejected',
+            reason:
+              error.reason === 'too_many_pixels'
+                ? 'the image has too many pixels'
+                : 'the image is unreadable',
+          };
+        } else {
+          throw error;
+        }
       }
       await this.finish(row, outcome, made);
     } catch (error) {
@@ -146,15 +159,35 @@ export class AttachmentProcessor {
     }
   }
 
-  /** Writes the outcome, in one transaction with the message's copy, the usage and the event. */
+  /**
+   * Writes the outcome, in one transaction with the message's copy, the usage and the event. Locks in the
+   * order every writer of a sent attachment follows (docs/ATTACHMENTS.md): its conversation, then the
+   * attachment (a message deletion takes the conversation, the message, then its attachments). If the
+   * attachment was sent between the first read and its lock, the transaction is left and tried again.
+   */
   private async finish(row: AttachmentRow, outcome: Outcome, made: string[] = []): Promise<void> {
+    for (let tries = 0; tries < 3; tries += 1) {
+      if (await this.finishOnce(row, outcome, made)) return;
+    }
+    throw new Error('the attachment was sent while its processing finished, three times running');
+  }
+
+  private async finishOnce(row: AttachmentRow, outcome: Outcome, made: string[]): Promise<boolean> {
     const { orm, events, links } = this.options;
-    await inTenant(orm, row.tenantId, async (scope) => {
+    return inTenant(orm, row.tenantId, async (scope) => {
+      const seen = await findAttachment(scope, row.id);
+      if (seen?.conversationId != null) await lockConversation(scope, seen.conversationId);
       const current = await findAttachment(scope, row.id, { forUpdate: true });
+      if (current && current.conversationId !== (seen?.conversationId ?? null)) return false;
       if (!current || current.status !== 'pending') {
-        // Deleted (or finished by another process) meanwhile: what this attempt stored is nobody's.
-        await queueStorageRemovals(scope, made);
-        return;
+        // Deleted (or finished by an attempt that overran its lease) meanwhile: what this attempt stored,
+        // under keys of its own, is nobody's.
+        const named = new Set(current?.renditions.map((rendition) => rendition.key) ?? []);
+        await queueStorageRemovals(
+          scope,
+          made.filter((key) => !named.has(key)),
+        );
+        return true;
       }
       const storedBytes =
         outcome.kind === 'ready' ? outcome.renditions.reduce((sum, rendition) => sum + rendition.size, 0) : 0;
@@ -177,13 +210,20 @@ export class AttachmentProcessor {
         nextAttemptAt: null,
         lastError: null,
       });
-      // The upload's bytes (with whatever metadata they held) are replaced, or refused: removed.
-      if (current.uploadKey !== null) await queueStorageRemovals(scope, [current.uploadKey]);
+      // The upload's bytes (with whatever metadata they held) are replaced, or refused: removed. So is
+      // anything this attempt stored that the outcome does not keep.
+      const kept = new Set(
+        outcome.kind === 'ready' ? outcome.renditions.map((rendition) => rendition.key) : [],
+      );
+      await queueStorageRemovals(scope, [
+        ...(current.uploadKey === null ? [] : [current.uploadKey]),
+        ...made.filter((key) => !kept.has(key)),
+      ]);
       await addStoredBytes(scope, storedBytes - current.storedBytes);
-      if (!updated || updated.messageId === null || updated.conversationId === null) return;
+      if (!updated || updated.messageId === null || updated.conversationId === null) return true;
       const facts = toAttachmentFacts(updated);
       const message = await updateMessageAttachment(scope, updated.messageId, facts);
-      if (!message) return;
+      if (!message) return true;
       await events.record(scope, message.conversationId, [
         {
           type: 'attachment.updated',
@@ -194,6 +234,7 @@ export class AttachmentProcessor {
           },
         },
       ]);
+      return true;
     });
   }
 

@@ -2,9 +2,12 @@ import type { Orm } from '../../db/client.ts';
 import type { ObjectStorage } from '../../storage/object-storage.ts';
 import { attachmentHolds } from './attachments.repository.ts';
 
-/** An object key Parley writes: `<tenant>/<attachment>/<what>`. Anything else in storage is not Parley's. */
+/**
+ * An object key Parley writes: `<tenant>/<attachment>/upload`, or a rendition with the processing attempt
+ * that made it (`original-2`). Anything else in storage is not Parley's.
+ */
 const PARLEY_KEY =
-  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(upload|original|thumb256|thumb1024)$/;
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(upload|(?:original|thumb256|thumb1024)-\d+)$/;
 
 /** Attachments whose objects are checked against the database in one query. */
 const BATCH = 500;
