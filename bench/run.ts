@@ -1,6 +1,7 @@
 // `npm run bench -- <scenario|all> [--db embedded|postgres] [--quick]`: drives a real server process over
 // real HTTP from worker threads, prints a table per scenario and writes bench/results/<scenario>-<db>.json.
 import { report, type BenchResult } from './lib/report.ts';
+import { attachments } from './scenarios/attachments.ts';
 import { fanout } from './scenarios/fanout.ts';
 import { history } from './scenarios/history.ts';
 import { idle } from './scenarios/idle.ts';
@@ -23,6 +24,7 @@ const SCENARIOS: Record<string, Scenario> = {
   unread,
   startup,
   webhooks,
+  attachments,
   'write-floor': writeFloor,
 };
 
