@@ -67,7 +67,9 @@ describe('npm start on the embedded database', () => {
     // One process at a time may open the embedded database.
     await expect(startServer({ PARLEY_DATA_DIR: dataDir })).rejects.toThrow(/in use by process/);
     expect(await stop(second)).toBe(0);
-  });
+    // Three starts of a real server, the first making a fresh database (about 8 s alone on the 2-core VM):
+    // more than the default 30 s when the other test files share the cores.
+  }, 90_000);
 
   it('finishes in-flight requests on SIGTERM, refuses new ones, and exits 0', async () => {
     const server = await start({
