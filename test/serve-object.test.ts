@@ -4,13 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { handleError, notFound } from '../src/errors.ts';
-import {
-  contentDisposition,
-  FILE_CONTENT_SECURITY_POLICY,
-  serveObject,
-  type ServableObject,
-} from '../src/http/serve-object.ts';
+import { FILE_CONTENT_SECURITY_POLICY, serveObject, type ServableObject } from '../src/http/serve-object.ts';
 import type { ByteRange } from '../src/storage/object-storage.ts';
+import { contentDisposition } from '../src/media/file-names.ts';
 
 const BYTES = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz'.repeat(3)); // 108 bytes
 const ETAG = '"3f8c0d2b5f1e4a6b"';

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { contentDisposition } from '../media/file-names.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendProblem } from '../errors.ts';
 import type { ByteRange } from '../storage/object-storage.ts';
@@ -28,11 +29,6 @@ export interface ServableObject {
  * Images are unaffected where they matter: an `<img>` on the chat client's page follows that page's policy.
  */
 export const FILE_CONTENT_SECURITY_POLICY = "default-src 'none'; sandbox";
-
-/** Longest file name put in Content-Disposition, in code points (the extension kept). */
-const MAX_FILE_NAME_CODE_POINTS = 150;
-/** The longest `.ext` kept whole when a name is shortened. */
-const MAX_EXTENSION_CODE_POINTS = 16;
 
 /**
  * The headers every answer under a file link carries, errors included (a 403 or 410 before the object is
@@ -119,17 +115,6 @@ async function bodyOf(
   if (request.method === 'HEAD') return Readable.from([]);
   if (object.size === 0) return '';
   return object.open(part);
-}
-
-/**
- * Content-Disposition for a name of any characters (RFC 6266): `filename*` carries it in UTF-8
- * (RFC 8187), `filename` an ASCII stand-in for old clients. Control and bidirectional-override characters
- * and path separators are dropped or replaced, and the name is bounded, its extension kept.
- */
-export function contentDisposition(fileName: string, inline: boolean): string {
-  const name = boundedFileName(cleanFileName(fileName));
-  const ascii = asciiFileName(name);
-  return `${inline ? 'inline' : 'attachment'}; filename="${ascii}"; filename*=UTF-8''${rfc8187Encode(name)}`;
 }
 
 type RangeAnswer =
@@ -229,58 +214,4 @@ function contentTypeOf(contentType: string): string {
   if (!MEDIA_TYPE.test(value)) return 'application/octet-stream';
   if (/^text\//i.test(value) && !/;\s*charset=/i.test(value)) return `${value}; charset=utf-8`;
   return value;
-}
-
-/** Control characters, and the direction overrides that make `exe.txt` display as `txt.exe`. */
-const UNSAFE_NAME_CHARACTERS = /[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu;
-
-function cleanFileName(fileName: string): string {
-  const cleaned = fileName
-    .toWellFormed()
-    .normalize('NFC')
-    .replace(UNSAFE_NAME_CHARACTERS, '')
-    .replace(/[/\\]/g, '_')
-    .trim();
-  return cleaned === '' || /^\.+$/.test(cleaned) ? 'download' : cleaned;
-}
-
-/** At most MAX_FILE_NAME_CODE_POINTS, cut between graphemes, the extension kept. */
-function boundedFileName(name: string): string {
-  if (codePointCount(name) <= MAX_FILE_NAME_CODE_POINTS) return name;
-  const dot = name.lastIndexOf('.');
-  const extension = dot > 0 ? name.slice(dot) : '';
-  const keptExtension = codePointCount(extension) <= MAX_EXTENSION_CODE_POINTS ? extension : '';
-  const stem = keptExtension === '' ? name : name.slice(0, dot);
-  const room = MAX_FILE_NAME_CODE_POINTS - codePointCount(keptExtension);
-  let kept = '';
-  let used = 0;
-  for (const { segment } of new Intl.Segmenter('und', { granularity: 'grapheme' }).segment(stem)) {
-    const length = codePointCount(segment);
-    if (used + length > room) break;
-    kept += segment;
-    used += length;
-  }
-  return `${kept === '' ? 'download' : kept}${keptExtension}`;
-}
-
-/** Code points, not UTF-16 units: what a name's length means to its reader (the text is well-formed here). */
-function codePointCount(text: string): number {
-  return Array.from(text).length;
-}
-
-/** The name in printable ASCII with no quote, backslash or percent sign: accents dropped, the rest `_`. */
-function asciiFileName(name: string): string {
-  return name
-    .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
-    .replace(/[^\x20-\x7e]|["\\%]/g, '_')
-    .replace(/_{2,}/g, '_');
-}
-
-/** RFC 8187 value-chars: percent-encoded UTF-8 of everything but attr-char. */
-function rfc8187Encode(value: string): string {
-  return encodeURIComponent(value).replace(
-    /['()*]/g,
-    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
 }

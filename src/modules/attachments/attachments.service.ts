@@ -7,6 +7,7 @@ import { actingUserId, type TenantContext } from '../../context.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { isProcessableImage, sniffContentType, SNIFF_BYTES } from '../../media/content-type.ts';
+import { contentDisposition, hasUnsafeNameCharacters } from '../../media/file-names.ts';
 import { ObjectTooLargeError, type ObjectStorage } from '../../storage/object-storage.ts';
 import { assertAllowed } from '../access/permissions.ts';
 import { loadVisible } from '../access/visibility.ts';
@@ -48,24 +49,9 @@ export function checkFileName(name: string, path: string): string {
   if (Array.from(trimmed).length > MAX_FILE_NAME_LENGTH)
     throw invalid(path, `the file name is longer than ${MAX_FILE_NAME_LENGTH} characters`);
   if (/[/\\]/.test(trimmed)) throw invalid(path, 'the file name holds a path separator');
-  if (Array.from(trimmed).some(isHiddenCharacter))
-    throw invalid(path, 'the file name holds control characters');
+  if (hasUnsafeNameCharacters(trimmed)) throw invalid(path, 'the file name holds control characters');
   if (trimmed === '.' || trimmed === '..') throw invalid(path, 'the file name is a path');
   return trimmed;
-}
-
-/**
- * Control characters (C0, DEL, C1), and the bidirectional overrides and isolates that make "exe.pdf" read
- * as "fdp.exe".
- */
-function isHiddenCharacter(character: string): boolean {
-  const code = character.codePointAt(0) ?? 0;
-  return (
-    code < 0x20 ||
-    (code >= 0x7f && code <= 0x9f) ||
-    (code >= 0x202a && code <= 0x202e) ||
-    (code >= 0x2066 && code <= 0x2069)
-  );
 }
 
 /** The storage key of an attachment's object: Parley's ids only, never a client's name. */
@@ -252,37 +238,35 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       }
       const reserveBytes = Math.min(limits.maxFileBytes, request.declaredBytes ?? limits.maxFileBytes);
       const userId = actingUserId(ctx);
-      {
-        let name: string | undefined;
-        let row: AttachmentRow | undefined;
-        try {
-          for await (const part of request.parts) {
-            if (part.kind === 'field') {
-              if (part.name === 'name') name = checkFileName(part.value, '/body/name');
-              continue;
-            }
-            if (part.field !== 'file') {
-              part.stream.resume();
-              throw invalid(`/body/${part.field}`, 'the only file part is "file"');
-            }
-            if (row !== undefined) {
-              part.stream.resume();
-              throw invalid('/body/file', 'one file per upload');
-            }
-            const fileName = name ?? checkFileName(part.fileName, '/body/file');
-            row = await storeUpload(ctx, userId, { stream: part.stream, name: fileName, reserveBytes });
+      let name: string | undefined;
+      let row: AttachmentRow | undefined;
+      try {
+        for await (const part of request.parts) {
+          if (part.kind === 'field') {
+            if (part.name === 'name') name = checkFileName(part.value, '/body/name');
+            continue;
           }
-        } catch (error) {
+          if (part.field !== 'file') {
+            part.stream.resume();
+            throw invalid(`/body/${part.field}`, 'the only file part is "file"');
+          }
           if (row !== undefined) {
-            const stored = row;
-            await inTenant(orm, ctx.tenantId, (scope) => deleteAttachment(scope, stored.id));
+            part.stream.resume();
+            throw invalid('/body/file', 'one file per upload');
           }
-          throw error;
+          const fileName = name ?? checkFileName(part.fileName, '/body/file');
+          row = await storeUpload(ctx, userId, { stream: part.stream, name: fileName, reserveBytes });
         }
-        if (row === undefined) throw invalid('/body/file', 'no file part "file"');
-        if (row.status === 'pending') deps.wake();
-        return view(ctx.tenantId, row);
+      } catch (error) {
+        if (row !== undefined) {
+          const stored = row;
+          await inTenant(orm, ctx.tenantId, (scope) => deleteAttachment(scope, stored.id));
+        }
+        throw error;
       }
+      if (row === undefined) throw invalid('/body/file', 'no file part "file"');
+      if (row.status === 'pending') deps.wake();
+      return view(ctx.tenantId, row);
     },
 
     /** `GET /v1/attachments/{id}`: with fresh links. */
@@ -315,7 +299,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       const maxAgeSeconds = Math.max(0, Math.floor((link.expiresAt.getTime() - now.getTime()) / 1000));
       const fileName = rendition.rendition === 'original' ? row.name : thumbnailName(row.name, rendition);
       if (storage.presignGet) {
-        const disposition = contentDisposition(fileName);
+        // Always a download from the bucket's origin: S3 cannot add nosniff or a sandbox.
+        const disposition = contentDisposition(fileName, false);
         return {
           kind: 'redirect',
           url: await storage.presignGet(rendition.key, {
@@ -353,15 +338,6 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 function thumbnailName(name: string, rendition: StoredRendition): string {
   const base = name.replace(/\.[^.]*$/, '');
   return `${base}-${rendition.width ?? 0}x${rendition.height ?? 0}.webp`;
-}
-
-/**
- * A Content-Disposition for a presigned download (S3 answers with it): always an attachment, so a browser
- * never renders what it fetched from the bucket's origin; the name in RFC 5987 form.
- */
-function contentDisposition(fileName: string): string {
-  const ascii = fileName.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(fileName)}`;
 }
 
 /**
