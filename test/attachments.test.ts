@@ -146,6 +146,18 @@ describe('uploads', () => {
     expect(again.statusCode).toBe(304);
   });
 
+  it('keeps a name in any script, as the client sent it, and offers it back in UTF-8', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    const response = await uploadFile(t, tenant, 'ann', 'résumé 日本.txt', Buffer.from('cv'));
+    expect(response.statusCode, response.body).toBe(201);
+    const attachment = response.json<AttachmentBody>();
+    expect(attachment.name).toBe('résumé 日本.txt');
+    const file = await fetchLink(attachment.url);
+    expect(file.headers['content-disposition']).toContain(
+      `filename*=UTF-8''${encodeURIComponent('résumé 日本.txt')}`,
+    );
+  });
+
   it('serves what a browser could run as a download, sandboxed, whatever the client claimed', async () => {
     const tenant = await createTenantWithUsers(t, 'ann');
     const html = Buffer.from('<!doctype html><html><script>alert(document.cookie)</script></html>');
@@ -234,6 +246,7 @@ describe('bad uploads', () => {
     ['no file', [{ name: 'name', value: 'x.txt' }], '/body/file'],
     ['a name with a path', [file('../../etc/passwd')], '/body/file'],
     ['a name with control characters', [file('bad\u0007name.txt')], '/body/file'],
+    ['a name with a direction override', [file('invoice\u202etxt.exe')], '/body/file'],
     ['a name of 1,000 characters', [file(`${'n'.repeat(996)}.txt`)], '/body/file'],
     ['a name field with a separator', [{ name: 'name', value: 'a\\b.txt' }, file('ok.txt')], '/body/name'],
   ] as const)('refuses %s with 400, storing nothing', async (_what, parts, errorPath) => {
@@ -371,6 +384,26 @@ describe('sending', () => {
     expect(search.json<{ data: { message: { id: string } }[] }>().data.map((hit) => hit.message.id)).toEqual([
       message.id,
     ]);
+  });
+
+  it('sends files in a direct message, to a conversation it may create', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+    const uploaded = (
+      await uploadFile(t, tenant, 'ann', 'dm.txt', Buffer.from('for bob'))
+    ).json<AttachmentBody>();
+    const sent = await asUser(t, tenant, 'ann').post('/v1/direct-messages', {
+      to: 'bob',
+      text: 'just for you',
+      attachment_ids: [uploaded.id],
+    });
+    expect(sent.statusCode, sent.body).toBe(201);
+    const message = sent.json<{ conversation_id: string; attachments: AttachmentBody[] }>();
+    expect(message.attachments.map((attachment) => attachment.id)).toEqual([uploaded.id]);
+    const seen = (
+      await asUser(t, tenant, 'bob').get(`/v1/attachments/${uploaded.id}`)
+    ).json<AttachmentBody>();
+    expect(seen.conversation_id).toBe(message.conversation_id);
+    expect((await fetchLink(seen.url)).body).toBe('for bob');
   });
 
   it("refuses another user's upload, and a file of another tenant, without sending anything", async () => {

@@ -96,12 +96,19 @@ const ClientMsgId = Type.String({
   examples: ['c-7f3a'],
 });
 
+const AttachmentIds = Type.Array(Uuid, {
+  maxItems: 10,
+  uniqueItems: true,
+  description:
+    "Up to 10 of the sender's own uploads not sent yet (POST /v1/attachments), bound to the message",
+});
+
 export const SendMessageBody = Type.Object(
   {
     text: MessageText,
     client_msg_id: Type.Optional(ClientMsgId),
     thread_root_id: Type.Optional(Uuid),
-    attachment_ids: Type.Optional(Type.Array(Uuid, { maxItems: 10, uniqueItems: true })),
+    attachment_ids: Type.Optional(AttachmentIds),
     metadata: Type.Optional(Metadata),
   },
   { additionalProperties: false, examples: [{ text: 'Ship it @bob?', client_msg_id: 'c-7f3a' }] },
@@ -113,6 +120,7 @@ export const DirectMessageBody = Type.Object(
     to: UserIdSchema,
     text: MessageText,
     client_msg_id: Type.Optional(ClientMsgId),
+    attachment_ids: Type.Optional(AttachmentIds),
     metadata: Type.Optional(Metadata),
   },
   { additionalProperties: false, examples: [{ to: 'bob', text: 'Lunch?' }] },

@@ -279,11 +279,18 @@ export function createMessagesService({
     /** Finds or creates the direct conversation with `to` and sends to it, in one transaction. */
     async sendDirectMessage(
       ctx: TenantContext,
-      input: { to: string; text: string; client_msg_id?: string; metadata?: Record<string, unknown> },
+      input: {
+        to: string;
+        text: string;
+        client_msg_id?: string;
+        attachment_ids?: string[];
+        metadata?: Record<string, unknown>;
+      },
     ) {
       const send: SendMessageInput = {
         text: input.text,
         ...(input.client_msg_id === undefined ? {} : { client_msg_id: input.client_msg_id }),
+        ...(input.attachment_ids === undefined ? {} : { attachment_ids: input.attachment_ids }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
       };
       checkSendInput(send);
@@ -294,6 +301,9 @@ export function createMessagesService({
         const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
         directId = conversation.id;
         const mentions = await resolveMentions(scope, conversation.id, input.text);
+        if (input.attachment_ids !== undefined && input.attachment_ids.length > 0) {
+          return sendWithAttachments(scope, userId, conversation.id, send, mentions, input.attachment_ids);
+        }
         const values = sendValuesOf(ctx.tenantId, userId, conversation.id, send, mentions, links);
         const [outcome] = await sendMessageRows(scope, [values], SEND_ROLES);
         if (outcome === undefined) throw new Error('a send of one returned no outcome');
