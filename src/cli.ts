@@ -217,6 +217,7 @@ attachments
           orphans: report.orphans.length,
           orphan_bytes: report.orphans.reduce((sum, orphan) => sum + orphan.size, 0),
           removed: report.removed,
+          stale_temp_files: report.staleTemp,
           keys: report.orphans.map((orphan) => orphan.key),
         };
       } finally {

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -743,7 +744,20 @@ describe('parley attachments gc', () => {
     expect(dry.foreign).toBeGreaterThanOrEqual(1);
     expect(await storage.stat(lost)).toBeDefined();
 
+    // A temporary file of a write a crash cut short, two days ago, and one of a write going on now.
+    await mkdir(path.join(storageRoot, '.tmp'), { recursive: true });
+    const crashed = path.join(storageRoot, '.tmp', 'crashed-write');
+    const current = path.join(storageRoot, '.tmp', 'current-write');
+    await writeFile(crashed, 'half');
+    await writeFile(current, 'half');
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+    await utimes(crashed, twoDaysAgo, twoDaysAgo);
+
     const run = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: false });
+    expect(run.staleTemp).toBe(1);
+    expect(existsSync(crashed)).toBe(false);
+    expect(existsSync(current)).toBe(true);
+    await rm(current);
     expect(mine(run)).toEqual([lost, strayRendition].sort());
     expect(await storage.stat(lost)).toBeUndefined();
     expect(await storage.stat(strayRendition)).toBeUndefined();

@@ -27,6 +27,12 @@ export interface ObjectStorage {
    * server), answering with the given headers. Undefined when the backend cannot presign.
    */
   presignGet?(key: string, options: PresignGetOptions): Promise<string>;
+  /**
+   * Deletes what writes cut short by a crash left behind, if the backend keeps any (the disk's temporary
+   * files; S3 aborts its multipart uploads itself, and a bucket lifecycle rule covers a killed process).
+   * Only what was last written more than `olderThanMs` ago; how many it deleted.
+   */
+  removeStaleTemp?(olderThanMs: number): Promise<number>;
   /** Releases what the backend holds (an HTTP agent); storage is not used after. */
   close?(): Promise<void>;
 }

@@ -22,21 +22,27 @@ export interface GcReport {
   orphans: { key: string; size: number }[];
   /** Whether they were removed. */
   removed: boolean;
+  /** Temporary files of writes a crash cut short, deleted (never on a dry run). */
+  staleTemp: number;
 }
+
+/** How old a temporary file must be to count as left by a crash: no upload takes a day. */
+export const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 /**
  * `parley attachments gc`: finds stored objects that no attachment names, and removes them unless `dryRun`.
  * An object is an orphan when its attachment has no row (an upload whose process died between storing the
  * bytes and recording the row, a row deleted while a removal was lost) or a row that names other keys (a
  * processing attempt that died after storing renditions), and the attachment is not busy: neither an
- * upload under way (its reservation) nor processing (`pending`).
+ * upload under way (its reservation) nor processing (`pending`). Temporary files of writes a crash cut
+ * short (the disk's) older than a day are deleted too.
  */
 export async function collectStorageGarbage(
   orm: Orm,
   storage: ObjectStorage,
   options: { dryRun: boolean },
 ): Promise<GcReport> {
-  const report: GcReport = { scanned: 0, foreign: 0, orphans: [], removed: !options.dryRun };
+  const report: GcReport = { scanned: 0, foreign: 0, orphans: [], removed: !options.dryRun, staleTemp: 0 };
   let batch = new Map<string, { tenantId: string; id: string; objects: { key: string; size: number }[] }>();
   const check = async () => {
     const holds = await attachmentHolds(orm, [...batch.values()]);
@@ -67,5 +73,7 @@ export async function collectStorageGarbage(
     if (batch.size >= BATCH) await check();
   }
   if (batch.size > 0) await check();
+  if (!options.dryRun && storage.removeStaleTemp)
+    report.staleTemp = await storage.removeStaleTemp(STALE_TEMP_MS);
   return report;
 }
