@@ -316,6 +316,31 @@ describe('quota', () => {
     expect(await keysOf(tenant)).toHaveLength(1);
   });
 
+  it('refuses a bad quota and answers 404 for the usage of a tenant that does not exist', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    for (const quota of [-1, 1.5, 'lots']) {
+      const patched = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/admin/tenants/${tenant.id}`,
+        headers: bearer(t.adminToken),
+        payload: { storage_quota_bytes: quota },
+      });
+      expectProblem(patched, 400, 'validation_failed');
+    }
+    const unknown = await t.app.inject({
+      method: 'GET',
+      url: `/v1/admin/tenants/${randomUUID()}/usage`,
+      headers: bearer(t.adminToken),
+    });
+    expectProblem(unknown, 404, 'not_found');
+    const asTenant = await t.app.inject({
+      method: 'GET',
+      url: `/v1/admin/tenants/${tenant.id}/usage`,
+      headers: bearer(tenant.apiKey.secret),
+    });
+    expect(asTenant.statusCode).toBe(401);
+  });
+
   it('lets only one of two racing uploads have the last free bytes', async () => {
     const tenant = await createTenantWithUsers(t, 'ann', 'bob');
     await t.app.inject({

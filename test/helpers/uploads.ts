@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { AttachmentView } from '../../src/modules/attachments/attachments.schemas.ts';
 import type { TestApp } from './app.ts';
 import { actingAs, type TestTenant } from './factories.ts';
 
@@ -48,21 +49,5 @@ export function uploadFile(
   ]);
 }
 
-/** An attachment as the API returns it (the fields the tests read). */
-export interface AttachmentBody {
-  id: string;
-  conversation_id: string | null;
-  uploader_id: string;
-  name: string;
-  content_type: string;
-  size: number;
-  sha256: string;
-  width: number | null;
-  height: number | null;
-  status: 'pending' | 'ready' | 'rejected';
-  rejected_reason: string | null;
-  thumbnails: { width: number; height: number; content_type: string; url: string }[];
-  url: string;
-  url_expires_at: string;
-  created_at: string;
-}
+/** An attachment as the API returns it: the type of its schema. */
+export type AttachmentBody = AttachmentView;

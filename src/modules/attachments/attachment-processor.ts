@@ -21,7 +21,7 @@ import {
   type AttachmentRow,
 } from './attachments.repository.ts';
 import { toAttachmentFacts, toAttachmentView } from './attachments.presenter.ts';
-import { objectKey } from './attachments.service.ts';
+import { renditionKey } from './attachment-keys.ts';
 import type { FileLinker } from './file-linker.ts';
 
 /** How long a claimed attachment is this process's before another may take it over (it died). */
@@ -97,9 +97,9 @@ export class AttachmentProcessor {
         const originalOut = path.join(workDir, 'original');
         const rendered = await renderImage(input, { maxPixels: this.options.maxImagePixels, originalOut });
         const renditions: StoredRendition[] = [];
-        // Each attempt's objects have keys of their own: a removal queued by an attempt that failed (or
-        // overran its lease) never names an object another attempt made and the row now names.
-        const originalKey = objectKey(tenantId, id, `original-${row.attempts}`);
+        // Keys of this attempt's own (renditionKey): a removal queued by an attempt that failed, or
+        // overran its lease, never names what another attempt made and the row now names.
+        const originalKey = renditionKey(tenantId, id, 'original', row.attempts);
         made.push(originalKey);
         // Re-encoding may grow a file (a palette PNG made truecolour): no bigger than an upload may be.
         const original = await storage.put(originalKey, createReadStream(originalOut), {
@@ -117,7 +117,7 @@ export class AttachmentProcessor {
         });
         for (const thumbnail of rendered.thumbnails) {
           const rendition = thumbnail.longSide === 256 ? 'thumb256' : 'thumb1024';
-          const key = objectKey(tenantId, id, `${rendition}-${row.attempts}`);
+          const key = renditionKey(tenantId, id, rendition, row.attempts);
           made.push(key);
           const stored = await storage.put(key, Readable.from([thumbnail.data]), {
             maxBytes: Number.MAX_SAFE_INTEGER,

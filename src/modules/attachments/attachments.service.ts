@@ -23,6 +23,7 @@ import {
 } from './attachments.repository.ts';
 import { toAttachmentFacts, toAttachmentView } from './attachments.presenter.ts';
 import type { FileLinker } from './file-linker.ts';
+import { uploadKey } from './attachment-keys.ts';
 
 /** One part of a `multipart/form-data` upload, as the route hands it over (the service knows no Fastify). */
 export type UploadPart =
@@ -53,10 +54,6 @@ export function checkFileName(name: string, path: string): string {
   if (trimmed === '.' || trimmed === '..') throw invalid(path, 'the file name is a path');
   return trimmed;
 }
-
-/** The storage key of an attachment's object: Parley's ids only, never a client's name. */
-export const objectKey = (tenantId: string, attachmentId: string, what: string) =>
-  `${tenantId}/${attachmentId}/${what}`;
 
 /** A pass-through that keeps the first `bytes` bytes it sees, for sniffing the type on the way to storage. */
 function headKeeper(bytes: number): { stream: Transform; head: () => Buffer } {
@@ -152,7 +149,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         `the tenant's storage quota has ${reservation.freeBytes} bytes free, fewer than this upload may need`,
       );
     }
-    const key = objectKey(ctx.tenantId, id, 'upload');
+    const key = uploadKey(ctx.tenantId, id);
     // Released in the transaction that records the attachment, or here when the upload fails.
     let isReleased = false;
     const release = () =>

@@ -1,13 +1,7 @@
 import type { Orm } from '../../db/client.ts';
 import type { ObjectStorage } from '../../storage/object-storage.ts';
+import { attachmentOfKey } from './attachment-keys.ts';
 import { attachmentHolds } from './attachments.repository.ts';
-
-/**
- * An object key Parley writes: `<tenant>/<attachment>/upload`, or a rendition with the processing attempt
- * that made it (`original-2`). Anything else in storage is not Parley's.
- */
-const PARLEY_KEY =
-  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(upload|(?:original|thumb256|thumb1024)-\d+)$/;
 
 /** Attachments whose objects are checked against the database in one query. */
 const BATCH = 500;
@@ -60,12 +54,12 @@ export async function collectStorageGarbage(
   };
   for await (const object of storage.list('')) {
     report.scanned += 1;
-    const match = PARLEY_KEY.exec(object.key);
-    if (!match) {
+    const owner = attachmentOfKey(object.key);
+    if (!owner) {
       report.foreign += 1;
       continue;
     }
-    const [, tenantId = '', id = ''] = match;
+    const { tenantId, id } = owner;
     const groupKey = `${tenantId}/${id}`;
     const group = batch.get(groupKey) ?? { tenantId, id, objects: [] };
     group.objects.push(object);

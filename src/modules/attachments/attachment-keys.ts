@@ -1,0 +1,24 @@
+import { RENDITIONS, type Rendition } from './attachment-links.ts';
+
+// Where an attachment's objects are in storage: Parley's ids only, never a client's name. One home for the
+// layout, which uploads and processing write and `parley attachments gc` reads.
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const ATTACHMENT_KEY = new RegExp(`^(${UUID})/(${UUID})/(?:upload|(?:${RENDITIONS.join('|')})-\\d+)$`);
+
+/** The key of an upload's bytes as received. */
+export const uploadKey = (tenantId: string, attachmentId: string) => `${tenantId}/${attachmentId}/upload`;
+
+/**
+ * The key of a rendition made by one processing attempt: each attempt writes under keys of its own, so a
+ * removal queued by an attempt that failed never names what a later one made.
+ */
+export const renditionKey = (tenantId: string, attachmentId: string, rendition: Rendition, attempt: number) =>
+  `${tenantId}/${attachmentId}/${rendition}-${attempt}`;
+
+/** The tenant and attachment of a key Parley writes; undefined for any other key (not Parley's). */
+export function attachmentOfKey(key: string): { tenantId: string; id: string } | undefined {
+  const match = ATTACHMENT_KEY.exec(key);
+  if (!match?.[1] || !match[2]) return undefined;
+  return { tenantId: match[1], id: match[2] };
+}
