@@ -68,6 +68,7 @@ import { createUserExport } from './modules/users/user-export.ts';
 import { createUsersService } from './modules/users/users.service.ts';
 import { createAttachments } from './jobs/attachments-wiring.ts';
 import { registerAttachmentRoutes } from './modules/attachments/attachments.routes.ts';
+import { registerUploadRoutes } from './modules/attachments/uploads.routes.ts';
 import type { ObjectStorage } from './storage/object-storage.ts';
 
 /** Everything the HTTP app needs, built by the caller (main.ts, tests, benchmarks). */
@@ -252,10 +253,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(timings.sweepEveryMs === undefined ? {} : { sweepEveryMs: timings.sweepEveryMs }),
     ...(timings.sendEveryMs === undefined ? {} : { sendEveryMs: timings.sendEveryMs }),
   });
-  const { attachments, links } = createAttachments({
+  const {
+    attachments,
+    links,
+    uploads,
+    direct,
+    close: closeAttachments,
+  } = createAttachments({
     orm,
     background,
     events,
+    bus: deps.bus,
     storage: deps.attachments.storage,
     limits: deps.attachments.limits,
     serverKey: deps.serverKey,
@@ -274,7 +282,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       headerPairs: 20,
     },
   });
-  registerAttachmentRoutes(app, attachments, deps.attachments.storage);
+  registerAttachmentRoutes(app, attachments, direct, deps.attachments.storage);
+  await registerUploadRoutes(app, uploads);
+  app.addHook('onClose', () => closeAttachments());
   const messages = createMessagesService({
     orm,
     events,

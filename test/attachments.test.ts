@@ -610,6 +610,7 @@ describe('removal when storage fails', () => {
       get: (key, range) => disk.get(key, range),
       stat: (key) => disk.stat(key),
       list: (prefix) => disk.list(prefix),
+      resumable: () => disk.resumable(),
       delete: async (key) => {
         if (isStorageDown) throw new Error('storage unreachable');
         await disk.delete(key);

@@ -34,6 +34,7 @@ const CROSS_TENANT_INDEXES = [
   'attachments_due_idx',
   'attachments_unbound_idx',
   'storage_removals_due_idx',
+  'uploads_expires_idx',
 ];
 
 describe('row-level security', () => {
@@ -96,7 +97,7 @@ describe('row-level security', () => {
 
   it('keeps search, which bypasses row-level security, to the transaction tenant and the member', async () => {
     // Every function that runs as the tables' owner, reviewed: purges of expired rows (and of uploads never
-    // sent), the trigger queueing a deleted attachment's bytes for removal, search, and the
+    // sent or never finished), the triggers queueing a deleted attachment's or upload's bytes for removal, search, and the
     // background work's cross-tenant claims, counts and list of followed tenants (ids and counts only),
     // and the webhook sender's bulk read and record of the lanes it claimed (granted to the server's role,
     // called with claimed lanes only).
@@ -114,11 +115,13 @@ describe('row-level security', () => {
       'parley_event_consumer_tenants',
       'parley_purge_events',
       'parley_purge_expired_idempotency_keys',
+      'parley_purge_expired_uploads',
       'parley_purge_push_deliveries',
       'parley_purge_unsent_attachments',
       'parley_purge_webhook_deliveries',
       'parley_record_webhook_successes',
       'parley_search_messages',
+      'parley_upload_removed',
       'parley_webhook_lane_heads',
     ]);
     // The same user id in two tenants, each in a conversation holding the same word.
@@ -240,6 +243,15 @@ const CROSS_TENANT_EXPECTATIONS: Record<
   'POST /v1/attachments': { status: 415, as: 'user', payload: { file: 'not multipart' } },
   'GET /v1/attachments/{attachment_id}': { status: 404, as: 'user' },
   'DELETE /v1/attachments/{attachment_id}': { status: 404, as: 'user' },
+  // Direct uploads need S3; this app stores on its disk.
+  'POST /v1/attachments/presign': { status: 409, as: 'user', payload: { name: 'a.txt', size: 10 } },
+  'POST /v1/attachments/{attachment_id}/complete': { status: 404, as: 'user' },
+  // Discovery, and a creation without Tus-Resumable: nothing of A's either way.
+  'OPTIONS /v1/uploads': { status: 204, as: 'user' },
+  'POST /v1/uploads': { status: 412, as: 'user' },
+  'HEAD /v1/uploads/{upload_id}': { status: 404, as: 'user' },
+  'PATCH /v1/uploads/{upload_id}': { status: 404, as: 'user' },
+  'DELETE /v1/uploads/{upload_id}': { status: 404, as: 'user' },
   // No credential but the link itself: one that is not Parley's opens nothing, whoever asks.
   'GET /v1/files/{token}': { status: 403, as: 'user' },
   'GET /v1/webhooks': { status: 200, as: 'backend' },
@@ -296,6 +308,18 @@ describe("another tenant's ids", () => {
     });
     expect(sent.statusCode, sent.body).toBe(201);
     const messageId = sent.json<{ id: string }>().id;
+    const resumable = await t.app.inject({
+      method: 'POST',
+      url: '/v1/uploads',
+      headers: {
+        ...actingAs(acme, 'olivia'),
+        'tus-resumable': '1.0.0',
+        'upload-length': '100',
+        'upload-metadata': `filename ${Buffer.from('acme-upload.txt').toString('base64')}`,
+      },
+    });
+    expect(resumable.statusCode, resumable.body).toBe(201);
+    const uploadId = String(resumable.headers.location).split('/').at(-1) ?? '';
     const subscribed = await t.app.inject({
       method: 'POST',
       url: '/v1/me/push-subscriptions',
@@ -327,7 +351,10 @@ describe("another tenant's ids", () => {
         Number(CROSS_TENANT_EXPECTATIONS[b]?.status === 201),
     );
     for (const route of creatingLast) {
-      const [method, path] = route.split(' ') as ['GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', string];
+      const [method, path] = route.split(' ') as [
+        'GET' | 'HEAD' | 'OPTIONS' | 'PUT' | 'POST' | 'PATCH' | 'DELETE',
+        string,
+      ];
       const expected = CROSS_TENANT_EXPECTATIONS[route];
       if (!expected) throw new Error(`no expectation for ${route}`);
       const url =
@@ -340,6 +367,7 @@ describe("another tenant's ids", () => {
           .replace('{webhook_id}', webhookId)
           .replace('{delivery_id}', messageId)
           .replace('{attachment_id}', attachmentId)
+          .replace('{upload_id}', uploadId)
           .replace('{token}', 'not-a-link') + (expected.query === undefined ? '' : `?${expected.query}`);
       const headers = expected.as === 'user' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
       const response = await t.app.inject({
@@ -348,7 +376,8 @@ describe("another tenant's ids", () => {
         headers,
         ...(expected.payload ? { payload: expected.payload } : {}),
       });
-      if (expected.status === 404) expectProblem(response, 404, 'not_found');
+      // A HEAD answer has no body: its status says it.
+      if (expected.status === 404 && method !== 'HEAD') expectProblem(response, 404, 'not_found');
       else expect(response.statusCode, `${route}: ${response.body}`).toBe(expected.status);
       expect(response.body, route).not.toContain('Olivia of Acme');
       expect(response.body, route).not.toContain('Acme secrets');
@@ -357,6 +386,7 @@ describe("another tenant's ids", () => {
       expect(response.body, route).not.toContain(subscriptionId);
       expect(response.body, route).not.toContain(webhookId);
       expect(response.body, route).not.toContain(attachmentId);
+      expect(JSON.stringify(response.headers), route).not.toContain(uploadId);
       expect(response.body, route).not.toContain('acme-');
     }
 

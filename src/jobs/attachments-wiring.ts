@@ -5,18 +5,24 @@ import { AttachmentProcessor } from '../modules/attachments/attachment-processor
 import { createAttachmentsService } from '../modules/attachments/attachments.service.ts';
 import { createFileLinker, fileLinkKey } from '../modules/attachments/file-linker.ts';
 import { StorageRemover } from '../modules/attachments/storage-remover.ts';
+import type { Bus } from '../modules/events/events.bus.ts';
 import type { EventLog } from '../modules/events/event-log.ts';
+import { createDirectUploads } from '../modules/attachments/direct-uploads.ts';
+import { createResumableUploads } from '../modules/attachments/resumable-uploads.ts';
+import { UploadLocker } from '../modules/attachments/upload-locker.ts';
 import type { ObjectStorage } from '../storage/object-storage.ts';
 import type { BackgroundWork } from './background-work.ts';
 
 /**
  * The attachments service and its part of the background work (docs/ATTACHMENTS.md): processing uploaded
- * images and removing stored bytes, both senders of due work, woken when an upload or a removal is made.
+ * images and removing stored bytes, both senders of due work, woken when an upload or a removal is made;
+ * and the resumable (tus) uploads, which end in attachments.
  */
 export function createAttachments(deps: {
   orm: Orm;
   background: BackgroundWork;
   events: EventLog;
+  bus: Bus;
   storage: ObjectStorage;
   limits: AttachmentLimits;
   serverKey: string;
@@ -51,5 +57,9 @@ export function createAttachments(deps: {
     linkKey,
     wake: () => background.wake(),
   });
-  return { attachments, links };
+  // Resumable uploads end in the same attachments; their write locks are shared over the bus.
+  const locker = new UploadLocker({ orm, bus: deps.bus });
+  const uploads = createResumableUploads({ orm, storage, limits, attachments, locker });
+  const direct = createDirectUploads({ orm, storage, limits, attachments });
+  return { attachments, links, uploads, direct, close: () => locker.close() };
 }

@@ -323,6 +323,8 @@ export class Hub {
       this.onPresence(message);
       return;
     }
+    // The attachments' upload locker's (upload-locker.ts), not the hub's.
+    if (message.kind === 'upload_release') return;
     // Typing, the one kind left.
     const feed = this.feeds.get(message.tenantId);
     if (feed === undefined) return;

@@ -14,7 +14,9 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { FileStore } from '@tus/file-store';
 import { assertByteRange } from './byte-range.ts';
+import { isTusNotFound } from './tus-errors.ts';
 import { ObjectBodyMeter } from './object-body-meter.ts';
 import { assertObjectKey, assertObjectKeyPrefix, InvalidObjectKeyError, isObjectKey } from './object-keys.ts';
 import {
@@ -22,6 +24,7 @@ import {
   type ByteRange,
   type ObjectStorage,
   type PutOptions,
+  type ResumableUploads,
   type StoredObject,
 } from './object-storage.ts';
 
@@ -60,6 +63,7 @@ export class LocalDiskStorage implements ObjectStorage {
   readonly kind = 'disk';
   private readonly root: string;
   private readonly tempDirectory: string;
+  private resumableUploads: ResumableUploads | undefined;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -201,6 +205,33 @@ export class LocalDiskStorage implements ObjectStorage {
    * than `olderThanMs` ago. Returns how many it deleted. `olderThanMs` must be longer than any upload takes: a
    * write still going on that long would lose its temp file and fail.
    */
+  /**
+   * tus uploads as files under the root (`tus/<id>`, with the store's `tus/<id>.json`): `@tus/file-store`, which
+   * appends each request's bytes to the file, so what arrived before a connection dropped is kept.
+   */
+  resumable(): ResumableUploads {
+    if (this.resumableUploads) return this.resumableUploads;
+    const store = new FileStore({ directory: this.root });
+    this.resumableUploads = {
+      store,
+      idOfKey: (key) => key,
+      keyOfId: (id) => id,
+      read: (key) => Promise.resolve(store.read(key)),
+      remove: async (key) => {
+        assertObjectKey(key);
+        try {
+          await store.remove(key);
+        } catch (error) {
+          if (!isTusNotFound(error)) throw error;
+        }
+        await unlink(join(this.root, `${key}.json`)).catch((error: unknown) => {
+          if (!isMissing(error)) throw error;
+        });
+      },
+    };
+    return this.resumableUploads;
+  }
+
   async removeStaleTemp(olderThanMs: number): Promise<number> {
     let names: string[];
     try {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { DataStore } from '@tus/utils';
 
 /**
  * Where attachment bytes live (docs/ATTACHMENTS.md, "Storage"): one interface, two backends (the local
@@ -33,6 +34,16 @@ export interface ObjectStorage {
    * Only what was last written more than `olderThanMs` ago; how many it deleted.
    */
   removeStaleTemp?(olderThanMs: number): Promise<number>;
+  /**
+   * Where resumable (tus) uploads keep their bytes until they finish: `@tus/server`'s store for this backend
+   * (its file store under the disk's root, its S3 store in the bucket), in the storage's own namespace.
+   */
+  resumable(): ResumableUploads;
+  /**
+   * A presigned PUT of exactly `contentLength` bytes to `key` (S3 only: a client uploads straight to the
+   * bucket). Undefined when the backend cannot presign. The server may not enforce the length: check it.
+   */
+  presignPut?(key: string, options: PresignPutOptions): Promise<PresignedPut>;
   /** Releases what the backend holds (an HTTP agent); storage is not used after. */
   close?(): Promise<void>;
 }
@@ -54,6 +65,31 @@ export interface StoredObject {
 export interface ByteRange {
   start: number;
   end: number;
+}
+
+/** Resumable uploads of one storage backend (docs/ATTACHMENTS.md, "Resumable and direct uploads"). */
+export interface ResumableUploads {
+  /** The tus server's data store. */
+  readonly store: DataStore;
+  /** The store's id of an upload's key (`tus/<id>`, as attachment-keys.ts makes it), and back. */
+  idOfKey(key: string): string;
+  keyOfId(id: string): string | undefined;
+  /** The bytes of a finished upload. */
+  read(key: string): Promise<Readable>;
+  /** Removes what an upload stored, finished or not; removing one that is gone succeeds. */
+  remove(key: string): Promise<void>;
+}
+
+export interface PresignPutOptions {
+  expiresInSeconds: number;
+  contentLength: number;
+}
+
+/** A request the client makes itself: its method, URL and the headers it must send. */
+export interface PresignedPut {
+  method: 'PUT';
+  url: string;
+  headers: Record<string, string>;
 }
 
 export interface PresignGetOptions {

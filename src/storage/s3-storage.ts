@@ -5,13 +5,17 @@ import {
   NoSuchKey,
   NotFound,
   paginateListObjectsV2,
+  PutObjectCommand,
   S3Client,
+  type S3ClientConfig,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { S3Store } from '@tus/s3-store';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { pipeline, Readable } from 'node:stream';
 import { assertByteRange } from './byte-range.ts';
+import { isTusNotFound } from './tus-errors.ts';
 import { ObjectBodyMeter } from './object-body-meter.ts';
 import { assertObjectKey, assertObjectKeyPrefix } from './object-keys.ts';
 import {
@@ -19,8 +23,11 @@ import {
   ObjectTooLargeError,
   type ByteRange,
   type ObjectStorage,
+  type PresignedPut,
   type PresignGetOptions,
+  type PresignPutOptions,
   type PutOptions,
+  type ResumableUploads,
   type StoredObject,
 } from './object-storage.ts';
 
@@ -100,6 +107,8 @@ async function* bytesWithin(body: Readable, skip: number, length: number): Async
 export class S3Storage implements ObjectStorage {
   readonly kind = 's3';
   private readonly client: S3Client;
+  private readonly clientConfig: S3ClientConfig;
+  private resumableUploads: ResumableUploads | undefined;
   private readonly bucket: string;
   private readonly prefix: string;
 
@@ -108,7 +117,7 @@ export class S3Storage implements ObjectStorage {
     this.bucket = options.bucket;
     this.prefix = options.prefix ?? '';
     assertObjectKeyPrefix(this.prefix);
-    this.client = new S3Client({
+    this.clientConfig = {
       region: options.region,
       endpoint: options.endpoint,
       forcePathStyle: options.forcePathStyle,
@@ -120,7 +129,8 @@ export class S3Storage implements ObjectStorage {
       // servers such as s3rver and older MinIO; the integrity check Parley relies on is its own SHA-256.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    };
+    this.client = new S3Client(this.clientConfig);
   }
 
   async put(key: string, body: Readable, options: PutOptions): Promise<StoredObject> {
@@ -217,6 +227,55 @@ export class S3Storage implements ObjectStorage {
       ResponseContentDisposition: options.contentDisposition,
     });
     return getSignedUrl(this.client, command, { expiresIn: options.expiresInSeconds });
+  }
+
+  async presignPut(key: string, options: PresignPutOptions): Promise<PresignedPut> {
+    assertObjectKey(key);
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: this.prefix + key,
+      ContentLength: options.contentLength,
+    });
+    const url = await getSignedUrl(this.client, command, {
+      expiresIn: options.expiresInSeconds,
+      // Signed, so a server that checks signed headers refuses another length; Parley checks it anyway.
+      signableHeaders: new Set(['content-length']),
+    });
+    return { method: 'PUT', url, headers: { 'content-length': String(options.contentLength) } };
+  }
+
+  /**
+   * tus uploads in the bucket, beside the objects (`<prefix>tus/<id>`, with the store's `.info` and `.part`
+   * objects): `@tus/s3-store`, which holds a part below S3's 5 MiB minimum as an object of its own between
+   * requests, and spools each part to a temporary file rather than memory. Object tags are off (not every
+   * S3-compatible server has them); expiry is Parley's (the uploads table).
+   */
+  resumable(): ResumableUploads {
+    if (this.resumableUploads) return this.resumableUploads;
+    const store = new S3Store({
+      s3ClientConfig: { ...this.clientConfig, bucket: this.bucket },
+      partSize: 8 * 1024 * 1024,
+      maxConcurrentPartUploads: 4,
+      useTags: false,
+    });
+    const prefix = this.prefix;
+    this.resumableUploads = {
+      store,
+      idOfKey: (key) => prefix + key,
+      keyOfId: (id) => (id.startsWith(prefix) ? id.slice(prefix.length) : undefined),
+      read: (key) => store.read(prefix + key),
+      remove: async (key) => {
+        assertObjectKey(key);
+        try {
+          await store.remove(prefix + key);
+        } catch (error) {
+          if (!isTusNotFound(error)) throw error;
+        }
+        // What the store's own removal leaves: the held-back part, and the rest when its `.info` was gone.
+        await Promise.all([key, `${key}.info`, `${key}.part`].map((name) => this.delete(name)));
+      },
+    };
+    return this.resumableUploads;
   }
 
   close(): Promise<void> {

@@ -292,7 +292,10 @@ function requestsOf(operation: Operation, world: FuzzWorld, adminToken: string):
 
 const PROBLEM_CODES = new Set(Object.keys(ERROR_CODES));
 
-/** Sends one request; a finding when it answers 5xx, answers 4xx without a problem document, or throws. */
+/**
+ * Sends one request; a finding when it answers 5xx, answers 4xx without a problem document (a HEAD: without
+ * the problem type), or throws.
+ */
 export async function sendFuzzRequest(
   app: App,
   request: FuzzRequest,
@@ -319,6 +322,8 @@ export async function sendFuzzRequest(
       code = undefined;
     }
     const isProblem = String(response.headers['content-type']).startsWith('application/problem+json');
+    // A HEAD answer never has a body (HTTP): its type says what a GET of it would carry.
+    if (request.method === 'HEAD' && isProblem) return { finding: null, status };
     if (!isProblem || typeof code !== 'string' || !PROBLEM_CODES.has(code)) {
       return found(`not a problem document: ${response.body.slice(0, 300)}`);
     }

@@ -117,4 +117,25 @@ export const REGRESSIONS: Regression[] = [
       headers: asActor(world),
     }),
   },
+  {
+    name: 'tus discovery with a header value no HTTP header can hold (not Latin-1) answered 500',
+    request: () => ({
+      method: 'OPTIONS',
+      url: '/v1/uploads',
+      headers: { 'upload-metadata': 'filename \u8966' },
+    }),
+  },
+  {
+    name: 'a tus creation whose Upload-Metadata is not Latin-1',
+    request: (world) => ({
+      method: 'POST',
+      url: '/v1/uploads',
+      headers: {
+        ...asActor(world),
+        'tus-resumable': '1.0.0',
+        'upload-length': '5',
+        'upload-metadata': 'filename \u8966',
+      },
+    }),
+  },
 ];

@@ -9,6 +9,8 @@ declare module 's3rver' {
     query: Record<string, string | string[] | undefined>;
     status: number;
     body: unknown;
+    /** The response's Content-Type (Koa's shorthand). */
+    type: string;
   }
 
   /** A Koa middleware. */

@@ -165,3 +165,49 @@ export const storageReservations = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.id] }), tenantIsolation()],
 );
+
+/**
+ * An upload under way that is not yet an attachment (docs/ATTACHMENTS.md, "Resumable and direct uploads"):
+ * a tus upload at /v1/uploads, or a presigned PUT straight to S3. Its id is the attachment's it becomes; its
+ * quota is reserved (storage_reservations, same id) for as long as it may take. Deleting the row before it
+ * finished (it expired, its user was erased, its tenant deleted, the client terminated it) queues the removal
+ * of what it stored, by the trigger of parley_upload_removed. A finished row stays until it expires, so a
+ * client that resumes a finished upload is told it is done.
+ */
+export const uploads = pgTable(
+  'uploads',
+  {
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    id: uuid('id').notNull(),
+    uploaderId: text('uploader_id').notNull(),
+    /** `tus` (/v1/uploads) or `presigned` (a PUT straight to S3). */
+    method: text('method').$type<'tus' | 'presigned'>().notNull(),
+    /** The file name, checked as a multipart upload's is. */
+    name: text('name').notNull(),
+    /** The bytes the client declared; exactly these must arrive. */
+    length: bigint('length', { mode: 'number' }).notNull(),
+    /** What it stored so far, to remove if it never finishes (a storage key); null once finished. */
+    key: text('key'),
+    expiresAt: at('expires_at').notNull(),
+    finishedAt: at('finished_at'),
+    /** The lease of the process writing to it (tus): who, and until when unless renewed. */
+    lockHolder: text('lock_holder'),
+    lockExpiresAt: at('lock_expires_at'),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.id] }),
+    // What the purge of expired uploads finds, across tenants.
+    index('uploads_expires_idx').on(t.expiresAt),
+    foreignKey({
+      name: 'uploads_uploader_fk',
+      columns: [t.tenantId, t.uploaderId],
+      foreignColumns: [users.tenantId, users.id],
+    }).onDelete('cascade'),
+    check('uploads_method_check', sql`${t.method} IN ('tus', 'presigned')`),
+    check('uploads_length_check', sql`${t.length} > 0`),
+    tenantIsolation(),
+  ],
+);

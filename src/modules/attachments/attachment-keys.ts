@@ -22,3 +22,16 @@ export function attachmentOfKey(key: string): { tenantId: string; id: string } |
   if (!match?.[1] || !match[2]) return undefined;
   return { tenantId: match[1], id: match[2] };
 }
+
+const TUS_KEY = new RegExp(`^tus/(${UUID})$`);
+
+/**
+ * Where a tus upload keeps its bytes until it finishes (the tus store's id, under the storage's own root or
+ * prefix): one namespace beside the tenants', which the removal queue names to remove an unfinished one.
+ */
+export const tusUploadKey = (uploadId: string) => `tus/${uploadId}`;
+
+/** The upload of a tus key; undefined for any other key. */
+export function tusUploadOfKey(key: string): string | undefined {
+  return TUS_KEY.exec(key)?.[1];
+}

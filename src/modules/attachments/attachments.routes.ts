@@ -7,7 +7,15 @@ import { errorResponses, NoContent, Uuid } from '../../http/schemas.ts';
 import { serveObject, setFileSafetyHeaders } from '../../http/serve-object.ts';
 import { isServedInline } from '../../media/content-type.ts';
 import type { ObjectStorage } from '../../storage/object-storage.ts';
-import { AttachmentParams, AttachmentView, FileParams, StorageUsage } from './attachments.schemas.ts';
+import {
+  AttachmentParams,
+  AttachmentView,
+  FileParams,
+  PresignedUpload,
+  PresignRequest,
+  StorageUsage,
+} from './attachments.schemas.ts';
+import type { DirectUploads } from './direct-uploads.ts';
 import type { AttachmentsService, UploadPart } from './attachments.service.ts';
 
 const tags = ['attachments'];
@@ -48,6 +56,7 @@ const isMultipartLimitError = (error: unknown) =>
 export function registerAttachmentRoutes(
   app: App,
   attachments: AttachmentsService,
+  direct: DirectUploads,
   storage: ObjectStorage,
 ): void {
   app.post('/v1/attachments', {
@@ -78,6 +87,46 @@ export function registerAttachmentRoutes(
       });
       return reply.code(201).send(view);
     },
+  });
+
+  app.post('/v1/attachments/presign', {
+    config: { ...asUser, rateLimitBudget: 'uploads' },
+    schema: {
+      tags,
+      security: tenantCallers,
+      summary: 'Start a direct upload to S3',
+      description:
+        'With S3 storage only (409 on a server that keeps files on its disk). The file is checked as any ' +
+        'upload is, before its bytes: its name, the per-file limit (413) and the quota, reserved for all of ' +
+        'it (507). → a presigned PUT of exactly `size` bytes straight to the bucket, valid until ' +
+        '`expires_at`; then `POST /v1/attachments/{id}/complete`. Never completed, it is removed after 24 h.',
+      body: PresignRequest,
+      response: {
+        201: PresignedUpload,
+        ...errorResponses('forbidden', 'conflict', 'payload_too_large', 'rate_limited', 'quota_exceeded'),
+      },
+    },
+    handler: async (request, reply) =>
+      reply.code(201).send(await direct.presign(tenantContext(request), request.body)),
+  });
+
+  app.post('/v1/attachments/:attachment_id/complete', {
+    config: asUser,
+    schema: {
+      tags,
+      security: tenantCallers,
+      summary: 'Finish a direct upload',
+      description:
+        'The bytes PUT to the presigned URL become the attachment: counted (exactly the size declared, or ' +
+        '400 and they are removed: PUT again while the URL lasts), hashed and typed, where they are. 409 ' +
+        'when nothing was PUT; a retry after success answers the attachment again.',
+      params: AttachmentParams,
+      response: {
+        200: AttachmentView,
+        ...errorResponses('forbidden', 'not_found', 'conflict', 'gone'),
+      },
+    },
+    handler: (request) => direct.complete(tenantContext(request), request.params.attachment_id),
   });
 
   app.get('/v1/attachments/:attachment_id', {

@@ -71,3 +71,40 @@ export const StorageUsage = Type.Object({
   attachments: Type.Integer({ description: 'Attachments kept' }),
 });
 export type StorageUsage = Static<typeof StorageUsage>;
+
+/** `POST /v1/attachments/presign`: the file about to be put straight into S3. */
+export const PresignRequest = Type.Object(
+  {
+    name: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      description: 'The file name, checked as at any upload',
+    }),
+    size: Type.Integer({ minimum: 1, description: 'Exactly the bytes that will be PUT' }),
+    content_type: Type.Optional(
+      Type.String({
+        maxLength: 255,
+        description: 'What the client thinks it is; informative only (the type is sniffed from the bytes)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const PresignedUpload = Type.Object(
+  {
+    id: Uuid,
+    upload: Type.Object({
+      method: Type.Literal('PUT'),
+      url: Type.String({ description: 'The presigned URL of the bucket: PUT the bytes there, nowhere else' }),
+      headers: Type.Record(Type.String(), Type.String(), {
+        description: 'Headers the PUT must carry as given (they are signed)',
+      }),
+    }),
+    expires_at: Timestamp,
+  },
+  {
+    additionalProperties: false,
+    description: 'Then `POST /v1/attachments/{id}/complete` makes it an attachment',
+  },
+);

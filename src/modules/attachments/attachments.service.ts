@@ -1,4 +1,6 @@
-import { pipeline, Transform, type Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { pipeline, Transform, Writable, type Readable } from 'node:stream';
+import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { AttachmentLimits } from '../../config.ts';
 import type { Orm } from '../../db/client.ts';
 import type { AttachmentFacts, StoredRendition } from '../../db/schema/attachments.ts';
@@ -8,7 +10,11 @@ import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { isProcessableImage, sniffContentType, SNIFF_BYTES } from '../../media/content-type.ts';
 import { contentDisposition, hasUnsafeNameCharacters } from '../../media/file-names.ts';
-import { ObjectTooLargeError, type ObjectStorage } from '../../storage/object-storage.ts';
+import {
+  ObjectNotFoundError,
+  ObjectTooLargeError,
+  type ObjectStorage,
+} from '../../storage/object-storage.ts';
 import { assertAllowed } from '../access/permissions.ts';
 import { loadVisible } from '../access/visibility.ts';
 import { verifyFileLink } from './attachment-links.ts';
@@ -29,6 +35,20 @@ import { uploadKey } from './attachment-keys.ts';
 export type UploadPart =
   | { kind: 'field'; name: string; value: string }
   | { kind: 'file'; field: string; fileName: string; stream: Readable };
+
+/** A file on its way to becoming an attachment, however it was uploaded. */
+export interface FileToStore {
+  /** The attachment's id when it has one already (a resumable upload's); a new one when absent. */
+  id?: string;
+  stream: Readable;
+  name: string;
+  /** The quota to reserve before the first byte, or `held` when the upload reserved it under its id. */
+  reserveBytes: number | 'held';
+  /** Exactly these bytes must arrive (a resumable upload's declared length). */
+  expectedBytes?: number;
+  /** Runs in the transaction that records the attachment (a resumable upload marks itself finished). */
+  alsoInTransaction?: (scope: TenantScope) => Promise<void>;
+}
 
 /** Room for a multipart body's boundaries and part headers around the file. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -118,15 +138,17 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
   const view = (tenantId: string, row: AttachmentRow) =>
     toAttachmentView(tenantId, row.conversationId, toAttachmentFacts(row), links);
 
-  /** Stores one file: reserved quota first, streamed to storage, typed by its bytes, recorded. */
-  async function storeUpload(
-    ctx: TenantContext,
-    userId: string,
-    file: { stream: Readable; name: string; reserveBytes: number },
-  ): Promise<AttachmentRow> {
-    const id = newId();
+  /**
+   * Stores one file: reserved quota first, streamed to storage, typed by its bytes, recorded. Every way of
+   * uploading ends here, so every file gets the same checks.
+   */
+  async function storeUpload(ctx: TenantContext, userId: string, file: FileToStore): Promise<AttachmentRow> {
+    const id = file.id ?? newId();
     // The reservation bears the attachment's id: `parley attachments gc` leaves an upload under way alone.
     const reservationId = id;
+    if (file.reserveBytes === 'held') {
+      return recordUpload(ctx, userId, { ...file, id });
+    }
     // The client's body failing (cut short, malformed) is the client's error; storage failing is ours. The
     // body can fail while the reservation is taken, before it is piped anywhere: watched from the start.
     let clientError: unknown;
@@ -134,10 +156,11 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       clientError ??= error;
     };
     file.stream.on('error', noteClientError);
+    const reserveBytes = file.reserveBytes;
     const reservation = await inTenant(orm, ctx.tenantId, (scope) =>
       reserveStorage(scope, {
         id: reservationId,
-        bytes: file.reserveBytes,
+        bytes: reserveBytes,
         expiresInMs: RESERVATION_TTL_MS,
         defaultQuotaBytes: limits.defaultQuotaBytes,
       }),
@@ -149,71 +172,163 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         `the tenant's storage quota has ${reservation.freeBytes} bytes free, fewer than this upload may need`,
       );
     }
-    const key = uploadKey(ctx.tenantId, id);
     // Released in the transaction that records the attachment, or here when the upload fails.
     let isReleased = false;
-    const release = () =>
-      isReleased
-        ? Promise.resolve()
-        : inTenant(orm, ctx.tenantId, (scope) => releaseReservation(scope, reservationId));
     try {
-      const sniffer = headKeeper(SNIFF_BYTES);
-      // pipeline, not pipe: a body that ended early or failed (even before this) fails what storage reads.
-      pipeline(file.stream, sniffer.stream, (error) => {
-        if (error) noteClientError(error);
-      });
-      let stored;
-      try {
-        stored = await storage.put(key, sniffer.stream, { maxBytes: limits.maxFileBytes });
-      } catch (error) {
-        if (error instanceof ObjectTooLargeError) {
-          throw new AppError('payload_too_large', `a file may have at most ${limits.maxFileBytes} bytes`);
-        }
-        if (clientError !== undefined) throw invalid('/body/file', 'the upload was cut short or malformed');
-        throw error;
-      }
-      if (stored.size === 0) {
-        await storage.delete(key);
-        throw invalid('/body/file', 'the file is empty');
-      }
-      const contentType = await sniffContentType(sniffer.head());
-      const isImage = isProcessableImage(contentType);
-      const original: StoredRendition = {
-        rendition: 'original',
-        key,
-        size: stored.size,
-        sha256: stored.sha256,
-        contentType,
-        width: null,
-        height: null,
-      };
-      try {
-        const row = await inTenant(orm, ctx.tenantId, async (scope) => {
-          await releaseReservation(scope, reservationId);
-          return insertAttachment(scope, {
-            id,
-            uploaderId: userId,
-            name: file.name,
-            contentType,
-            size: stored.size,
-            sha256: stored.sha256,
-            status: isImage ? 'pending' : 'ready',
-            uploadKey: key,
-            // An image is served only once processing made its metadata-free original; any other file as is.
-            renditions: isImage ? [] : [original],
-            storedBytes: stored.size,
-            nextAttemptAt: isImage ? new Date() : null,
-          });
-        });
-        isReleased = true;
-        return row;
-      } catch (error) {
-        await storage.delete(key).catch(() => undefined);
-        throw error;
-      }
+      const row = await recordUpload(ctx, userId, { ...file, id }, () => clientError);
+      isReleased = true;
+      return row;
     } finally {
-      await release().catch(() => undefined);
+      if (!isReleased) {
+        await inTenant(orm, ctx.tenantId, (scope) => releaseReservation(scope, reservationId)).catch(
+          () => undefined,
+        );
+      }
     }
+  }
+
+  /**
+   * Streams a file whose quota is reserved (under its id) into storage, and records the attachment in the
+   * transaction that releases the reservation. With `clientError`, the stream is a client's body: one it
+   * cut short or broke is the client's 400; otherwise (bytes read back from storage) a failure is ours.
+   */
+  async function recordUpload(
+    ctx: TenantContext,
+    userId: string,
+    file: FileToStore & { id: string },
+    clientError?: () => unknown,
+  ): Promise<AttachmentRow> {
+    const { id } = file;
+    const key = uploadKey(ctx.tenantId, id);
+    const sniffer = headKeeper(SNIFF_BYTES);
+    let sourceError: unknown;
+    // pipeline, not pipe: a body that ended early or failed (even before this) fails what storage reads.
+    pipeline(file.stream, sniffer.stream, (error) => {
+      if (error) sourceError ??= error;
+    });
+    let stored;
+    try {
+      stored = await storage.put(key, sniffer.stream, { maxBytes: limits.maxFileBytes });
+    } catch (error) {
+      if (error instanceof ObjectTooLargeError) {
+        throw new AppError('payload_too_large', `a file may have at most ${limits.maxFileBytes} bytes`);
+      }
+      if (clientError !== undefined && (clientError() ?? sourceError) !== undefined) {
+        throw invalid('/body/file', 'the upload was cut short or malformed');
+      }
+      throw error;
+    }
+    if (stored.size === 0) {
+      await storage.delete(key);
+      throw invalid('/body/file', 'the file is empty');
+    }
+    if (file.expectedBytes !== undefined && stored.size !== file.expectedBytes) {
+      await storage.delete(key);
+      throw invalid(
+        '/body/file',
+        `the file has ${stored.size} bytes, not the ${file.expectedBytes} declared`,
+      );
+    }
+    try {
+      return await recordStored(ctx, userId, { ...file, key, ...stored, head: sniffer.head() });
+    } catch (error) {
+      await storage.delete(key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Records bytes that are in storage under `key` as the attachment `file.id`, typed by their first bytes
+   * (`head`), in the transaction that releases the upload's reservation.
+   */
+  async function recordStored(
+    ctx: TenantContext,
+    userId: string,
+    file: Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
+      id: string;
+      key: string;
+      size: number;
+      sha256: string;
+      head: Buffer;
+    },
+  ): Promise<AttachmentRow> {
+    const { id, key, size, sha256 } = file;
+    const contentType = await sniffContentType(file.head);
+    const isImage = isProcessableImage(contentType);
+    const original: StoredRendition = {
+      rendition: 'original',
+      key,
+      size,
+      sha256,
+      contentType,
+      width: null,
+      height: null,
+    };
+    return inTenant(orm, ctx.tenantId, async (scope) => {
+      await releaseReservation(scope, id);
+      await file.alsoInTransaction?.(scope);
+      return insertAttachment(scope, {
+        id,
+        uploaderId: userId,
+        name: file.name,
+        contentType,
+        size,
+        sha256,
+        status: isImage ? 'pending' : 'ready',
+        uploadKey: key,
+        // An image is served only once processing made its metadata-free original; any other file as is.
+        renditions: isImage ? [] : [original],
+        storedBytes: size,
+        nextAttemptAt: isImage ? new Date() : null,
+      });
+    });
+  }
+
+  /**
+   * Bytes a client put straight into storage (a presigned PUT), read back once to count, hash and type
+   * them, and recorded where they are: never copied. Exactly `expectedBytes` must be there; otherwise what
+   * is there is removed (the client may PUT again while its link lasts).
+   */
+  async function recordDirectUpload(
+    ctx: TenantContext,
+    userId: string,
+    file: Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
+      id: string;
+      key: string;
+      expectedBytes: number;
+    },
+  ): Promise<AttachmentRow> {
+    let body: Readable;
+    try {
+      body = await storage.get(file.key);
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) {
+        throw new AppError('conflict', 'nothing was uploaded: PUT the file to the presigned URL first');
+      }
+      throw error;
+    }
+    const sniffer = headKeeper(SNIFF_BYTES);
+    const hash = createHash('sha256');
+    let size = 0;
+    await pipelineAsync(
+      body,
+      sniffer.stream,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          size += chunk.length;
+          hash.update(chunk);
+          callback();
+        },
+      }),
+    );
+    if (size !== file.expectedBytes) {
+      await storage.delete(file.key);
+      throw invalid(
+        '/body',
+        `the uploaded file has ${size} bytes, not the ${file.expectedBytes} declared; PUT it again`,
+      );
+    }
+    return recordStored(ctx, userId, { ...file, size, sha256: hash.digest('hex'), head: sniffer.head() });
   }
 
   return {
@@ -262,6 +377,31 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         throw error;
       }
       if (row === undefined) throw invalid('/body/file', 'no file part "file"');
+      if (row.status === 'pending') deps.wake();
+      return view(ctx.tenantId, row);
+    },
+
+    /**
+     * The bytes of a resumable or direct upload, all arrived: stored and recorded with the same checks as
+     * `POST /v1/attachments`, under the upload's id and reservation (`reserveBytes: 'held'`).
+     */
+    async storeFinishedUpload(ctx: TenantContext, userId: string, file: FileToStore & { id: string }) {
+      const row = await storeUpload(ctx, userId, file);
+      if (row.status === 'pending') deps.wake();
+      return view(ctx.tenantId, row);
+    },
+
+    /** A presigned PUT's bytes, in storage already: recorded where they are, with the same checks. */
+    async storeDirectUpload(
+      ctx: TenantContext,
+      userId: string,
+      file: Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
+        id: string;
+        key: string;
+        expectedBytes: number;
+      },
+    ) {
+      const row = await recordDirectUpload(ctx, userId, file);
       if (row.status === 'pending') deps.wake();
       return view(ctx.tenantId, row);
     },

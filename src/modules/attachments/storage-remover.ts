@@ -6,6 +6,7 @@ import {
   finishStorageRemoval,
   postponeStorageRemoval,
 } from './attachments.repository.ts';
+import { tusUploadOfKey } from './attachment-keys.ts';
 
 /** How long a claimed removal is this process's before another may take it over. */
 const REMOVAL_LEASE_SECONDS = 60;
@@ -14,7 +15,7 @@ const RETRY_AFTER_SECONDS = 60;
 
 /**
  * Removes stored objects queued for removal (docs/ATTACHMENTS.md, "Life cycle"): deleted attachments'
- * bytes, an image's upload once processed. Retried until done; removing what is already gone succeeds.
+ * bytes, an image's upload once processed, what unfinished or finished resumable uploads stored. Retried until done; removing what is already gone succeeds.
  */
 export class StorageRemover {
   constructor(
@@ -32,7 +33,9 @@ export class StorageRemover {
     await Promise.all(
       claims.map(async (claim) => {
         try {
-          await storage.delete(claim.key);
+          // An unfinished tus upload's bytes are the tus store's (its own side objects too).
+          if (tusUploadOfKey(claim.key) === undefined) await storage.delete(claim.key);
+          else await storage.resumable().remove(claim.key);
           await inTenant(orm, claim.tenantId, (scope) => finishStorageRemoval(scope, claim.id));
         } catch (error) {
           this.options.onFailure(error, claim.key);

@@ -58,6 +58,11 @@ export const BusMessage = Type.Union([
   }),
   /** A key was revoked, a user erased or a tenant deleted: drop what the auth cache holds of it. */
   Type.Object({ kind: Type.Literal('credentials'), change: CredentialChange }),
+  /**
+   * A request wants the write lease of a tus upload that an earlier request holds (a client resuming after
+   * its connection dropped, while the server still reads the old one): the holder lets go.
+   */
+  Type.Object({ kind: Type.Literal('upload_release'), uploadId: Id }),
 ]);
 export type BusMessage = Static<typeof BusMessage>;
 

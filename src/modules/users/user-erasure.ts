@@ -9,6 +9,7 @@ import type { EventLog } from '../events/event-log.ts';
 import { redactEventsOfSender } from '../events/events.repository.ts';
 import { redactMessagesOf } from '../messages/messages.repository.ts';
 import { deleteAttachmentsOf } from '../attachments/attachments.repository.ts';
+import { deleteUploadsOf } from '../attachments/uploads.repository.ts';
 import { deleteSubscriptionsOf } from '../push/push.repository.ts';
 import { eraseUserRow } from './users.repository.ts';
 
@@ -37,8 +38,10 @@ export function createUserErasure({ orm, events, onCredentialsChanged }: UserEra
         await lockConversationsOfUser(scope, userId);
         await removeUserFromAllConversations(scope, events, userId);
         await redactMessagesOf(scope, userId);
-        // Their files, sent or not: the rows now, the bytes by background work (the rows' trigger queues them).
+        // Their files, sent or not, and uploads under way: the rows now, the bytes by background work (the
+        // rows' triggers queue them).
         await deleteAttachmentsOf(scope, userId);
+        await deleteUploadsOf(scope, userId);
         await redactEventsOfSender(scope, userId);
         await deleteSubscriptionsOf(scope, userId);
       });
