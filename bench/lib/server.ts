@@ -12,7 +12,10 @@ export const SERVER_KEY = 'bench-server-key-0123456789-abcdefghij';
 
 const BENCH_RATE_LIMITS = Object.fromEntries(
   ['USER', 'KEY'].flatMap((kind) =>
-    ['READS', 'SENDS', 'WRITES', 'UPLOADS'].map((budget) => [`PARLEY_RATE_LIMIT_${kind}_${budget}`, '1000000000']),
+    ['READS', 'SENDS', 'WRITES', 'UPLOADS'].map((budget) => [
+      `PARLEY_RATE_LIMIT_${kind}_${budget}`,
+      '1000000000',
+    ]),
   ),
 );
 
@@ -107,6 +110,11 @@ export async function startBenchServer(
     url,
     stop: () =>
       new Promise((resolve) => {
+        // Stopping a server that stopped already (a scenario that moved on to another) does nothing.
+        if (child.exitCode !== null || child.signalCode !== null) {
+          resolve();
+          return;
+        }
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
       }),

@@ -1,11 +1,17 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as hdr from 'hdr-histogram-js';
 import sharp from 'sharp';
 import { request } from 'undici';
 import type { BenchResult } from '../lib/report.ts';
 import { createTenant, putUsers, processStats, type BenchTenant } from '../lib/seed.ts';
-import { createBenchDatabase, startBenchServer } from '../lib/server.ts';
+import { createBenchDatabase, startBenchServer, type BenchServer } from '../lib/server.ts';
+import { startS3Server } from '../../test/helpers/s3-server.ts';
 
 /** One upload's multipart body, streamed: its parts written around `size` bytes repeated from `chunk`. */
 function multipartUpload(fileName: string, size: number, chunk: Buffer) {
@@ -52,6 +58,86 @@ async function upload(
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Downloads an attachment's bytes (following S3's redirect to a presigned GET), counting them: the count. */
+async function download(base: string, tenant: BenchTenant, id: string): Promise<number> {
+  const headers = { authorization: `Bearer ${tenant.apiKey.secret}`, 'x-parley-user': 'uploader' };
+  const attachment = (await (await fetch(`${base}/v1/attachments/${id}`, { headers })).json()) as {
+    url: string;
+  };
+  // undici's own request (Node streams, as a server-side client would use), not fetch's web streams.
+  let response = await request(`${base}${attachment.url}`);
+  if (response.statusCode === 302) {
+    await response.body.dump();
+    response = await request(String(response.headers.location));
+  }
+  if (response.statusCode !== 200) throw new Error(`download: ${response.statusCode}`);
+  let bytes = 0;
+  for await (const chunk of response.body) bytes += (chunk as Buffer).length;
+  return bytes;
+}
+
+/**
+ * Upload and download throughput of one storage backend: `files` uploads of `mib` MiB one at a time, then
+ * the same files downloaded one at a time (MiB/s over the whole set).
+ */
+async function throughput(
+  server: BenchServer,
+  tenant: BenchTenant,
+  mib: number,
+  files: number,
+  chunk: Buffer,
+) {
+  const ids: string[] = [];
+  let started = performance.now();
+  for (let i = 0; i < files; i += 1) {
+    ids.push((await upload(server.url, tenant, 'uploader', `t-${mib}.bin`, mib * 1024 * 1024, chunk)).id);
+  }
+  const upload_mib_per_s = (mib * files) / ((performance.now() - started) / 1000);
+  started = performance.now();
+  for (const id of ids) {
+    const bytes = await download(server.url, tenant, id);
+    if (bytes !== mib * 1024 * 1024) throw new Error(`download: ${bytes} bytes, not ${mib} MiB`);
+  }
+  const download_mib_per_s = (mib * files) / ((performance.now() - started) / 1000);
+  return { upload_mib_per_s, download_mib_per_s };
+}
+
+/**
+ * What a plain `cp` of a `mib` MiB file does on the disk of `directory`, MiB/s, best of 3: as is (into the
+ * page cache), and followed by `sync` of the copy (to the disk, as Parley's disk storage does with every upload).
+ */
+async function copyBaseline(
+  directory: string,
+  mib: number,
+  chunk: Buffer,
+): Promise<{ cp: number; cpSync: number }> {
+  const source = path.join(directory, 'cp-source.bin');
+  const target = path.join(directory, 'cp-target.bin');
+  await pipeline(
+    Readable.from(
+      (function* () {
+        for (let sent = 0; sent < mib * 1024 * 1024; sent += chunk.length) yield chunk;
+      })(),
+    ),
+    createWriteStream(source),
+  );
+  const bestOf = async (command: string[]) => {
+    let best = 0;
+    for (let i = 0; i < 3; i += 1) {
+      await rm(target, { force: true });
+      const started = performance.now();
+      execFileSync(command[0] ?? 'cp', command.slice(1));
+      best = Math.max(best, mib / ((performance.now() - started) / 1000));
+    }
+    return best;
+  };
+  const cp = await bestOf(['cp', source, target]);
+  const cpSync = await bestOf(['sh', '-c', 'cp "$0" "$1" && sync "$1"', source, target]);
+  await rm(source, { force: true });
+  await rm(target, { force: true });
+  return { cp, cpSync };
+}
+
 /**
  * Attachments (docs/ATTACHMENTS.md): uploads of 1 MiB files at a few at a time (per second, latency), the
  * server's memory while one large file streams through it (it must not hold the file), and how fast
@@ -64,7 +150,8 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
     concurrency: 8,
     large_mib: isQuick ? 64 : 1024,
     photos: isQuick ? 4 : 20,
-    photo_pixels: '3000x2000 JPEG',
+    photo_pixels: '4000x3000 JPEG',
+    throughput_files: { mib_1: isQuick ? 20 : 100, mib_100: isQuick ? 1 : 5 },
   };
   const database = await createBenchDatabase(db);
   const server = await startBenchServer(database, {
@@ -123,8 +210,8 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
     {
       const photo = await sharp({
         create: {
-          width: 3000,
-          height: 2000,
+          width: 4000,
+          height: 3000,
           channels: 3,
           background: { r: 128, g: 128, b: 128 },
           noise: { type: 'gaussian', mean: 128, sigma: 40 },
@@ -138,7 +225,11 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
           const { headers, body } = multipartUpload(`photo-${index}.jpg`, photo.length, photo);
           const response = await request(`${server.url}/v1/attachments`, {
             method: 'POST',
-            headers: { ...headers, authorization: `Bearer ${tenant.apiKey.secret}`, 'x-parley-user': 'uploader' },
+            headers: {
+              ...headers,
+              authorization: `Bearer ${tenant.apiKey.secret}`,
+              'x-parley-user': 'uploader',
+            },
             body,
           });
           const created = (await response.body.json()) as { id: string };
@@ -161,6 +252,46 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
       figures.photos_unprocessed = pending.size;
     }
 
+    // Throughput on the disk, against `cp` of the same size on the same disk, and then on S3 (s3rver on
+    // loopback: a second server process on the same database, storing in the bucket).
+    {
+      const baseline = await copyBaseline(database.dataDir, 100, chunk);
+      figures.cp_100mib_mib_per_s = baseline.cp;
+      figures.cp_sync_100mib_mib_per_s = baseline.cpSync;
+      const small = await throughput(server, tenant, 1, params.throughput_files.mib_1, chunk);
+      const large = await throughput(server, tenant, 100, params.throughput_files.mib_100, chunk);
+      figures.disk_1mib_upload_mib_per_s = small.upload_mib_per_s;
+      figures.disk_1mib_download_mib_per_s = small.download_mib_per_s;
+      figures.disk_100mib_upload_mib_per_s = large.upload_mib_per_s;
+      figures.disk_100mib_download_mib_per_s = large.download_mib_per_s;
+      figures.disk_100mib_upload_vs_cp = large.upload_mib_per_s / figures.cp_100mib_mib_per_s;
+      figures.disk_100mib_download_vs_cp = large.download_mib_per_s / figures.cp_100mib_mib_per_s;
+      figures.disk_100mib_upload_vs_cp_sync = large.upload_mib_per_s / baseline.cpSync;
+      await server.stop();
+      const s3 = await startS3Server();
+      const s3Server = await startBenchServer(database, {
+        PARLEY_ATTACHMENT_MAX_BYTES: String(2 * 1024 ** 3),
+        PARLEY_STORAGE_QUOTA_BYTES: String(64 * 1024 ** 3),
+        PARLEY_STORAGE: 's3',
+        PARLEY_S3_ENDPOINT: s3.options.endpoint ?? '',
+        PARLEY_S3_BUCKET: s3.options.bucket,
+        PARLEY_S3_ACCESS_KEY_ID: s3.options.accessKeyId ?? '',
+        PARLEY_S3_SECRET_ACCESS_KEY: s3.options.secretAccessKey ?? '',
+        PARLEY_S3_FORCE_PATH_STYLE: 'true',
+      });
+      try {
+        const s3Small = await throughput(s3Server, tenant, 1, params.throughput_files.mib_1, chunk);
+        const s3Large = await throughput(s3Server, tenant, 100, params.throughput_files.mib_100, chunk);
+        figures.s3_1mib_upload_mib_per_s = s3Small.upload_mib_per_s;
+        figures.s3_1mib_download_mib_per_s = s3Small.download_mib_per_s;
+        figures.s3_100mib_upload_mib_per_s = s3Large.upload_mib_per_s;
+        figures.s3_100mib_download_mib_per_s = s3Large.download_mib_per_s;
+      } finally {
+        await s3Server.stop();
+        await s3.close();
+      }
+    }
+
     return {
       scenario: 'attachments',
       db,
@@ -169,11 +300,15 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
       targets: {
         large_upload_rss_growth_mib: { max: 32 },
         photos_unprocessed: { max: 0 },
+        disk_100mib_upload_vs_cp: { min: 0.7 },
+        disk_100mib_download_vs_cp: { min: 0.7 },
       },
       notes: [
         'server: one process, local disk storage under its data directory; generator: this process, same cores',
         'large_upload_rss_growth_mib: peak VmRSS of the server while the large file streams, minus before it',
         'photos_per_s: from the first upload to the last one ready (original re-encoded, two WebP thumbnails)',
+        'throughput: one file at a time through HTTP on loopback (multipart up, the signed link down); cp: best of 3 plain cp of 100 MiB on the same disk (into the page cache), cp_sync: the same followed by sync of the copy (Parley fsyncs each upload)',
+        's3_*: the same through s3rver on loopback (a Node S3 emulator: its speed, not S3’s, bounds these)',
       ],
     };
   } finally {
