@@ -432,6 +432,39 @@ describe('sending', () => {
     expect((await fetchLink(seen.url)).body).toBe('for bob');
   });
 
+  it('sends files without a caption, but never a message of neither text nor files', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann', 'bob');
+    const conversationId = await groupOf(tenant, 'ann', 'bob');
+    const photo = (
+      await uploadFile(t, tenant, 'ann', 'beach.txt', Buffer.from('sand'))
+    ).json<AttachmentBody>();
+    const sent = await asUser(t, tenant, 'ann').post(`/v1/conversations/${conversationId}/messages`, {
+      attachment_ids: [photo.id],
+    });
+    expect(sent.statusCode, sent.body).toBe(201);
+    expect(sent.json()).toMatchObject({ text: '', attachments: [{ id: photo.id, name: 'beach.txt' }] });
+    const another = (await uploadFile(t, tenant, 'ann', 'dm.txt', Buffer.from('dm'))).json<AttachmentBody>();
+    const direct = await asUser(t, tenant, 'ann').post('/v1/direct-messages', {
+      to: 'bob',
+      text: '',
+      attachment_ids: [another.id],
+    });
+    expect(direct.statusCode, direct.body).toBe(201);
+    for (const [url, payload] of [
+      [`/v1/conversations/${conversationId}/messages`, {}],
+      [`/v1/conversations/${conversationId}/messages`, { text: '', attachment_ids: [] }],
+      ['/v1/direct-messages', { to: 'bob' }],
+    ] as const) {
+      const refused = await asUser(t, tenant, 'ann').post(url, payload);
+      expectProblem(refused, 400, 'validation_failed');
+      expect(refused.json<{ errors: { path: string }[] }>().errors.map((error) => error.path)).toContain(
+        '/body/text',
+      );
+    }
+    const history = await asUser(t, tenant, 'bob').get(`/v1/conversations/${conversationId}/messages`);
+    expect(history.json<{ data: unknown[] }>().data).toHaveLength(1);
+  });
+
   it("refuses another user's upload, and a file of another tenant, without sending anything", async () => {
     const tenant = await createTenantWithUsers(t, 'ann', 'bob');
     const conversationId = await groupOf(tenant, 'ann', 'bob');

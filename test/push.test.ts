@@ -20,6 +20,7 @@ import {
 } from './helpers/factories.ts';
 import { startPushReceiver, type PushReceiver, type TestSubscriber } from './helpers/push-receiver.ts';
 import { connectReady } from './helpers/realtime.ts';
+import { uploadFile } from './helpers/uploads.ts';
 import {
   startWebhookReceiver,
   type ReceivedWebhook,
@@ -116,6 +117,20 @@ describe('push to offline users', () => {
     await settle();
     // The sender hears nothing of their own message.
     expect(pushesOf('ann', before.ann)).toEqual([]);
+  });
+
+  it('previews a message of files alone by their names', async () => {
+    const before = counts();
+    const file = await uploadFile(t, tenant, 'ann', 'menu.pdf', Buffer.from('%PDF-1.7\n'));
+    expect(file.statusCode, file.body).toBe(201);
+    const sent = await asUser(t, tenant, 'ann').post(`/v1/conversations/${groupId}/messages`, {
+      attachment_ids: [file.json<{ id: string }>().id],
+    });
+    expect(sent.statusCode, sent.body).toBe(201);
+    await receiver.waitFor(() => pushesOf('bob', before.bob).length === 1);
+    const [push] = pushesOf('bob', before.bob);
+    if (!push) throw new Error('no push');
+    expect(subscribers.bob?.open(push)).toMatchObject({ preview: '📎 menu.pdf' });
   });
 
   it('does not push to a member with an open socket', async () => {

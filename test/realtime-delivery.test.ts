@@ -80,6 +80,17 @@ describe('delivery', () => {
     expect(attachment?.id).toBe(attachmentId);
     const file = await t.app.inject({ method: 'GET', url: attachment?.url ?? '' });
     expect(file.body).toBe('the minutes');
+    // A file without a caption: no text at all; neither text nor files is refused.
+    const photo = await uploadFile(t, s.tenant, 'bob', 'photo.txt', Buffer.from('a photo'));
+    const photoId = photo.json<{ id: string }>().id;
+    bob.send({ type: 'send', ref: 'a2', conversation_id: s.conversationId, attachment_ids: [photoId] });
+    const captionless = await bob.waitFor((frame) => frame.ref === 'a2');
+    expect(captionless.message).toMatchObject({ text: '', attachments: [{ id: photoId }] });
+    bob.send({ type: 'send', ref: 'a3', conversation_id: s.conversationId });
+    expect(await bob.waitFor((frame) => frame.ref === 'a3')).toMatchObject({
+      type: 'error',
+      code: 'validation_failed',
+    });
     await Promise.all([bob.close(), carol.close()]);
   });
 

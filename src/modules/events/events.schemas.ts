@@ -194,7 +194,8 @@ export const ClientFrame = Type.Union([
       type: Type.Literal('send'),
       ref: Ref,
       conversation_id: ConversationId,
-      text: Type.String({ minLength: 1, maxLength: 10_000, pattern: '^[^\\u0000]*$' }),
+      // Optional when attachment_ids names files, as over HTTP.
+      text: Type.Optional(Type.String({ maxLength: 10_000, pattern: '^[^\\u0000]*$' })),
       client_msg_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
       thread_root_id: Type.Optional(Type.String({ format: 'uuid' })),
       attachment_ids: Type.Optional(

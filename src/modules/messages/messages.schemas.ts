@@ -28,6 +28,16 @@ export const MessageText = Type.String({
   examples: ['Ship it @bob?'],
 });
 
+/** A sent message's text: as `MessageText`, and optional (empty) when the message carries attachments. */
+export const SendText = Type.String({
+  maxLength: 10_000,
+  pattern: '^[^\\u0000]*$',
+  description:
+    'Up to 10,000 characters; @user_id mentions of members are parsed. May be left out (or empty) when ' +
+    '`attachment_ids` names files: a photo without a caption',
+  examples: ['Ship it @bob?'],
+});
+
 export const Reaction = Type.Object({
   emoji: Type.String(),
   count: Type.Integer(),
@@ -105,7 +115,7 @@ const AttachmentIds = Type.Array(Uuid, {
 
 export const SendMessageBody = Type.Object(
   {
-    text: MessageText,
+    text: Type.Optional(SendText),
     client_msg_id: Type.Optional(ClientMsgId),
     thread_root_id: Type.Optional(Uuid),
     attachment_ids: Type.Optional(AttachmentIds),
@@ -118,7 +128,7 @@ export type SendMessageInput = Static<typeof SendMessageBody>;
 export const DirectMessageBody = Type.Object(
   {
     to: UserIdSchema,
-    text: MessageText,
+    text: Type.Optional(SendText),
     client_msg_id: Type.Optional(ClientMsgId),
     attachment_ids: Type.Optional(AttachmentIds),
     metadata: Type.Optional(Metadata),

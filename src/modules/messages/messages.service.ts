@@ -84,8 +84,19 @@ function originalOfRetry(existing: StoredMessage, conversationId: string): Store
 }
 
 /** What a send asks for, checked before the database is asked anything. */
-function checkSendInput(input: SendMessageInput): void {
+/** A send as the service works with it: its text is `''` when the message is its attachments alone. */
+export type SendInput = Omit<SendMessageInput, 'text'> & { text: string };
+
+/** Checks what a send's schema cannot (its metadata's size; text, attachments or both); the send to make. */
+function checkSendInput(input: SendMessageInput): SendInput {
   assertMetadataSize(input.metadata, '/body/metadata');
+  const text = input.text ?? '';
+  if (text === '' && (input.attachment_ids?.length ?? 0) === 0) {
+    throw new AppError('validation_failed', 'a message has text, attachments or both', [
+      { path: '/body/text', message: 'is required unless attachment_ids names a file' },
+    ]);
+  }
+  return { ...input, text };
 }
 
 /** The API error of a refused send. */
@@ -114,7 +125,7 @@ export function sendValuesOf(
   tenantId: string,
   userId: string,
   conversationId: string,
-  input: SendMessageInput,
+  input: SendInput,
   mentions: string[],
   links: FileLinker,
   attachments: AttachmentFacts[] = [],
@@ -213,7 +224,7 @@ export function createMessagesService({
     scope: TenantScope,
     userId: string,
     conversationId: string,
-    input: SendMessageInput,
+    input: SendInput,
     mentions: string[],
     attachmentIds: string[],
   ): Promise<{ message: StoredMessage; created: boolean }> {
@@ -256,9 +267,9 @@ export function createMessagesService({
      * `SendBatcher`); the same client_msg_id from the same sender returns the original (created: false).
      * A text with @candidates first reads which of them are members.
      */
-    async sendMessage(ctx: TenantContext, conversationId: string, input: SendMessageInput) {
+    async sendMessage(ctx: TenantContext, conversationId: string, body: SendMessageInput) {
       const userId = actingUserId(ctx);
-      checkSendInput(input);
+      const input = checkSendInput(body);
       if (input.attachment_ids !== undefined && input.attachment_ids.length > 0) {
         const attachmentIds = input.attachment_ids;
         const sent = await run(ctx, async (scope) => {
@@ -281,26 +292,25 @@ export function createMessagesService({
       ctx: TenantContext,
       input: {
         to: string;
-        text: string;
+        text?: string;
         client_msg_id?: string;
         attachment_ids?: string[];
         metadata?: Record<string, unknown>;
       },
     ) {
-      const send: SendMessageInput = {
-        text: input.text,
+      const send = checkSendInput({
+        ...(input.text === undefined ? {} : { text: input.text }),
         ...(input.client_msg_id === undefined ? {} : { client_msg_id: input.client_msg_id }),
         ...(input.attachment_ids === undefined ? {} : { attachment_ids: input.attachment_ids }),
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
-      };
-      checkSendInput(send);
+      });
       // The direct conversation's id, once known: a retry is checked against it like any send (409 if the
       // client_msg_id belongs to a message elsewhere).
       let directId = '';
       const sent = await run(ctx, async (scope, userId) => {
         const { conversation } = await openDirectConversation(scope, events, userId, input.to, '/body/to');
         directId = conversation.id;
-        const mentions = await resolveMentions(scope, conversation.id, input.text);
+        const mentions = await resolveMentions(scope, conversation.id, send.text);
         if (input.attachment_ids !== undefined && input.attachment_ids.length > 0) {
           return sendWithAttachments(scope, userId, conversation.id, send, mentions, input.attachment_ids);
         }

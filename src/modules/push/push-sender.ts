@@ -124,7 +124,7 @@ export class PushSender {
       message_id: event.data.id,
       sender_id: event.data.sender_id,
     };
-    if (await tenantPushPreviews(scope)) payload.preview = previewOf(event.data.text);
+    if (await tenantPushPreviews(scope)) payload.preview = previewOf(event.data.text, event.data.attachments);
     return { ...found, payload };
   }
 

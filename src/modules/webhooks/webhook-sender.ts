@@ -362,9 +362,10 @@ export class WebhookSender {
     eventId: number,
   ): Promise<Record<string, unknown>> {
     const event = await readEventById(scope, eventId);
-    const text = event?.type === 'message.created' ? event.data.text : null;
-    if (text === null || !(await tenantPushPreviews(scope))) return payload;
-    return { ...payload, data: { ...(payload.data as Record<string, unknown>), preview: previewOf(text) } };
+    const message = event?.type === 'message.created' ? event.data : null;
+    if (message?.text == null || !(await tenantPushPreviews(scope))) return payload;
+    const preview = previewOf(message.text, message.attachments);
+    return { ...payload, data: { ...(payload.data as Record<string, unknown>), preview } };
   }
 
   /** With the lane locked: due again now if anything is pending in it, idle otherwise. */
