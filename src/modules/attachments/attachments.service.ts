@@ -298,13 +298,24 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       expectedBytes: number;
     },
   ): Promise<AttachmentRow> {
+    const nothingYet = () =>
+      new AppError('conflict', 'nothing was uploaded: PUT the file to the presigned URL first');
+    const wrongSize = async (size: number) => {
+      await storage.delete(file.key);
+      return invalid(
+        '/body',
+        `the uploaded file has ${size} bytes, not the ${file.expectedBytes} declared; PUT it again`,
+      );
+    };
+    // The size first: a client that PUT far more than it declared is refused without reading it all.
+    const found = await storage.stat(file.key);
+    if (found === undefined) throw nothingYet();
+    if (found.size !== file.expectedBytes) throw await wrongSize(found.size);
     let body: Readable;
     try {
       body = await storage.get(file.key);
     } catch (error) {
-      if (error instanceof ObjectNotFoundError) {
-        throw new AppError('conflict', 'nothing was uploaded: PUT the file to the presigned URL first');
-      }
+      if (error instanceof ObjectNotFoundError) throw nothingYet();
       throw error;
     }
     const sniffer = headKeeper(SNIFF_BYTES);
@@ -321,13 +332,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         },
       }),
     );
-    if (size !== file.expectedBytes) {
-      await storage.delete(file.key);
-      throw invalid(
-        '/body',
-        `the uploaded file has ${size} bytes, not the ${file.expectedBytes} declared; PUT it again`,
-      );
-    }
+    // Replaced between the stat and the read: counted again here.
+    if (size !== file.expectedBytes) throw await wrongSize(size);
     return recordStored(ctx, userId, { ...file, size, sha256: hash.digest('hex'), head: sniffer.head() });
   }
 
