@@ -147,6 +147,36 @@ describe('uploads', () => {
     expect(again.statusCode).toBe(304);
   });
 
+  it('reads the length of audio from its headers; other files have none', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    // 1.5 s of 16-bit mono PCM at 8 kHz, as a WAV file.
+    const samples = Buffer.alloc(8000 * 2 * 1.5);
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0);
+    header.writeUInt32LE(36 + samples.length, 4);
+    header.write('WAVEfmt ', 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(8000, 24);
+    header.writeUInt32LE(8000 * 2, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(samples.length, 40);
+    const audio = await uploadFile(t, tenant, 'ann', 'voice.wav', Buffer.concat([header, samples]));
+    expect(audio.statusCode, audio.body).toBe(201);
+    expect(audio.json<AttachmentBody>().content_type).toMatch(/^audio\//);
+    expect(audio.json()).toMatchObject({ duration_ms: 1500 });
+    // A truncated one says nothing it cannot know, and is stored all the same.
+    const cut = await uploadFile(t, tenant, 'ann', 'cut.wav', header.subarray(0, 20));
+    expect(cut.statusCode, cut.body).toBe(201);
+    const text = await uploadFile(t, tenant, 'ann', 'notes.txt', Buffer.from('no length'));
+    expect(text.json()).not.toHaveProperty('duration_ms');
+    const again = await asUser(t, tenant, 'ann').get(`/v1/attachments/${audio.json<AttachmentBody>().id}`);
+    expect(again.json()).toMatchObject({ duration_ms: 1500 });
+  });
+
   it('keeps a name in any script, as the client sent it, and offers it back in UTF-8', async () => {
     const tenant = await createTenantWithUsers(t, 'ann');
     const response = await uploadFile(t, tenant, 'ann', 'résumé 日本.txt', Buffer.from('cv'));

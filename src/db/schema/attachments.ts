@@ -47,6 +47,8 @@ export interface AttachmentFacts {
   sha256: string;
   width: number | null;
   height: number | null;
+  /** Audio and video only; absent from what messages kept before durations were read. */
+  duration_ms?: number | null;
   status: 'pending' | 'ready' | 'rejected';
   rejected_reason: string | null;
   thumbnails: { rendition: 'thumb256' | 'thumb1024'; width: number; height: number; content_type: string }[];
@@ -80,6 +82,8 @@ export const attachments = pgTable(
     sha256: text('sha256').notNull(),
     width: integer('width'),
     height: integer('height'),
+    /** Audio and video: their length, read from the file's headers; null for anything else or unreadable. */
+    durationMs: integer('duration_ms'),
     status: text('status').$type<'pending' | 'ready' | 'rejected'>().notNull().default('pending'),
     rejectedReason: text('rejected_reason'),
     /** Where the upload's bytes are; null once processing replaced them (an image's metadata-free original). */

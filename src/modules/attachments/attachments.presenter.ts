@@ -22,6 +22,7 @@ export function toAttachmentFacts(row: AttachmentRow): AttachmentFacts {
     sha256: row.sha256,
     width: row.width,
     height: row.height,
+    duration_ms: row.durationMs,
     status: row.status,
     rejected_reason: row.rejectedReason,
     thumbnails: row.renditions.filter(isThumbnail).map((rendition) => ({
@@ -52,6 +53,7 @@ export function toAttachmentView(
     sha256: facts.sha256,
     width: facts.width,
     height: facts.height,
+    ...(facts.duration_ms == null ? {} : { duration_ms: facts.duration_ms }),
     status: facts.status,
     rejected_reason: facts.rejected_reason,
     thumbnails: facts.thumbnails.map((thumbnail) => ({

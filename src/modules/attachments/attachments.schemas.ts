@@ -42,6 +42,12 @@ export const AttachmentView = Type.Object(
     sha256: Type.String({ description: 'SHA-256 (hex) of the original as served' }),
     width: Nullable(Type.Integer()),
     height: Nullable(Type.Integer()),
+    duration_ms: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: "Audio and video: the length, read from the file's headers; absent when not known",
+      }),
+    ),
     status: AttachmentStatus,
     rejected_reason: Nullable(Type.String()),
     thumbnails: Type.Array(Thumbnail, {

@@ -9,6 +9,7 @@ import { actingUserId, type TenantContext } from '../../context.ts';
 import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { isProcessableImage, sniffContentType, SNIFF_BYTES } from '../../media/content-type.ts';
+import { mediaDurationMs } from '../../media/duration.ts';
 import { contentDisposition, hasUnsafeNameCharacters } from '../../media/file-names.ts';
 import {
   ObjectNotFoundError,
@@ -255,6 +256,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     const { id, key, size, sha256 } = file;
     const contentType = await sniffContentType(file.head);
     const isImage = isProcessableImage(contentType);
+    // Audio and video: their length, from the stored bytes' headers (read back; the upload streamed past).
+    const durationMs = await mediaDurationMs(() => storage.get(key), contentType, size);
     const original: StoredRendition = {
       rendition: 'original',
       key,
@@ -274,6 +277,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         contentType,
         size,
         sha256,
+        durationMs: durationMs ?? null,
         status: isImage ? 'pending' : 'ready',
         uploadKey: key,
         // An image is served only once processing made its metadata-free original; any other file as is.
