@@ -187,6 +187,13 @@ describe('presigned uploads', () => {
     expect(usage.json()).toMatchObject({ storage_bytes: data.length, attachments: 1 });
     // Another user's upload is not found.
     expectProblem(await complete(tenant, 'bob', body.id), 404, 'not_found');
+    // Nor is it a tus upload: /v1/uploads does not know it.
+    const asTus = await t.app.inject({
+      method: 'HEAD',
+      url: `/v1/uploads/${body.id}`,
+      headers: { ...actingAs(tenant, 'ann'), 'tus-resumable': '1.0.0' },
+    });
+    expect(asTus.statusCode).toBe(404);
   });
 
   it('refuses bytes that are not the size declared, removes them, and takes them again', async () => {

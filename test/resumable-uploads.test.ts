@@ -295,6 +295,38 @@ describe('resumable uploads (tus)', () => {
     });
   });
 
+  it('keeps nothing of a checksummed chunk cut short: its checksum could not be verified', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    const data = randomBytes(200_000);
+    const id = await createUpload(t, tenant, 'ann', data.length, 'sum.bin');
+    await new Promise<void>((resolve) => {
+      const request = http.request(`${base}/v1/uploads/${id}`, {
+        method: 'PATCH',
+        headers: {
+          ...tusHeaders(tenant, 'ann'),
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': '0',
+          'content-length': String(data.length),
+          'upload-checksum': `sha1 ${createHash('sha1').update(data).digest('base64')}`,
+        },
+      });
+      request.on('error', () => resolve());
+      request.write(data.subarray(0, 80_000), () => {
+        setTimeout(() => {
+          request.destroy();
+          resolve();
+        }, 200);
+      });
+    });
+    // Unlike a plain PATCH (above), none of the 80,000 bytes that arrived is kept.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await head(t, tenant, 'ann', id)).headers['upload-offset']).toBe('0');
+    const whole = await patch(t, tenant, 'ann', id, 0, data, {
+      'upload-checksum': `sha1 ${createHash('sha1').update(data).digest('base64')}`,
+    });
+    expect(whole.statusCode, whole.body).toBe(204);
+  });
+
   it('refuses a bad creation with its 4xx and keeps nothing of it', async () => {
     const tenant = await createTenantWithUsers(t, 'ann');
     const filesBefore = await tusFiles();

@@ -201,11 +201,6 @@ export class LocalDiskStorage implements ObjectStorage {
   }
 
   /**
-   * Deletes the temp files that writes left behind by a crash (or a kill) mid-`put`: those last modified more
-   * than `olderThanMs` ago. Returns how many it deleted. `olderThanMs` must be longer than any upload takes: a
-   * write still going on that long would lose its temp file and fail.
-   */
-  /**
    * tus uploads as files under the root (`tus/<id>`, with the store's `tus/<id>.json`): `@tus/file-store`, which
    * appends each request's bytes to the file, so what arrived before a connection dropped is kept.
    */
@@ -232,6 +227,11 @@ export class LocalDiskStorage implements ObjectStorage {
     return this.resumableUploads;
   }
 
+  /**
+   * Deletes the temp files that writes left behind by a crash (or a kill) mid-`put`: those last modified more
+   * than `olderThanMs` ago. Returns how many it deleted. `olderThanMs` must be longer than any upload takes: a
+   * write still going on that long would lose its temp file and fail.
+   */
   async removeStaleTemp(olderThanMs: number): Promise<number> {
     let names: string[];
     try {

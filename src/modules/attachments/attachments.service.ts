@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { pipeline, Transform, Writable, type Readable } from 'node:stream';
 import { pipeline as pipelineAsync } from 'node:stream/promises';
 import type { AttachmentLimits } from '../../config.ts';
@@ -16,6 +15,7 @@ import {
   ObjectTooLargeError,
   type ObjectStorage,
 } from '../../storage/object-storage.ts';
+import { ObjectBodyMeter } from '../../storage/object-body-meter.ts';
 import { assertAllowed } from '../access/permissions.ts';
 import { loadVisible } from '../access/visibility.ts';
 import { verifyFileLink } from './attachment-links.ts';
@@ -50,6 +50,13 @@ export interface FileToStore {
   /** Runs in the transaction that records the attachment (a resumable upload marks itself finished). */
   alsoInTransaction?: (scope: TenantScope) => Promise<void>;
 }
+
+/** Bytes a client put into storage itself (a presigned PUT), under the key the attachment will keep. */
+export type DirectUpload = Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
+  id: string;
+  key: string;
+  expectedBytes: number;
+};
 
 /** Room for a multipart body's boundaries and part headers around the file. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -296,25 +303,22 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
   async function recordDirectUpload(
     ctx: TenantContext,
     userId: string,
-    file: Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
-      id: string;
-      key: string;
-      expectedBytes: number;
-    },
+    file: DirectUpload,
   ): Promise<AttachmentRow> {
     const nothingYet = () =>
       new AppError('conflict', 'nothing was uploaded: PUT the file to the presigned URL first');
-    const wrongSize = async (size: number) => {
+    /** `bytes`: what the object has, as far as it was read. */
+    const wrongSize = async (bytes: string) => {
       await storage.delete(file.key);
       return invalid(
         '/body',
-        `the uploaded file has ${size} bytes, not the ${file.expectedBytes} declared; PUT it again`,
+        `the uploaded file has ${bytes} bytes, not the ${file.expectedBytes} declared; PUT it again`,
       );
     };
     // The size first: a client that PUT far more than it declared is refused without reading it all.
     const found = await storage.stat(file.key);
     if (found === undefined) throw nothingYet();
-    if (found.size !== file.expectedBytes) throw await wrongSize(found.size);
+    if (found.size !== file.expectedBytes) throw await wrongSize(String(found.size));
     let body: Readable;
     try {
       body = await storage.get(file.key);
@@ -322,23 +326,21 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       if (error instanceof ObjectNotFoundError) throw nothingYet();
       throw error;
     }
+    // Counted and hashed as storage counts what it writes; more than declared stops the read.
     const sniffer = headKeeper(SNIFF_BYTES);
-    const hash = createHash('sha256');
-    let size = 0;
-    await pipelineAsync(
-      body,
-      sniffer.stream,
-      new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          size += chunk.length;
-          hash.update(chunk);
-          callback();
-        },
-      }),
-    );
-    // Replaced between the stat and the read: counted again here.
-    if (size !== file.expectedBytes) throw await wrongSize(size);
-    return recordStored(ctx, userId, { ...file, size, sha256: hash.digest('hex'), head: sniffer.head() });
+    const meter = new ObjectBodyMeter(file.expectedBytes);
+    const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+    try {
+      await pipelineAsync(body, meter, sniffer.stream, discard);
+    } catch (error) {
+      // Replaced by a larger object between the stat and the read.
+      if (meter.exceeded) throw await wrongSize(`more than ${file.expectedBytes}`);
+      throw error;
+    }
+    const stored = meter.stored();
+    // Replaced by a smaller one.
+    if (stored.size !== file.expectedBytes) throw await wrongSize(String(stored.size));
+    return recordStored(ctx, userId, { ...file, ...stored, head: sniffer.head() });
   }
 
   return {
@@ -402,15 +404,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     },
 
     /** A presigned PUT's bytes, in storage already: recorded where they are, with the same checks. */
-    async storeDirectUpload(
-      ctx: TenantContext,
-      userId: string,
-      file: Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
-        id: string;
-        key: string;
-        expectedBytes: number;
-      },
-    ) {
+    async storeDirectUpload(ctx: TenantContext, userId: string, file: DirectUpload) {
       const row = await recordDirectUpload(ctx, userId, file);
       if (row.status === 'pending') deps.wake();
       return view(ctx.tenantId, row);

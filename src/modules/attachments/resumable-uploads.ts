@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { Server } from '@tus/server';
-import type { Upload } from '@tus/utils';
+import { TUS_RESUMABLE, type Upload } from '@tus/utils';
 import type { AttachmentLimits } from '../../config.ts';
 import type { Orm } from '../../db/client.ts';
 import { inTenant } from '../../db/tenant-scope.ts';
@@ -239,11 +239,14 @@ export function createResumableUploads(deps: {
     }
   }
 
-  /** The caller's own upload, or 404 (another user's or tenant's looks the same as none); 410 once expired. */
+  /**
+   * The caller's own tus upload, or 404 (another user's or tenant's, or a presigned upload, looks the same as
+   * none); 410 once expired.
+   */
   async function ownUpload(ctx: TenantContext, uploadId: string): Promise<UploadRow> {
     const userId = actingUserId(ctx);
     const row = await inTenant(orm, ctx.tenantId, (scope) => findUpload(scope, uploadId));
-    if (row === undefined || row.uploaderId !== userId) throw notFound('upload');
+    if (row === undefined || row.uploaderId !== userId || row.method !== 'tus') throw notFound('upload');
     if (row.expiresAt.getTime() <= Date.now()) throw new AppError('gone', 'the upload expired');
     return row;
   }
@@ -387,7 +390,7 @@ function finishedHead(row: UploadRow): TusResponse {
   return {
     status: 200,
     headers: new Headers({
-      'Tus-Resumable': '1.0.0',
+      'Tus-Resumable': TUS_RESUMABLE,
       'Cache-Control': 'no-store',
       'Upload-Offset': String(row.length),
       'Upload-Length': String(row.length),
@@ -407,7 +410,7 @@ function finishedPatch(request: TusRequest, row: UploadRow): TusResponse {
   return {
     status: 204,
     headers: new Headers({
-      'Tus-Resumable': '1.0.0',
+      'Tus-Resumable': TUS_RESUMABLE,
       'Upload-Offset': String(row.length),
       'Parley-Attachment-Id': row.id,
     }),
