@@ -128,6 +128,38 @@ function expectHeadStatus(
 const head = (app: TestApp, tenant: TestTenant, userId: string, id: string) =>
   app.app.inject({ method: 'HEAD', url: `/v1/uploads/${id}`, headers: tusHeaders(tenant, userId) });
 
+/**
+ * A PATCH of all of `data` at offset 0 over a real connection, cut (the socket destroyed) once its first
+ * `sent` bytes are written: a mobile client losing its network mid-request.
+ */
+function patchCutShort(
+  tenant: TestTenant,
+  id: string,
+  data: Buffer,
+  sent: number,
+  headers: Record<string, string> = {},
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const request = http.request(`${base}/v1/uploads/${id}`, {
+      method: 'PATCH',
+      headers: {
+        ...tusHeaders(tenant, 'ann'),
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+        'content-length': String(data.length),
+        ...headers,
+      },
+    });
+    request.on('error', () => resolve());
+    request.write(data.subarray(0, sent), () => {
+      setTimeout(() => {
+        request.destroy();
+        resolve();
+      }, 200);
+    });
+  });
+}
+
 /** Uploads `data` with tus-js-client, the protocol's reference client, in chunks: the upload's URL. */
 function uploadWithTusClient(
   tenant: TestTenant,
@@ -199,24 +231,7 @@ describe('resumable uploads (tus)', () => {
     const data = randomBytes(1_000_000);
     const id = await createUpload(t, tenant, 'ann', data.length, 'big.bin');
     // A PATCH of everything, cut off after its first 300,000 bytes.
-    await new Promise<void>((resolve) => {
-      const request = http.request(`${base}/v1/uploads/${id}`, {
-        method: 'PATCH',
-        headers: {
-          ...tusHeaders(tenant, 'ann'),
-          'content-type': 'application/offset+octet-stream',
-          'upload-offset': '0',
-          'content-length': String(data.length),
-        },
-      });
-      request.on('error', () => resolve());
-      request.write(data.subarray(0, 300_000), () => {
-        setTimeout(() => {
-          request.destroy();
-          resolve();
-        }, 200);
-      });
-    });
+    await patchCutShort(tenant, id, data, 300_000);
     let offset = 0;
     await vi.waitFor(
       async () => {
@@ -299,31 +314,12 @@ describe('resumable uploads (tus)', () => {
     const tenant = await createTenantWithUsers(t, 'ann');
     const data = randomBytes(200_000);
     const id = await createUpload(t, tenant, 'ann', data.length, 'sum.bin');
-    await new Promise<void>((resolve) => {
-      const request = http.request(`${base}/v1/uploads/${id}`, {
-        method: 'PATCH',
-        headers: {
-          ...tusHeaders(tenant, 'ann'),
-          'content-type': 'application/offset+octet-stream',
-          'upload-offset': '0',
-          'content-length': String(data.length),
-          'upload-checksum': `sha1 ${createHash('sha1').update(data).digest('base64')}`,
-        },
-      });
-      request.on('error', () => resolve());
-      request.write(data.subarray(0, 80_000), () => {
-        setTimeout(() => {
-          request.destroy();
-          resolve();
-        }, 200);
-      });
-    });
+    const checksum = `sha1 ${createHash('sha1').update(data).digest('base64')}`;
+    await patchCutShort(tenant, id, data, 80_000, { 'upload-checksum': checksum });
     // Unlike a plain PATCH (above), none of the 80,000 bytes that arrived is kept.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await head(t, tenant, 'ann', id)).headers['upload-offset']).toBe('0');
-    const whole = await patch(t, tenant, 'ann', id, 0, data, {
-      'upload-checksum': `sha1 ${createHash('sha1').update(data).digest('base64')}`,
-    });
+    const whole = await patch(t, tenant, 'ann', id, 0, data, { 'upload-checksum': checksum });
     expect(whole.statusCode, whole.body).toBe(204);
   });
 
