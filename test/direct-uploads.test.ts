@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inTenant } from '../src/db/tenant-scope.ts';
+import { collectStorageGarbage } from '../src/modules/attachments/storage-gc.ts';
 import { purgeExpiredUploads } from '../src/modules/attachments/uploads.repository.ts';
 import { S3Storage } from '../src/storage/s3-storage.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
@@ -146,6 +147,54 @@ describe('resumable uploads on S3', () => {
       interval: 100,
     });
     expect(await s3.pendingMultipartUploads()).toEqual([]);
+  });
+
+  it('has parley attachments gc remove what no upload holds in the bucket, and leave an upload under way', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    const started = async () => {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/v1/uploads',
+        headers: {
+          ...actingAs(tenant, 'ann'),
+          'tus-resumable': '1.0.0',
+          'upload-length': String(12 * 1024 * 1024),
+          'upload-metadata': `filename ${Buffer.from('x.bin').toString('base64')}`,
+        },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const id = String(created.headers.location).split('/').at(-1) ?? '';
+      // Past S3's 5 MiB part minimum: a part of the open multipart upload, and the store's `.info`.
+      const sent = await t.app.inject({
+        method: 'PATCH',
+        url: `/v1/uploads/${id}`,
+        headers: {
+          ...actingAs(tenant, 'ann'),
+          'tus-resumable': '1.0.0',
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': '0',
+        },
+        payload: randomBytes(6 * 1024 * 1024),
+      });
+      expect(sent.statusCode, sent.body).toBe(204);
+      return id;
+    };
+    const kept = await started();
+    const lost = await started();
+    // Finished as far as its row says, its bytes' removal never run.
+    await inTenant(t.database.db.orm, tenant.id, (scope) =>
+      scope.tx.execute(sql`UPDATE uploads SET key = NULL, finished_at = now() WHERE id = ${lost}`),
+    );
+    const lostKeys = await bucketKeys(`tus/${lost}`);
+    expect(lostKeys).toContain(`tus/${lost}.info`);
+    expect(await s3.pendingMultipartUploads()).toHaveLength(2);
+
+    const report = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: false });
+    expect(report.orphans.map((orphan) => orphan.key).sort()).toEqual(lostKeys);
+    expect(await bucketKeys(`tus/${lost}`)).toEqual([]);
+    expect(await bucketKeys(`tus/${kept}`)).toContain(`tus/${kept}.info`);
+    // The lost upload's multipart upload is aborted with it; the kept one's is still open.
+    expect(await s3.pendingMultipartUploads()).toHaveLength(1);
   });
 });
 

@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { rowsOf } from '../src/db/client.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
+import { collectStorageGarbage } from '../src/modules/attachments/storage-gc.ts';
 import { purgeExpiredUploads } from '../src/modules/attachments/uploads.repository.ts';
 import { createLocalBus } from '../src/realtime/bus.ts';
 import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
@@ -527,6 +528,38 @@ describe('resumable uploads (tus)', () => {
       { timeout: 10_000, interval: 100 },
     );
     expect((await head(t, tenant, 'ann', kept)).headers['upload-offset']).toBe('5');
+  });
+
+  it('leaves parley attachments gc an upload under way, and has it remove what no upload holds', async () => {
+    const tenant = await createTenantWithUsers(t, 'ann');
+    const kept = await createUpload(t, tenant, 'ann', 10);
+    const lostRemoval = await createUpload(t, tenant, 'ann', 10);
+    for (const id of [kept, lostRemoval]) {
+      expect((await patch(t, tenant, 'ann', id, 0, Buffer.from('01234'))).statusCode).toBe(204);
+    }
+    // A finished upload whose bytes' removal never ran (its row finished, its key cleared)...
+    await inTenant(t.database.db.orm, tenant.id, (scope) =>
+      scope.tx.execute(sql`UPDATE uploads SET key = NULL, finished_at = now() WHERE id = ${lostRemoval}`),
+    );
+    // ...and the files of an upload with no row at all: a PATCH that wrote on after its upload was removed.
+    const rowless = randomUUID();
+    await writeFile(path.join(storageRoot, 'tus', rowless), 'stray');
+    await writeFile(path.join(storageRoot, 'tus', `${rowless}.json`), '{}');
+    const orphans = [lostRemoval, `${lostRemoval}.json`, rowless, `${rowless}.json`].map((name) => `tus/${name}`);
+    const storage = new LocalDiskStorage(storageRoot);
+
+    const dry = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: true });
+    expect(dry.orphans.map((orphan) => orphan.key).sort()).toEqual(orphans.sort());
+    expect(await tusFiles()).toEqual(expect.arrayContaining([lostRemoval, rowless]));
+
+    const run = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: false });
+    expect(run.orphans.map((orphan) => orphan.key).sort()).toEqual(orphans.sort());
+    expect(run.foreign).toBe(0);
+    const left = await tusFiles();
+    expect(left).toEqual(expect.arrayContaining([kept, `${kept}.json`]));
+    expect(left.filter((name) => name.startsWith(lostRemoval) || name.startsWith(rowless))).toEqual([]);
+    expect((await head(t, tenant, 'ann', kept)).headers['upload-offset']).toBe('5');
+    expect((await patch(t, tenant, 'ann', kept, 5, Buffer.from('56789'))).statusCode).toBe(204);
   });
 
   it('lets one request at a time write an upload, across processes: a newer one makes the older let go', async () => {

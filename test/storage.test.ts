@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LocalDiskStorage } from '../src/storage/local-disk-storage.ts';
+import { LocalDiskStorage, unwrittenPart } from '../src/storage/local-disk-storage.ts';
 import { InvalidObjectKeyError } from '../src/storage/object-keys.ts';
 import {
   ObjectNotFoundError,
@@ -346,6 +346,16 @@ describe.each([diskBackend(), s3Backend()])('object storage: $name', (backend) =
 });
 
 describe('local disk storage', () => {
+  it('writes on from where a short write stopped: within a buffer, at a boundary, or none at all', () => {
+    const chunks = ['abc', 'def', 'gh'].map((text) => Buffer.from(text));
+    const rest = (written: number) => unwrittenPart(chunks, written).map(String);
+    expect(rest(0)).toEqual(['abc', 'def', 'gh']);
+    expect(rest(3)).toEqual(['def', 'gh']);
+    expect(rest(4)).toEqual(['ef', 'gh']);
+    expect(rest(7)).toEqual(['h']);
+    expect(rest(8)).toEqual([]);
+  });
+
   let root: string;
   let storage: LocalDiskStorage;
 

@@ -121,6 +121,7 @@ describe('row-level security', () => {
       'parley_purge_webhook_deliveries',
       'parley_record_webhook_successes',
       'parley_search_messages',
+      'parley_upload_holds',
       'parley_upload_removed',
       'parley_webhook_lane_heads',
     ]);

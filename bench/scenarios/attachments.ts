@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -138,6 +138,73 @@ async function copyBaseline(
   return { cp, cpSync };
 }
 
+// What Node alone does with the same files over the same loopback: a server with nothing of Parley in it
+// (node:http, a 1 MiB read stream to send, the body hashed and written to a file and fsynced on receipt),
+// driven by the same client. Parley's figures can approach this, not `cp`, which copies memory to memory.
+const PLAIN_HTTP_SERVER = `
+const http = require('node:http');
+const fs = require('node:fs');
+const crypto = require('node:crypto');
+const { pipeline } = require('node:stream/promises');
+const { Transform } = require('node:stream');
+const [file] = process.argv.slice(1);
+const server = http.createServer(async (req, res) => {
+  if (req.method === 'GET') {
+    res.setHeader('content-length', String(fs.statSync(file).size));
+    fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(res);
+    return;
+  }
+  const hash = crypto.createHash('sha256');
+  // flush: fsynced before it closes, which the pipeline waits for.
+  const out = fs.createWriteStream(file, { highWaterMark: 1 << 20, flush: true });
+  await pipeline(req, new Transform({ transform(chunk, _e, cb) { hash.update(chunk); cb(null, chunk); } }), out);
+  res.end(hash.digest('hex'));
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
+`;
+
+/** Bare Node's upload and download throughput (MiB/s) of `files` files of `mib` MiB, one at a time. */
+async function plainHttpThroughput(directory: string, mib: number, files: number, chunk: Buffer) {
+  const child = spawn(process.execPath, ['-e', PLAIN_HTTP_SERVER, path.join(directory, 'plain.bin')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const port = await new Promise<string>((resolve, reject) => {
+      child.stdout.once('data', (data: Buffer) => resolve(data.toString().trim()));
+      child.once('exit', (code) => reject(new Error(`plain HTTP server exited with ${code}`)));
+    });
+    const url = `http://127.0.0.1:${port}/`;
+    const size = mib * 1024 * 1024;
+    let started = performance.now();
+    for (let i = 0; i < files; i += 1) {
+      const body = Readable.from(
+        (function* () {
+          for (let sent = 0; sent < size; sent += chunk.length) yield chunk;
+        })(),
+      );
+      const response = await request(url, {
+        method: 'POST',
+        headers: { 'content-length': String(size) },
+        body,
+      });
+      await response.body.text();
+    }
+    const upload = (mib * files) / ((performance.now() - started) / 1000);
+    started = performance.now();
+    for (let i = 0; i < files; i += 1) {
+      const response = await request(url);
+      let bytes = 0;
+      for await (const part of response.body) bytes += (part as Buffer).length;
+      if (bytes !== size) throw new Error(`plain download: ${bytes} bytes`);
+    }
+    const download = (mib * files) / ((performance.now() - started) / 1000);
+    return { upload, download };
+  } finally {
+    child.kill();
+    await rm(path.join(directory, 'plain.bin'), { force: true });
+  }
+}
+
 /**
  * Attachments (docs/ATTACHMENTS.md): uploads of 1 MiB files at a few at a time (per second, latency), the
  * server's memory while one large file streams through it (it must not hold the file), and how fast
@@ -267,6 +334,11 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
       figures.disk_100mib_upload_vs_cp = large.upload_mib_per_s / figures.cp_100mib_mib_per_s;
       figures.disk_100mib_download_vs_cp = large.download_mib_per_s / figures.cp_100mib_mib_per_s;
       figures.disk_100mib_upload_vs_cp_sync = large.upload_mib_per_s / baseline.cpSync;
+      const plain = await plainHttpThroughput(database.dataDir, 100, params.throughput_files.mib_100, chunk);
+      figures.plain_http_100mib_upload_mib_per_s = plain.upload;
+      figures.plain_http_100mib_download_mib_per_s = plain.download;
+      figures.disk_100mib_upload_vs_plain_http = large.upload_mib_per_s / plain.upload;
+      figures.disk_100mib_download_vs_plain_http = large.download_mib_per_s / plain.download;
       await server.stop();
       const s3 = await startS3Server();
       const s3Server = await startBenchServer(database, {
@@ -308,6 +380,7 @@ export async function attachments(db: 'embedded' | 'postgres', isQuick: boolean)
         'large_upload_rss_growth_mib: peak VmRSS of the server while the large file streams, minus before it',
         'photos_per_s: from the first upload to the last one ready (original re-encoded, two WebP thumbnails)',
         'throughput: one file at a time through HTTP on loopback (multipart up, the signed link down); cp: best of 3 plain cp of 100 MiB on the same disk (into the page cache), cp_sync: the same followed by sync of the copy (Parley fsyncs each upload)',
+        'plain_http_*: the same files through a bare node:http server (no Parley code: a 1 MiB read stream out; in, hashed, written and fsynced), the same client: what Node over loopback reaches here',
         's3_*: the same through s3rver on loopback (a Node S3 emulator: its speed, not S3’s, bounds these)',
       ],
     };

@@ -17,4 +17,5 @@ export const SQL_SOURCES_VERSIONS: readonly { version: number; sha256: string }[
   { version: 9, sha256: 'deb162866d20c83c0c0f478440a4a5c2f3e4c71fdcd1397b98477142e9f3b177' },
   { version: 10, sha256: '8533c8c23ab88cb38e198db3a380dc5a1870025d0308df29fe34acaaeeac19f4' },
   { version: 11, sha256: 'cd3954bb4adf9fb408b6a0c110f44aaca58ef7122ac5332fb67493c55f7875c9' },
+  { version: 12, sha256: 'c4fdf3ebf201b1cc4fd2bcd5dae8f5c7cc4e6890a225d0c07ae6f1d903ebae13' },
 ];

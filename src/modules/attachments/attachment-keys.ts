@@ -24,6 +24,8 @@ export function attachmentOfKey(key: string): { tenantId: string; id: string } |
 }
 
 const TUS_KEY = new RegExp(`^tus/(${UUID})$`);
+/** A tus upload's bytes or a file its store keeps beside them: `.json` (disk), `.info` and `.part` (S3). */
+const TUS_STORED_KEY = new RegExp(`^tus/(${UUID})(?:\\.(?:json|info|part))?$`);
 
 /**
  * Where a tus upload keeps its bytes until it finishes (the tus store's id, under the storage's own root or
@@ -34,4 +36,9 @@ export const tusUploadKey = (uploadId: string) => `tus/${uploadId}`;
 /** The upload of a tus key; undefined for any other key. */
 export function tusUploadOfKey(key: string): string | undefined {
   return TUS_KEY.exec(key)?.[1];
+}
+
+/** The upload of any object a tus store keeps for it (its bytes, its info, a held-back part). */
+export function tusUploadOfStoredKey(key: string): string | undefined {
+  return TUS_STORED_KEY.exec(key)?.[1];
 }

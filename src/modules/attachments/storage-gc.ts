@@ -1,7 +1,8 @@
 import type { Orm } from '../../db/client.ts';
 import type { ObjectStorage } from '../../storage/object-storage.ts';
-import { attachmentOfKey } from './attachment-keys.ts';
+import { attachmentOfKey, tusUploadKey, tusUploadOfStoredKey } from './attachment-keys.ts';
 import { attachmentHolds } from './attachments.repository.ts';
+import { uploadHolds } from './uploads.repository.ts';
 
 /** Attachments whose objects are checked against the database in one query. */
 const BATCH = 500;
@@ -28,8 +29,10 @@ export const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
  * An object is an orphan when its attachment has no row (an upload whose process died between storing the
  * bytes and recording the row, a row deleted while a removal was lost) or a row that names other keys (a
  * processing attempt that died after storing renditions), and the attachment is not busy: neither an
- * upload under way (its reservation) nor processing (`pending`). Temporary files of writes a crash cut
- * short (the disk's) older than a day are deleted too.
+ * upload under way (its reservation) nor processing (`pending`). Objects of a tus upload (`tus/<id>` and
+ * what its store keeps beside it) are orphans when the upload has no row or a finished one; they are removed
+ * through the tus store, which also ends an S3 multipart upload left open. Temporary files of writes a crash
+ * cut short (the disk's) older than a day are deleted too.
  */
 export async function collectStorageGarbage(
   orm: Orm,
@@ -52,8 +55,24 @@ export async function collectStorageGarbage(
     }
     batch = new Map();
   };
+  let tusBatch = new Map<string, { key: string; size: number }[]>();
+  const checkTus = async () => {
+    const held = await uploadHolds(orm, [...tusBatch.keys()]);
+    for (const [uploadId, objects] of tusBatch) {
+      if (held.has(uploadId)) continue;
+      report.orphans.push(...objects);
+      if (!options.dryRun) await storage.resumable().remove(tusUploadKey(uploadId));
+    }
+    tusBatch = new Map();
+  };
   for await (const object of storage.list('')) {
     report.scanned += 1;
+    const uploadId = tusUploadOfStoredKey(object.key);
+    if (uploadId !== undefined) {
+      tusBatch.set(uploadId, [...(tusBatch.get(uploadId) ?? []), object]);
+      if (tusBatch.size >= BATCH) await checkTus();
+      continue;
+    }
     const owner = attachmentOfKey(object.key);
     if (!owner) {
       report.foreign += 1;
@@ -67,6 +86,7 @@ export async function collectStorageGarbage(
     if (batch.size >= BATCH) await check();
   }
   if (batch.size > 0) await check();
+  if (tusBatch.size > 0) await checkTus();
   if (!options.dryRun && storage.removeStaleTemp)
     report.staleTemp = await storage.removeStaleTemp(STALE_TEMP_MS);
   return report;

@@ -109,3 +109,15 @@ export async function deleteUploadsOf(scope: TenantScope, userId: string): Promi
     .delete(uploads)
     .where(and(eq(uploads.tenantId, scope.tenantId), eq(uploads.uploaderId, userId)));
 }
+
+/**
+ * Of tus upload ids named by objects in storage, those whose upload still holds its bytes (a row, not
+ * finished). parley_upload_holds, across tenants.
+ */
+export async function uploadHolds(orm: Orm, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const result = await orm.execute(
+    sql`SELECT id FROM parley_upload_holds(${`{${ids.join(',')}}`}::uuid[])`,
+  );
+  return new Set(rowsOf<{ id: string }>(result).map((row) => row.id));
+}
