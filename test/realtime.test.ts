@@ -34,6 +34,69 @@ describe('connecting', () => {
     expect(await silent.waitForClose(8000)).toBe(4401);
   }, 15_000);
 
+  it('authenticates with Authorization: Bearer on the upgrade, as a non-browser client sends it', async () => {
+    const s = await setup();
+    const socket = await TestSocket.open(`${rt.base()}/v1/ws`, {
+      authorization: `Bearer ${await s.token('bob')}`,
+    });
+    expect(await socket.waitFor((frame) => frame.type === 'ready')).toMatchObject({ user_id: 'bob' });
+    socket.send({ type: 'auth', token: await s.token('bob'), ref: 'again' });
+    expect(await socket.waitFor((frame) => frame.ref === 'again')).toMatchObject({ code: 'conflict' });
+    await socket.close();
+    const backendKey = await TestSocket.open(`${rt.base()}/v1/ws`, {
+      authorization: `Bearer ${s.tenant.apiKey.secret}`,
+    });
+    expect(await backendKey.waitForClose()).toBe(4401);
+  });
+
+  it('carries out frames sent before ready once it is, in order, and none if it never comes', async () => {
+    const s = await setup();
+    // Sent before the auth frame: they wait for the session rather than being refused.
+    const socket = await TestSocket.open(`${rt.base()}/v1/ws`);
+    socket.send({ type: 'send', ref: 's1', conversation_id: s.conversationId, text: 'early one' });
+    socket.send({ type: 'typing.start', ref: 't1', conversation_id: s.conversationId });
+    socket.send({ type: 'send', ref: 's2', conversation_id: s.conversationId, text: 'early two' });
+    socket.send({ type: 'auth', token: await s.token('bob') });
+    const acks = await Promise.all(['s1', 't1', 's2'].map((ref) => socket.waitFor((frame) => frame.ref === ref)));
+    expect(acks.map((frame) => frame.type)).toEqual(['ack', 'ack', 'ack']);
+    const readyAt = socket.frames.findIndex((frame) => frame.type === 'ready');
+    expect(readyAt).toBeGreaterThanOrEqual(0);
+    expect(Math.min(...acks.map((frame) => socket.frames.indexOf(frame)))).toBeGreaterThan(readyAt);
+    const [first, second] = [acks[0]?.message?.seq ?? 0, acks[2]?.message?.seq ?? 0];
+    expect(second).toBe(first + 1);
+    await socket.close();
+
+    // A token that is refused: the socket closes with 4401 and what waited is not carried out.
+    const refused = await TestSocket.open(`${rt.base()}/v1/ws`);
+    refused.send({ type: 'send', ref: 'x', conversation_id: s.conversationId, text: 'never sent' });
+    refused.send({ type: 'auth', token: 'not.a.token' });
+    expect(await refused.waitForClose()).toBe(4401);
+    const history = await t.app.inject({
+      method: 'GET',
+      url: `/v1/conversations/${s.conversationId}/messages`,
+      headers: actingAs(s.tenant, 'alice'),
+    });
+    const texts = history.json<{ data: { text: string }[] }>().data.map((message) => message.text);
+    expect(texts).toEqual(expect.arrayContaining(['early one', 'early two']));
+    expect(texts).not.toContain('never sent');
+  });
+
+  it('lets at most 32 frames wait for ready: the next is refused with rate_limited', async () => {
+    const s = await setup();
+    const socket = await TestSocket.open(`${rt.base()}/v1/ws`);
+    for (let i = 0; i <= 32; i += 1) {
+      socket.send({ type: 'typing.start', ref: `f${i}`, conversation_id: s.conversationId });
+    }
+    expect(await socket.waitFor((frame) => frame.ref === 'f32')).toMatchObject({
+      type: 'error',
+      code: 'rate_limited',
+    });
+    socket.send({ type: 'auth', token: await s.token('bob') });
+    await socket.waitFor((frame) => frame.ref === 'f31' && frame.type === 'ack');
+    expect(socket.frames.filter((frame) => frame.type === 'ack')).toHaveLength(32);
+    await socket.close();
+  });
+
   it('answers bad frames with an error frame and keeps the socket open; closes on non-JSON and oversize', async () => {
     const s = await setup();
     const socket = await connect(await s.token('bob'));

@@ -23,8 +23,13 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer +(\S+)$/i;
 
+/** The credential of an `Authorization: Bearer <credential>` header; undefined for any other value. */
+export function bearerCredentialOf(header: string | undefined): string | undefined {
+  return BEARER.exec(header ?? '')?.[1];
+}
+
 function bearerTokenOf(request: FastifyRequest): string {
-  const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+  const token = bearerCredentialOf(request.headers.authorization);
   if (token === undefined) throw new AppError('unauthorized', 'send Authorization: Bearer <credential>');
   return token;
 }

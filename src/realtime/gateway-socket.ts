@@ -32,6 +32,11 @@ const CLOSE_CODE_OF: Partial<Record<string, number>> = {
   unavailable: CLOSE.tryAgainLater,
 };
 const AUTH_TIMEOUT_MS = 5000;
+/**
+ * Frames a socket may send before `ready` that wait for it (a client that sends as soon as it connects); the
+ * next is refused with `rate_limited`. Authentication takes a round trip to the database, rarely more.
+ */
+export const MAX_FRAMES_BEFORE_READY = 32;
 
 /** Ajv for the gateway's own schemas (frames, the upgrade's query): the first error only, uuid checked. */
 export const gatewayAjv = new Ajv({ allErrors: false, strict: false });
@@ -70,7 +75,14 @@ export class GatewaySocket {
   lastHeard = Date.now();
   lastPinged = Date.now();
   private isAuthenticating = false;
+  /** Whether `ready` went out: frames are carried out from then on. */
+  private isReady = false;
   private isClosed = false;
+  /**
+   * Frames that arrived before `ready`, each waiting to learn whether the socket became ready (true) or closed
+   * (false). Null while none wait, as on almost every socket: an idle socket holds no array.
+   */
+  private waitingForReady: ((isReady: boolean) => void)[] | null = null;
   /** The socket's place in its user's and tenant's counts (connection-limits.ts). */
   private lease: ConnectionLease | null = null;
   private authTimer: NodeJS.Timeout | undefined;
@@ -109,7 +121,25 @@ export class GatewaySocket {
     this.isClosed = true;
     this.lease?.release();
     this.stopAuthTimer();
+    this.wakeWaitingFrames(false);
     if (this.connection !== null) this.shared.hub.remove(this.connection);
+  }
+
+  /** Resolves once the socket is ready (true) or closed before it was (false): at once if it is either. */
+  private untilReady(): Promise<boolean> {
+    if (this.isReady || this.isClosed) return Promise.resolve(this.isReady);
+    const waiting = (this.waitingForReady ??= []);
+    if (waiting.length >= MAX_FRAMES_BEFORE_READY) {
+      throw new AppError('rate_limited', `at most ${MAX_FRAMES_BEFORE_READY} frames may wait for ready`);
+    }
+    return new Promise((resolve) => waiting.push(resolve));
+  }
+
+  /** Lets the frames waiting for `ready` go on, in the order they arrived (or learn that it never came). */
+  private wakeWaitingFrames(isReady: boolean): void {
+    const waiting = this.waitingForReady;
+    this.waitingForReady = null;
+    for (const wake of waiting ?? []) wake(isReady);
   }
 
   private stopAuthTimer(): void {
@@ -183,6 +213,8 @@ export class GatewaySocket {
         server_time: new Date().toISOString(),
         cursor: this.cursor ?? encodeCursor(position),
       });
+      this.isReady = true;
+      this.wakeWaitingFrames(true);
       if (resumeFrom !== null) await hub.resume(joined, resumeFrom, position);
       if (!this.isOpen()) hub.remove(joined);
     } catch (error) {
@@ -266,8 +298,11 @@ export class GatewaySocket {
       this.sendFrame({ type: 'pong', ...(frame.ref === undefined ? {} : { ref: frame.ref }) });
       return;
     }
+    // Sent before `ready` (with the token, or before the `auth` frame): it waits for the session, which may
+    // never come (a token refused, no `auth` within 5 s): the socket is closed then, with nothing carried out.
+    if (!(await this.untilReady())) return;
     const current = this.connection;
-    if (current === null) throw new AppError('unauthorized', 'authenticate first');
+    if (current === null) throw new Error('a ready socket without a connection');
     // Frames still arriving while a socket whose credentials ended closes are refused, not carried out.
     assertCredentialsLive(current);
     // Another process may have revoked the key (or deleted the tenant) before its bus message reaches this

@@ -4,6 +4,7 @@ import type { Static } from 'typebox';
 import { WebSocketServer } from 'ws';
 import { AppError, fieldErrorsFromAjv, problemOf, type ErrorCode, type FieldError } from '../errors.ts';
 import type { App } from '../http/app-types.ts';
+import { bearerCredentialOf } from '../http/auth.ts';
 import type { AuthService } from '../modules/auth/auth.service.ts';
 import { WsQuery } from '../modules/events/events.schemas.ts';
 import type { MessagesService } from '../modules/messages/messages.service.ts';
@@ -180,6 +181,20 @@ export function registerGateway(
       );
       return;
     }
+    // A non-browser client may authenticate as over HTTP, with `Authorization: Bearer` on the upgrade.
+    const authorization = request.headers.authorization;
+    const headerToken = bearerCredentialOf(authorization);
+    if (authorization !== undefined && headerToken === undefined) {
+      refuseUpgrade(socket, 'unauthorized', 'send Authorization: Bearer <user token>');
+      return;
+    }
+    if (headerToken !== undefined && query.access_token !== undefined) {
+      refuseUpgrade(socket, 'validation_failed', 'one credential per socket', [
+        { path: '/querystring/access_token', message: 'is given with Authorization: Bearer; send one of them' },
+      ]);
+      return;
+    }
+    const token = headerToken ?? query.access_token;
     socket.removeListener('error', destroyOnError);
     wss.handleUpgrade(request, socket, head, (ws) => {
       const gatewaySocket = new GatewaySocket(ws, socket, query.cursor, shared);
@@ -188,7 +203,7 @@ export function registerGateway(
         sockets.delete(gatewaySocket);
         gatewaySocket.closed();
       });
-      gatewaySocket.begin(query.access_token);
+      gatewaySocket.begin(token);
     });
   };
   app.server.on('upgrade', onUpgrade);

@@ -1,5 +1,5 @@
 import type { TSchema } from 'typebox';
-import { ClientFrame, ServerEvent, ServerFrame, WsQuery } from './events.schemas.ts';
+import { ClientFrame, ServerEvent, ServerFrame, WsHeaders, WsQuery } from './events.schemas.ts';
 
 // The AsyncAPI 3.0 document of /v1/ws, made from the event contract (events.schemas.ts) and served at
 // GET /asyncapi.json: one message per client frame type, per server frame type, and per event type (the
@@ -53,7 +53,8 @@ export function buildAsyncApiDocument() {
       version: '1',
       description:
         'The WebSocket gateway: one socket per device, JSON text frames both ways. Authenticate with ' +
-        '?access_token= or an auth frame within 5 seconds; resume with ?cursor=. The protocol in prose, ' +
+        'Authorization: Bearer on the upgrade, ?access_token= or an auth frame within 5 seconds; frames ' +
+        'sent before ready wait for it. Resume with ?cursor=. The protocol in prose, ' +
         'with close codes and limits, is docs/REALTIME.md.',
     },
     defaultContentType: 'application/json',
@@ -62,7 +63,7 @@ export function buildAsyncApiDocument() {
         address: '/v1/ws',
         title: 'The real-time socket',
         messages: Object.fromEntries(Object.keys(messages).map((name) => [name, ref(name)])),
-        bindings: { ws: { method: 'GET', query: WsQuery, bindingVersion: '0.1.0' } },
+        bindings: { ws: { method: 'GET', query: WsQuery, headers: WsHeaders, bindingVersion: '0.1.0' } },
       },
     },
     operations: {

@@ -178,6 +178,17 @@ export const WsQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** The headers of the upgrade to /v1/ws that Parley reads (documentation: the gateway parses them itself). */
+export const WsHeaders = Type.Object({
+  authorization: Type.Optional(
+    Type.String({
+      pattern: '^[Bb][Ee][Aa][Rr][Ee][Rr] +\\S+$',
+      description:
+        'Bearer <user token>: authenticated at once, as over HTTP (not with ?access_token= as well)',
+    }),
+  ),
+});
+
 const Ref = Type.Optional(
   Type.String({ maxLength: 128, description: 'Echoed in the ack, error or pong the frame causes' }),
 );
