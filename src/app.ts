@@ -20,6 +20,8 @@ import type { Database } from './db/client.ts';
 import { handleError, ProblemSchema, sendProblem } from './errors.ts';
 import type { App } from './http/app-types.ts';
 import { registerAuth } from './http/auth.ts';
+import { finishOpenApiDocument } from './http/openapi-document.ts';
+import { PACKAGE_LICENSE, PACKAGE_VERSION } from './package-info.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerMetrics } from './http/metrics.ts';
 import { registerRateLimits } from './http/rate-limit.ts';
@@ -232,6 +234,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       buildLocalReference: (json, _baseUri, _fragment, index) =>
         typeof json.$id === 'string' ? json.$id : `def-${index}`,
     },
+    // Parley asks for OpenAPI (above), never Swagger 2: the document is always `openapiObject`.
+    transformObject: (document) =>
+      'openapiObject' in document
+        ? finishOpenApiDocument(document.openapiObject, {
+            version: PACKAGE_VERSION,
+            license: PACKAGE_LICENSE,
+          })
+        : document.swaggerObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

@@ -12,13 +12,16 @@ export const CursorSchema = Type.String({
 });
 
 /** The `{ data, next_cursor }` envelope of every list. */
-export function PageSchema<T extends TSchema>(item: T) {
-  return Type.Object({
-    data: Type.Array(item),
-    next_cursor: Type.Union([Type.String(), Type.Null()], {
-      description: 'Pass as ?cursor= for the next page',
-    }),
-  });
+export function PageSchema<T extends TSchema>(title: string, item: T) {
+  return Type.Object(
+    {
+      data: Type.Array(item),
+      next_cursor: Type.Union([Type.String(), Type.Null()], {
+        description: 'Pass as ?cursor= for the next page',
+      }),
+    },
+    { title },
+  );
 }
 
 /** An opaque keyset cursor holding the sort key of the last item returned. */

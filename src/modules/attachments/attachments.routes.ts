@@ -62,6 +62,7 @@ export function registerAttachmentRoutes(
   app.post('/v1/attachments', {
     config: { ...asUser, rateLimitBudget: 'uploads' },
     schema: {
+      operationId: 'uploadAttachment',
       tags,
       security: tenantCallers,
       summary: 'Upload a file',
@@ -92,6 +93,7 @@ export function registerAttachmentRoutes(
   app.post('/v1/attachments/presign', {
     config: { ...asUser, rateLimitBudget: 'uploads' },
     schema: {
+      operationId: 'presignAttachmentUpload',
       tags,
       security: tenantCallers,
       summary: 'Start a direct upload to S3',
@@ -113,6 +115,7 @@ export function registerAttachmentRoutes(
   app.post('/v1/attachments/:attachment_id/complete', {
     config: asUser,
     schema: {
+      operationId: 'completeAttachmentUpload',
       tags,
       security: tenantCallers,
       summary: 'Finish a direct upload',
@@ -132,6 +135,7 @@ export function registerAttachmentRoutes(
   app.get('/v1/attachments/:attachment_id', {
     config: asUser,
     schema: {
+      operationId: 'getAttachment',
       tags,
       security: tenantCallers,
       summary: 'An attachment, with fresh links',
@@ -145,6 +149,7 @@ export function registerAttachmentRoutes(
   app.delete('/v1/attachments/:attachment_id', {
     config: asUser,
     schema: {
+      operationId: 'deleteAttachment',
       tags,
       security: tenantCallers,
       summary: 'Delete an attachment not sent yet',
@@ -162,6 +167,7 @@ export function registerAttachmentRoutes(
   app.get('/v1/admin/tenants/:tenant_id/usage', {
     config: { auth: 'operator' },
     schema: {
+      operationId: 'getTenantUsage',
       tags: ['admin'],
       security: [{ operatorToken: [] }],
       summary: "A tenant's storage use",
@@ -176,6 +182,7 @@ export function registerAttachmentRoutes(
   app.get('/v1/files/:token', {
     config: { auth: 'none' },
     schema: {
+      operationId: 'getFile',
       tags,
       security: [],
       summary: 'The bytes behind a signed link',

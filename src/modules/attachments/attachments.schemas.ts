@@ -18,12 +18,15 @@ export const AttachmentStatus = Type.Union(
   },
 );
 
-export const Thumbnail = Type.Object({
-  width: Type.Integer(),
-  height: Type.Integer(),
-  content_type: Type.String({ examples: ['image/webp'] }),
-  url: Url,
-});
+export const Thumbnail = Type.Object(
+  {
+    width: Type.Integer(),
+    height: Type.Integer(),
+    content_type: Type.String({ examples: ['image/webp'] }),
+    url: Url,
+  },
+  { title: 'Thumbnail' },
+);
 
 /** An attachment as the API shows it (docs/ATTACHMENTS.md). */
 export const AttachmentView = Type.Object(
@@ -57,7 +60,7 @@ export const AttachmentView = Type.Object(
     url_expires_at: Timestamp,
     created_at: Timestamp,
   },
-  { additionalProperties: false },
+  { title: 'AttachmentView', additionalProperties: false },
 );
 export type AttachmentView = Static<typeof AttachmentView>;
 
@@ -67,15 +70,18 @@ export const FileParams = Type.Object({
   token: Type.String({ minLength: 1, maxLength: 512, description: 'The signed part of a link' }),
 });
 
-export const StorageUsage = Type.Object({
-  storage_bytes: Type.Integer({
-    description: 'Bytes the tenant keeps in storage now, every rendition counted',
-  }),
-  storage_quota_bytes: Type.Integer({
-    description: "The tenant's quota: its own, or the deployment's default",
-  }),
-  attachments: Type.Integer({ description: 'Attachments kept' }),
-});
+export const StorageUsage = Type.Object(
+  {
+    storage_bytes: Type.Integer({
+      description: 'Bytes the tenant keeps in storage now, every rendition counted',
+    }),
+    storage_quota_bytes: Type.Integer({
+      description: "The tenant's quota: its own, or the deployment's default",
+    }),
+    attachments: Type.Integer({ description: 'Attachments kept' }),
+  },
+  { title: 'StorageUsage' },
+);
 export type StorageUsage = Static<typeof StorageUsage>;
 
 /** `POST /v1/attachments/presign`: the file about to be put straight into S3. */
@@ -94,7 +100,7 @@ export const PresignRequest = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { title: 'PresignRequest', additionalProperties: false },
 );
 
 export const PresignedUpload = Type.Object(
@@ -110,6 +116,7 @@ export const PresignedUpload = Type.Object(
     expires_at: Timestamp,
   },
   {
+    title: 'PresignedUpload',
     additionalProperties: false,
     description: 'Then `POST /v1/attachments/{id}/complete` makes it an attachment',
   },

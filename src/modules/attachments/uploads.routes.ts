@@ -77,6 +77,7 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
     scope.options(UPLOADS_PATH, {
       config: { auth: 'none' },
       schema: {
+        operationId: 'discoverUploads',
         tags,
         security: [],
         summary: 'What the tus server offers',
@@ -91,6 +92,7 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
     scope.post(UPLOADS_PATH, {
       config: { auth: 'user', rateLimitBudget: 'uploads' },
       schema: {
+        operationId: 'createUpload',
         tags,
         security: tenantCallers,
         summary: 'Start a resumable upload (tus creation)',
@@ -128,6 +130,7 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
       // @fastify/swagger leaves HEAD routes out unless told: this one is no GET's shadow.
       config: { auth: 'user', swagger: { exposeHeadRoute: true } },
       schema: {
+        operationId: 'getUploadOffset',
         tags,
         security: tenantCallers,
         summary: 'Where a resumable upload stands',
@@ -149,6 +152,7 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
     scope.patch(`${UPLOADS_PATH}/:upload_id`, {
       config: { auth: 'user' },
       schema: {
+        operationId: 'appendToUpload',
         tags,
         security: tenantCallers,
         summary: 'Send bytes of a resumable upload',
@@ -185,6 +189,7 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
     scope.delete(`${UPLOADS_PATH}/:upload_id`, {
       config: { auth: 'user' },
       schema: {
+        operationId: 'terminateUpload',
         tags,
         security: tenantCallers,
         summary: 'Abandon a resumable upload (tus termination)',

@@ -4,6 +4,7 @@ import { tenantContext } from '../../http/auth.ts';
 import { errorResponses, Timestamp } from '../../http/schemas.ts';
 import { UserParams } from '../users/users.schemas.ts';
 import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, type AuthService } from './auth.service.ts';
+import { defaultToEmptyBody, OPTIONAL_BODY } from '../../http/optional-body.ts';
 
 const MintTokenBody = Type.Object(
   {
@@ -29,11 +30,12 @@ export function registerAuthRoutes(app: App, auth: AuthService): void {
   app.post('/v1/users/:user_id/tokens', {
     config: { auth: 'backend' },
     // The body is optional: a bare POST asks for the default lifetime.
-    preValidation: (request, _reply, done) => {
-      (request as { body: unknown }).body ??= {};
-      done();
-    },
+    preValidation: defaultToEmptyBody,
     schema: {
+      [OPTIONAL_BODY]: true,
+      operationId: 'mintUserToken',
+      description:
+        'Mints a user token (an HS256 JWT signed with the calling api key, `kid` = its id) for a client: for `Authorization: Bearer` and the WebSocket. The body is optional: `ttl_seconds` (default one hour, at most 30 days). A backend may also sign tokens itself. An api key only.',
       tags: ['users'],
       security: [{ apiKey: [] }],
       summary: 'Mint a user token signed with the calling api key',

@@ -30,6 +30,7 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.post('/v1/conversations', {
     config: asUser,
     schema: {
+      operationId: 'createConversation',
       ...doc,
       summary: 'Create a conversation',
       description:
@@ -47,6 +48,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.get('/v1/conversations', {
     config: asUser,
     schema: {
+      operationId: 'listConversations',
+      description:
+        "The conversations the caller is a member of, most recent activity first, each with the caller's role, unread and mention counts, mute state and latest message. Filter by `type`, and by `archived` (true: only archived, false: only active).",
       ...doc,
       summary: "The caller's conversations, most recent activity first",
       querystring: ListConversationsQuery,
@@ -62,6 +66,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.get('/v1/channels', {
     config: asUser,
     schema: {
+      operationId: 'listChannels',
+      description:
+        "The tenant's channels (open to every user), newest first, whether or not the caller is a member; with `query`, those whose name starts with it. Join one with `POST /v1/conversations/{id}/join`.",
       ...doc,
       summary: "Discover the tenant's channels, newest first",
       querystring: ListChannelsQuery,
@@ -77,6 +84,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.get('/v1/conversations/:conversation_id', {
     config: asUser,
     schema: {
+      operationId: 'getConversation',
+      description:
+        "One conversation with the caller's own state in it. A group or direct conversation the caller is not a member of is 404, as for an id that does not exist.",
       ...doc,
       summary: 'Read a conversation',
       params: ConversationParams,
@@ -89,6 +99,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.patch('/v1/conversations/:conversation_id', {
     config: asUser,
     schema: {
+      operationId: 'updateConversation',
+      description:
+        'Changes the name, topic or metadata of a group or channel; members receive `conversation.updated`. ADMIN and above; not while archived.',
       ...doc,
       summary: 'Rename, change the topic or metadata (ADMIN and above)',
       params: ConversationParams,
@@ -102,6 +115,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.delete('/v1/conversations/:conversation_id', {
     config: asUser,
     schema: {
+      operationId: 'deleteConversation',
+      description:
+        'Deletes the conversation for everyone: it leaves every list, its messages are no longer readable, and members receive `conversation.deleted`. OWNER only.',
       ...doc,
       summary: 'Delete a conversation (OWNER); it disappears from every list',
       params: ConversationParams,
@@ -120,6 +136,11 @@ export function registerConversationRoutes(app: App, conversations: Conversation
     app.post(`/v1/conversations/:conversation_id/${action}`, {
       config: asUser,
       schema: {
+        operationId: `${action}Conversation`,
+        description: isArchived
+          ? 'Archives a conversation: it stays readable but takes no new messages, edits or reactions until ' +
+            'unarchived. ADMIN and above.'
+          : 'Makes an archived conversation writable again. ADMIN and above.',
         ...doc,
         summary: isArchived
           ? 'Archive a conversation: read-only until unarchived (ADMIN and above)'
@@ -135,6 +156,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.post('/v1/conversations/:conversation_id/join', {
     config: asUser,
     schema: {
+      operationId: 'joinConversation',
+      description:
+        'Joins a channel as MEMBER; joining one already joined changes nothing. Groups and direct conversations are by invitation only.',
       ...doc,
       summary: 'Join a channel as MEMBER',
       params: ConversationParams,
@@ -146,6 +170,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.post('/v1/conversations/:conversation_id/leave', {
     config: asUser,
     schema: {
+      operationId: 'leaveConversation',
+      description:
+        'Leaves a group or channel (a direct conversation cannot be left). The last OWNER must make another member OWNER first.',
       ...doc,
       summary: 'Leave a group or channel; the last OWNER must make another member OWNER first',
       params: ConversationParams,
@@ -160,6 +187,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.get('/v1/conversations/:conversation_id/members', {
     config: asUser,
     schema: {
+      operationId: 'listMembers',
+      description:
+        "The conversation's members with their roles and join times, ordered by user id, a page at a time.",
       ...doc,
       summary: 'Members, ordered by user id',
       params: ConversationParams,
@@ -176,6 +206,7 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.post('/v1/conversations/:conversation_id/members', {
     config: asUser,
     schema: {
+      operationId: 'addMembers',
       ...doc,
       summary: 'Add members (ADMIN and above; an ADMIN grants roles below ADMIN)',
       description:
@@ -191,6 +222,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.patch('/v1/conversations/:conversation_id/members/:user_id', {
     config: asUser,
     schema: {
+      operationId: 'updateMember',
+      description:
+        "Changes a member's role: an ADMIN may grant and change roles below ADMIN, an OWNER any role. Members receive `member.updated`.",
       ...doc,
       summary: "Change a member's role (ADMIN: below ADMIN only; OWNER: any role)",
       params: MemberParams,
@@ -209,6 +243,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.delete('/v1/conversations/:conversation_id/members/:user_id', {
     config: asUser,
     schema: {
+      operationId: 'removeMember',
+      description:
+        'Removes a member (ADMIN and above, within the same role rules as changing a role), or the caller itself. The last OWNER cannot go. Members receive `member.removed`.',
       ...doc,
       summary: 'Remove a member (ADMIN and above), or yourself',
       params: MemberParams,
@@ -227,6 +264,9 @@ export function registerConversationRoutes(app: App, conversations: Conversation
   app.patch('/v1/conversations/:conversation_id/settings', {
     config: asUser,
     schema: {
+      operationId: 'updateConversationSettings',
+      description:
+        "The caller's own settings in the conversation, seen by nobody else: `muted_until` mutes its notifications (pushes) until then; null unmutes.",
       ...doc,
       summary: "The caller's own settings in the conversation",
       params: ConversationParams,

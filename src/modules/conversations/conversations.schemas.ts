@@ -42,6 +42,7 @@ export const Conversation = Type.Object(
     ),
   },
   {
+    title: 'Conversation',
     examples: [
       {
         id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
@@ -68,7 +69,7 @@ export type ConversationView = Static<typeof Conversation>;
 
 export const Member = Type.Object(
   { user_id: UserIdSchema, role: RoleSchema, joined_at: Timestamp },
-  { examples: [{ user_id: 'bob', role: 'MEMBER', joined_at: EXAMPLE_TIME }] },
+  { title: 'Member', examples: [{ user_id: 'bob', role: 'MEMBER', joined_at: EXAMPLE_TIME }] },
 );
 export type MemberView = Static<typeof Member>;
 
@@ -90,6 +91,7 @@ export const CreateConversationBody = Type.Object(
     metadata: Type.Optional(Metadata),
   },
   {
+    title: 'CreateConversationBody',
     additionalProperties: false,
     examples: [
       { type: 'group', name: 'design-team', members: ['bob', 'carol'] },
@@ -107,6 +109,7 @@ export const UpdateConversationBody = Type.Object(
     metadata: Type.Optional(Metadata),
   },
   {
+    title: 'UpdateConversationBody',
     additionalProperties: false,
     minProperties: 1,
     examples: [{ name: 'design', topic: 'All things design' }],
@@ -146,13 +149,17 @@ export const AddMembersBody = Type.Object(
     user_ids: Type.Array(UserIdSchema, { minItems: 1, maxItems: 1000, uniqueItems: true }),
     role: Type.Optional(RoleSchema),
   },
-  { additionalProperties: false, examples: [{ user_ids: ['dave', 'erin'], role: 'MEMBER' }] },
+  {
+    title: 'AddMembersBody',
+    additionalProperties: false,
+    examples: [{ user_ids: ['dave', 'erin'], role: 'MEMBER' }],
+  },
 );
 export type AddMembersInput = Static<typeof AddMembersBody>;
 
 export const UpdateMemberBody = Type.Object(
   { role: RoleSchema },
-  { additionalProperties: false, examples: [{ role: 'ADMIN' }] },
+  { title: 'UpdateMemberBody', additionalProperties: false, examples: [{ role: 'ADMIN' }] },
 );
 
 export const UpdateSettingsBody = Type.Object(
@@ -162,11 +169,12 @@ export const UpdateSettingsBody = Type.Object(
     ),
   },
   {
+    title: 'UpdateSettingsBody',
     additionalProperties: false,
     examples: [{ muted_until: '2099-01-01T00:00:00.000Z' }, { muted_until: null }],
   },
 );
 
-export const ConversationPage = PageSchema(Conversation);
-export const MemberPage = PageSchema(Member);
-export const MemberList = Type.Object({ data: Type.Array(Member) });
+export const ConversationPage = PageSchema('ConversationPage', Conversation);
+export const MemberPage = PageSchema('MemberPage', Member);
+export const MemberList = Type.Object({ data: Type.Array(Member) }, { title: 'MemberList' });

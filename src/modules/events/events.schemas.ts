@@ -20,18 +20,21 @@ export const EventCursor = Type.String({
 
 const { properties: conversation } = Conversation;
 /** A conversation as events carry it to every member: the fields that are the same for every viewer. */
-export const ConversationEventData = Type.Object({
-  id: conversation.id,
-  type: conversation.type,
-  name: conversation.name,
-  topic: conversation.topic,
-  metadata: conversation.metadata,
-  created_by: conversation.created_by,
-  member_count: conversation.member_count,
-  created_at: conversation.created_at,
-  updated_at: conversation.updated_at,
-  archived_at: conversation.archived_at,
-});
+export const ConversationEventData = Type.Object(
+  {
+    id: conversation.id,
+    type: conversation.type,
+    name: conversation.name,
+    topic: conversation.topic,
+    metadata: conversation.metadata,
+    created_by: conversation.created_by,
+    member_count: conversation.member_count,
+    created_at: conversation.created_at,
+    updated_at: conversation.updated_at,
+    archived_at: conversation.archived_at,
+  },
+  { title: 'ConversationEventData' },
+);
 export type ConversationEventData = Static<typeof ConversationEventData>;
 
 const ConversationCreatedData = Type.Object({
@@ -41,6 +44,7 @@ const ConversationCreatedData = Type.Object({
 
 /** A message as events carry it: `reactions[].me` is always false (an event goes to every member at once). */
 export const MessageEventData = Type.Object(Message.properties, {
+  title: 'MessageEventData',
   description: 'The message as the API shows it, reactions[].me false',
 });
 export type MessageEventData = Static<typeof MessageEventData>;

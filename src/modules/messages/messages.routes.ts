@@ -29,6 +29,7 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.post('/v1/conversations/:conversation_id/messages', {
     config: asSender,
     schema: {
+      operationId: 'sendMessage',
       ...doc,
       summary: 'Send a message',
       description:
@@ -52,6 +53,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.post('/v1/direct-messages', {
     config: asSender,
     schema: {
+      operationId: 'sendDirectMessage',
+      description:
+        'Sends a message to one user, creating the direct conversation between the two on first use (201) or using it (200). Takes `client_msg_id`, `attachment_ids` and `metadata` as a send to a conversation does.',
       ...doc,
       summary: 'Send a direct message, creating the direct conversation if needed',
       body: DirectMessageBody,
@@ -66,6 +70,7 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.get('/v1/conversations/:conversation_id/messages', {
     config: asUser,
     schema: {
+      operationId: 'listMessages',
       ...doc,
       summary: 'A page of the main timeline, ascending seq',
       description:
@@ -82,6 +87,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.get('/v1/messages/:message_id', {
     config: asUser,
     schema: {
+      operationId: 'getMessage',
+      description:
+        "One message, as history shows it: text, mentions, thread, reactions with the caller's own marked, attachments with fresh signed links. A deleted one is a tombstone (`deleted_at`, no text).",
       ...doc,
       summary: 'Read a message',
       params: MessageParams,
@@ -93,6 +101,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.get('/v1/messages/:message_id/replies', {
     config: asUser,
     schema: {
+      operationId: 'listReplies',
+      description:
+        'The replies of a thread (the message is its root), oldest first; page on with `after_seq`. Replies do not appear in the main timeline.',
       ...doc,
       summary: 'The replies of a thread, oldest first',
       params: MessageParams,
@@ -106,6 +117,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.patch('/v1/messages/:message_id', {
     config: asUser,
     schema: {
+      operationId: 'editMessage',
+      description:
+        "Replaces a message's text; the sender only, while the conversation is not archived. The previous version is kept (`GET …/edits`); mentions are recomputed; members receive `message.updated`.",
       ...doc,
       summary: "Edit a message's text (the sender only); the previous text is kept",
       params: MessageParams,
@@ -119,6 +133,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.get('/v1/messages/:message_id/edits', {
     config: asUser,
     schema: {
+      operationId: 'listEdits',
+      description:
+        "Every version of a message's text, oldest first (version 1 is the original), each with when it was written and replaced.",
       ...doc,
       summary: 'Every earlier version of a message, oldest first',
       params: MessageParams,
@@ -130,6 +147,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
   app.delete('/v1/messages/:message_id', {
     config: asUser,
     schema: {
+      operationId: 'deleteMessage',
+      description:
+        'Deletes a message: the sender, or an ADMIN or OWNER. It stays in history as a tombstone that keeps its seq (no gaps), without text, attachments or reactions; stored files are removed. Members receive `message.deleted`.',
       ...doc,
       summary: 'Delete a message (the sender, or an ADMIN/OWNER); the tombstone keeps its seq',
       params: MessageParams,

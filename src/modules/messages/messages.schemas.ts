@@ -38,11 +38,14 @@ export const SendText = Type.String({
   examples: ['Ship it @bob?'],
 });
 
-export const Reaction = Type.Object({
-  emoji: Type.String(),
-  count: Type.Integer(),
-  me: Type.Boolean({ description: 'Whether the caller reacted with this emoji' }),
-});
+export const Reaction = Type.Object(
+  {
+    emoji: Type.String(),
+    count: Type.Integer(),
+    me: Type.Boolean({ description: 'Whether the caller reacted with this emoji' }),
+  },
+  { title: 'Reaction' },
+);
 
 export const Message = Type.Object(
   {
@@ -67,6 +70,7 @@ export const Message = Type.Object(
     deleted_at: Nullable(Timestamp),
   },
   {
+    title: 'Message',
     examples: [
       {
         id: EXAMPLE_ID,
@@ -121,7 +125,11 @@ export const SendMessageBody = Type.Object(
     attachment_ids: Type.Optional(AttachmentIds),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false, examples: [{ text: 'Ship it @bob?', client_msg_id: 'c-7f3a' }] },
+  {
+    title: 'SendMessageBody',
+    additionalProperties: false,
+    examples: [{ text: 'Ship it @bob?', client_msg_id: 'c-7f3a' }],
+  },
 );
 export type SendMessageInput = Static<typeof SendMessageBody>;
 
@@ -133,12 +141,12 @@ export const DirectMessageBody = Type.Object(
     attachment_ids: Type.Optional(AttachmentIds),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false, examples: [{ to: 'bob', text: 'Lunch?' }] },
+  { title: 'DirectMessageBody', additionalProperties: false, examples: [{ to: 'bob', text: 'Lunch?' }] },
 );
 
 export const EditMessageBody = Type.Object(
   { text: MessageText },
-  { additionalProperties: false, examples: [{ text: 'Ship it, @bob!' }] },
+  { title: 'EditMessageBody', additionalProperties: false, examples: [{ text: 'Ship it, @bob!' }] },
 );
 
 export const HistoryQuery = Type.Object(
@@ -152,37 +160,58 @@ export const HistoryQuery = Type.Object(
 );
 export type HistoryQuery = Static<typeof HistoryQuery>;
 
-export const HistoryPage = Type.Object({
-  data: Type.Array(Message, { description: 'Ascending seq' }),
-  has_more_before: Type.Boolean(),
-  has_more_after: Type.Boolean(),
-});
+export const HistoryPage = Type.Object(
+  {
+    data: Type.Array(Message, { description: 'Ascending seq' }),
+    has_more_before: Type.Boolean(),
+    has_more_after: Type.Boolean(),
+  },
+  { title: 'HistoryPage' },
+);
 
 export const RepliesQuery = Type.Object(
   { after_seq: Type.Optional(SeqOrZero), limit: Type.Optional(LimitSchema) },
   { additionalProperties: false },
 );
-export const RepliesPage = Type.Object({ data: Type.Array(Message), has_more_after: Type.Boolean() });
+export const RepliesPage = Type.Object(
+  { data: Type.Array(Message), has_more_after: Type.Boolean() },
+  { title: 'RepliesPage' },
+);
 
-export const Edit = Type.Object({
-  version: Type.Integer({ description: '1 for the original text' }),
-  text: Type.String(),
-  created_at: Timestamp,
-  edited_at: Timestamp,
-});
-export const EditList = Type.Object({ data: Type.Array(Edit, { description: 'Oldest first' }) });
+export const Edit = Type.Object(
+  {
+    version: Type.Integer({ description: '1 for the original text' }),
+    text: Type.String(),
+    created_at: Timestamp,
+    edited_at: Timestamp,
+  },
+  { title: 'Edit' },
+);
+export const EditList = Type.Object(
+  { data: Type.Array(Edit, { description: 'Oldest first' }) },
+  { title: 'EditList' },
+);
 
 export const PageQuery = Type.Object(
   { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
   { additionalProperties: false },
 );
-export const ReactionDetail = Type.Object({
-  emoji: Type.String(),
-  user_id: UserIdSchema,
-  created_at: Timestamp,
-});
-export const ReactionPage = Type.Object({
-  data: Type.Array(ReactionDetail),
-  next_cursor: Nullable(Type.String()),
-});
-export const MessagePage = Type.Object({ data: Type.Array(Message), next_cursor: Nullable(Type.String()) });
+export const ReactionDetail = Type.Object(
+  {
+    emoji: Type.String(),
+    user_id: UserIdSchema,
+    created_at: Timestamp,
+  },
+  { title: 'ReactionDetail' },
+);
+export const ReactionPage = Type.Object(
+  {
+    data: Type.Array(ReactionDetail),
+    next_cursor: Nullable(Type.String()),
+  },
+  { title: 'ReactionPage' },
+);
+export const MessagePage = Type.Object(
+  { data: Type.Array(Message), next_cursor: Nullable(Type.String()) },
+  { title: 'MessagePage' },
+);

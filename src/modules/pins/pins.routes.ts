@@ -21,6 +21,9 @@ export function registerPinRoutes(app: App, pins: PinsService): void {
   app.post('/v1/messages/:message_id/pin', {
     config: asUser,
     schema: {
+      operationId: 'pinMessage',
+      description:
+        'Pins a message to its conversation (pinning a pinned one changes nothing). ADMIN and above.',
       ...doc,
       summary: 'Pin a message (ADMIN and above)',
       params: MessageParams,
@@ -32,6 +35,8 @@ export function registerPinRoutes(app: App, pins: PinsService): void {
   app.delete('/v1/messages/:message_id/pin', {
     config: asUser,
     schema: {
+      operationId: 'unpinMessage',
+      description: 'Unpins a message. ADMIN and above.',
       ...doc,
       summary: 'Unpin a message (ADMIN and above)',
       params: MessageParams,
@@ -43,6 +48,8 @@ export function registerPinRoutes(app: App, pins: PinsService): void {
   app.get('/v1/conversations/:conversation_id/pins', {
     config: asUser,
     schema: {
+      operationId: 'listPins',
+      description: "The conversation's pinned messages, most recently pinned first, a page at a time.",
       ...doc,
       summary: 'Pinned messages, most recently pinned first',
       params: ConversationMessagesParams,

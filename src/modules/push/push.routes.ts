@@ -19,6 +19,7 @@ export function registerPushRoutes(app: App, push: PushService): void {
   app.post('/v1/me/push-subscriptions', {
     config: asUser,
     schema: {
+      operationId: 'createPushSubscription',
       tags,
       security: tenantCallers,
       summary: "Subscribe the caller's browser to Web Push",
@@ -38,6 +39,8 @@ export function registerPushRoutes(app: App, push: PushService): void {
   app.get('/v1/me/push-subscriptions', {
     config: asUser,
     schema: {
+      operationId: 'listPushSubscriptions',
+      description: "The Web Push subscriptions of the caller's browsers, newest first.",
       tags,
       security: tenantCallers,
       summary: "The caller's Web Push subscriptions, newest first",
@@ -49,6 +52,9 @@ export function registerPushRoutes(app: App, push: PushService): void {
   app.delete('/v1/me/push-subscriptions/:subscription_id', {
     config: asUser,
     schema: {
+      operationId: 'deletePushSubscription',
+      description:
+        "Removes one of the caller's Web Push subscriptions: that browser receives no more pushes. Another user's subscription is 404.",
       tags,
       security: tenantCallers,
       summary: 'Unsubscribe a browser of the caller',
@@ -64,6 +70,7 @@ export function registerPushRoutes(app: App, push: PushService): void {
   app.get('/v1/push/vapid-public-key', {
     config: { auth: 'tenant' },
     schema: {
+      operationId: 'getVapidPublicKey',
       tags,
       security: tenantCallers,
       summary: "The server's VAPID public key",

@@ -41,6 +41,7 @@ const Keys = Type.Object(
 export const CreatePushSubscriptionBody = Type.Object(
   { endpoint: Endpoint, keys: Keys },
   {
+    title: 'CreatePushSubscriptionBody',
     additionalProperties: false,
     examples: [
       {
@@ -63,6 +64,7 @@ export const PushSubscription = Type.Object(
     created_at: Timestamp,
   },
   {
+    title: 'PushSubscription',
     examples: [
       {
         id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
@@ -78,9 +80,12 @@ export const PushSubscription = Type.Object(
 );
 export type PushSubscription = Static<typeof PushSubscription>;
 
-export const PushSubscriptionList = Type.Object({
-  data: Type.Array(PushSubscription, { description: "The caller's subscriptions, newest first" }),
-});
+export const PushSubscriptionList = Type.Object(
+  {
+    data: Type.Array(PushSubscription, { description: "The caller's subscriptions, newest first" }),
+  },
+  { title: 'PushSubscriptionList' },
+);
 
 export const PushSubscriptionParams = Type.Object({ subscription_id: Uuid });
 
@@ -93,6 +98,7 @@ export const VapidPublicKey = Type.Object(
     }),
   },
   {
+    title: 'VapidPublicKey',
     examples: [
       {
         public_key: 'BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U',

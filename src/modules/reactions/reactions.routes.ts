@@ -21,6 +21,7 @@ export function registerReactionRoutes(app: App, reactions: ReactionsService): v
   app.put('/v1/messages/:message_id/reactions/:emoji', {
     config: asUser,
     schema: {
+      operationId: 'addReaction',
       ...doc,
       summary: 'React to a message (idempotent); returns the message',
       description: '{emoji} is one emoji grapheme (URL-encoded) or a :short_name: of 1–64 characters.',
@@ -34,6 +35,9 @@ export function registerReactionRoutes(app: App, reactions: ReactionsService): v
   app.delete('/v1/messages/:message_id/reactions/:emoji', {
     config: asUser,
     schema: {
+      operationId: 'removeReaction',
+      description:
+        "Removes the caller's reaction with this emoji; removing one that is not there changes nothing and answers the same. Returns the message with its reactions.",
       ...doc,
       summary: "Remove the caller's reaction (idempotent); returns the message",
       params: ReactionParams,
@@ -46,6 +50,9 @@ export function registerReactionRoutes(app: App, reactions: ReactionsService): v
   app.get('/v1/messages/:message_id/reactions', {
     config: asUser,
     schema: {
+      operationId: 'listReactions',
+      description:
+        "Who reacted to a message with which emoji, a page at a time: the detail behind the message's reaction counts.",
       ...doc,
       summary: 'Who reacted with what',
       params: MessageParams,

@@ -11,6 +11,7 @@ import {
 import { UserIdSchema } from '../users/user-id.ts';
 import type { ReadsService } from './reads.service.ts';
 import { ReadState, Unread, type UnreadSummary } from './reads.schemas.ts';
+import { defaultToEmptyBody, OPTIONAL_BODY } from '../../http/optional-body.ts';
 
 const asUser = { auth: 'user' } as const;
 const doc = {
@@ -40,11 +41,12 @@ export function registerReadRoutes(app: App, reads: ReadsService): void {
   app.post('/v1/conversations/:conversation_id/read', {
     config: asUser,
     // The body is optional: a bare POST marks everything read.
-    preValidation: (request, _reply, done) => {
-      (request as { body: unknown }).body ??= {};
-      done();
-    },
+    preValidation: defaultToEmptyBody,
     schema: {
+      [OPTIONAL_BODY]: true,
+      operationId: 'markRead',
+      description:
+        "Moves the caller's read watermark to `seq` (a body without it, or none: the latest message); it never moves back. Unread counts follow, and the caller's other devices and members receive `read.updated`.",
       ...doc,
       summary: "Move the caller's read watermark forward (never back); default: the latest message",
       params: ConversationMessagesParams,
@@ -58,6 +60,7 @@ export function registerReadRoutes(app: App, reads: ReadsService): void {
   app.get('/v1/unread', {
     config: asUser,
     schema: {
+      operationId: 'getUnread',
       ...doc,
       summary: "The caller's unread and mention counts",
       description: "Counts other people's non-deleted main-timeline messages after the watermark.",
@@ -73,6 +76,9 @@ export function registerReadRoutes(app: App, reads: ReadsService): void {
   app.get('/v1/messages/:message_id/receipts', {
     config: asUser,
     schema: {
+      operationId: 'listReceipts',
+      description:
+        'The members whose read watermark has reached this message: read receipts, a page at a time. Not the sender.',
       ...doc,
       summary: 'The members whose read watermark has reached this message',
       params: MessageParams,

@@ -1,21 +1,27 @@
 import { Type, type Static } from 'typebox';
 
 /** A member's read state of one conversation (POST …/read, and each entry of GET /v1/unread). */
-export const ReadState = Type.Object({
-  conversation_id: Type.String({ format: 'uuid' }),
-  last_read_seq: Type.Integer(),
-  unread_count: Type.Integer(),
-  mention_count: Type.Integer(),
-});
+export const ReadState = Type.Object(
+  {
+    conversation_id: Type.String({ format: 'uuid' }),
+    last_read_seq: Type.Integer(),
+    unread_count: Type.Integer(),
+    mention_count: Type.Integer(),
+  },
+  { title: 'ReadState' },
+);
 
 /** GET /v1/unread: totals, and the conversations with something unread. */
-export const Unread = Type.Object({
-  total_unread: Type.Integer(),
-  total_mentions: Type.Integer(),
-  conversations: Type.Array(ReadState, {
-    description: 'Conversations with unread messages, most unread first',
-  }),
-});
+export const Unread = Type.Object(
+  {
+    total_unread: Type.Integer(),
+    total_mentions: Type.Integer(),
+    conversations: Type.Array(ReadState, {
+      description: 'Conversations with unread messages, most unread first',
+    }),
+  },
+  { title: 'Unread' },
+);
 
 /** GET /v1/unread's body. */
 export type UnreadSummary = Static<typeof Unread>;

@@ -41,6 +41,9 @@ export function registerSearchRoutes(app: App, search: SearchService): void {
   app.get('/v1/search/messages', {
     config: { auth: 'user' },
     schema: {
+      operationId: 'searchMessages',
+      description:
+        "Full-text search (PostgreSQL text search) over the messages of the conversations the caller is a member of, best match first; filter by conversation, sender, time and `has_attachments`. Deleted messages and other users' conversations never match.",
       tags: ['search'],
       security: [{ userToken: [] }, { apiKey: [] }],
       summary: 'Search the messages of the conversations the caller is a member of, best match first',

@@ -26,6 +26,7 @@ export function registerSyncRoutes(app: App, sync: SyncService): void {
   app.get('/v1/sync', {
     config: { auth: 'user' },
     schema: {
+      operationId: 'sync',
       tags: ['real time'],
       security: [{ userToken: [] }, { apiKey: [] }],
       summary: 'Every event the caller missed since a cursor, oldest first, each exactly once',

@@ -27,6 +27,10 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
   app.get('/healthz', {
     config: open,
     schema: {
+      operationId: 'getHealth',
+      security: [],
+      description:
+        'Liveness: answers 200 as long as the process runs, without touching the database. For a load balancer deciding whether to restart the process; readiness is `/readyz`.',
       tags,
       summary: 'The process is up',
       response: { 200: Type.Object({ status: Type.Literal('ok') }) },
@@ -37,6 +41,10 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
   app.get('/readyz', {
     config: open,
     schema: {
+      operationId: 'getReadiness',
+      security: [],
+      description:
+        'Readiness: 200 when the database answers (`degraded` when the bus, Redis, does not: the process still serves), 503 when the database does not; `checks` says which. For a load balancer deciding whether to send traffic here.',
       tags,
       summary: 'The process can serve: its database answers (and whether its bus does)',
       response: { 200: ReadyStatus, 503: ReadyStatus },
@@ -72,7 +80,15 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
 
   app.get('/metrics', {
     config: open,
-    schema: { tags, summary: 'Prometheus metrics', produces: ['text/plain'] },
+    schema: {
+      operationId: 'getMetrics',
+      security: [],
+      description:
+        'Prometheus text exposition: HTTP requests and their durations by route, sockets, fan-out, background work by state and age, the process. No credential: restrict it at the network edge.',
+      tags,
+      summary: 'Prometheus metrics',
+      produces: ['text/plain'],
+    },
     handler: async (_request, reply) =>
       reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),
   });

@@ -24,6 +24,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.post('/v1/admin/tenants', {
     config: operator,
     schema: {
+      operationId: 'createTenant',
+      description:
+        "Creates a tenant and its first api key. The answer holds the key's secret (`psk_…`), shown this once: store it. The operator token only.",
       ...common,
       summary: 'Create a tenant and its first api key',
       body: CreateTenantBody,
@@ -35,6 +38,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.get('/v1/admin/tenants', {
     config: operator,
     schema: {
+      operationId: 'listTenants',
+      description:
+        'Every tenant of the deployment, oldest first, a page at a time (`limit`, `cursor`). The operator token only.',
       ...common,
       summary: 'List tenants, oldest first',
       querystring: ListTenantsQuery,
@@ -52,6 +58,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.get('/v1/admin/tenants/:tenant_id', {
     config: operator,
     schema: {
+      operationId: 'getTenant',
+      description:
+        'One tenant: its name, settings and creation time. Another id, or a deleted tenant, is 404. The operator token only.',
       ...common,
       summary: 'Read a tenant',
       params: TenantParams,
@@ -63,6 +72,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.patch('/v1/admin/tenants/:tenant_id', {
     config: operator,
     schema: {
+      operationId: 'updateTenant',
+      description:
+        'Changes what the body names, leaves the rest: the name, `push_previews` (off: pushes carry no message text), the storage quota. The operator token only.',
       ...common,
       summary: 'Rename a tenant, turn push previews off or on, or set its storage quota',
       params: TenantParams,
@@ -75,6 +87,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.delete('/v1/admin/tenants/:tenant_id', {
     config: operator,
     schema: {
+      operationId: 'deleteTenant',
+      description:
+        'Deletes the tenant and everything it holds (users, conversations, messages, keys, webhooks, files, queued as removals); its api keys and user tokens stop working at once, on every process. Cannot be undone. The operator token only.',
       ...common,
       summary: 'Delete a tenant and all of its data',
       params: TenantParams,
@@ -89,6 +104,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.post('/v1/admin/tenants/:tenant_id/api-keys', {
     config: operator,
     schema: {
+      operationId: 'createApiKey',
+      description:
+        'Creates another api key for the tenant. The answer holds its secret, shown this once. Old keys stay live until revoked, so a backend can rotate without downtime. The operator token only.',
       ...common,
       summary: 'Create another api key (rotation: old keys stay live until revoked)',
       params: TenantParams,
@@ -101,6 +119,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.get('/v1/admin/tenants/:tenant_id/api-keys', {
     config: operator,
     schema: {
+      operationId: 'listApiKeys',
+      description:
+        "The tenant's api keys (ids, names, creation and revocation times), never their secrets. The operator token only.",
       ...common,
       summary: "List a tenant's api keys (never their secrets)",
       params: TenantParams,
@@ -112,6 +133,9 @@ export function registerTenantRoutes(app: App, tenants: TenantsService): void {
   app.delete('/v1/admin/tenants/:tenant_id/api-keys/:key_id', {
     config: operator,
     schema: {
+      operationId: 'revokeApiKey',
+      description:
+        'Revokes an api key: requests with it, and user tokens it signed, are refused from now on (open sockets are closed with 4401 on every process). The operator token only.',
       ...common,
       summary: 'Revoke an api key; requests and user tokens signed with it are refused from now on',
       params: ApiKeyParams,

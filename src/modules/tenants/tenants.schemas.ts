@@ -18,26 +18,35 @@ const StorageQuotaBytes = Nullable(
   }),
 );
 
-export const Tenant = Type.Object({
-  id: Uuid,
-  name: TenantName,
-  push_previews: PushPreviews,
-  storage_quota_bytes: StorageQuotaBytes,
-  created_at: Timestamp,
-});
+export const Tenant = Type.Object(
+  {
+    id: Uuid,
+    name: TenantName,
+    push_previews: PushPreviews,
+    storage_quota_bytes: StorageQuotaBytes,
+    created_at: Timestamp,
+  },
+  { title: 'Tenant' },
+);
 
-export const NewApiKey = Type.Object({
-  id: Uuid,
-  secret: Type.String({
-    description: 'Shown once: store it now. Used as the bearer token and to sign user tokens.',
-  }),
-});
+export const NewApiKey = Type.Object(
+  {
+    id: Uuid,
+    secret: Type.String({
+      description: 'Shown once: store it now. Used as the bearer token and to sign user tokens.',
+    }),
+  },
+  { title: 'NewApiKey' },
+);
 
-export const ApiKey = Type.Object({ id: Uuid, created_at: Timestamp, revoked_at: Nullable(Timestamp) });
+export const ApiKey = Type.Object(
+  { id: Uuid, created_at: Timestamp, revoked_at: Nullable(Timestamp) },
+  { title: 'ApiKey' },
+);
 
 export const CreateTenantBody = Type.Object(
   { name: TenantName },
-  { additionalProperties: false, examples: [{ name: 'Acme' }] },
+  { title: 'CreateTenantBody', additionalProperties: false, examples: [{ name: 'Acme' }] },
 );
 export const UpdateTenantBody = Type.Object(
   {
@@ -46,12 +55,13 @@ export const UpdateTenantBody = Type.Object(
     storage_quota_bytes: Type.Optional(StorageQuotaBytes),
   },
   {
+    title: 'UpdateTenantBody',
     additionalProperties: false,
     minProperties: 1,
     examples: [{ name: 'Acme Inc.' }, { push_previews: false }, { storage_quota_bytes: 53687091200 }],
   },
 );
-export const CreatedTenant = Type.Object({ tenant: Tenant, api_key: NewApiKey });
+export const CreatedTenant = Type.Object({ tenant: Tenant, api_key: NewApiKey }, { title: 'CreatedTenant' });
 
 export const TenantParams = Type.Object({ tenant_id: Uuid });
 export const ApiKeyParams = Type.Object({ tenant_id: Uuid, key_id: Uuid });
@@ -60,5 +70,5 @@ export const ListTenantsQuery = Type.Object(
   { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
   { additionalProperties: false },
 );
-export const TenantPage = PageSchema(Tenant);
-export const ApiKeyList = Type.Object({ data: Type.Array(ApiKey) });
+export const TenantPage = PageSchema('TenantPage', Tenant);
+export const ApiKeyList = Type.Object({ data: Type.Array(ApiKey) }, { title: 'ApiKeyList' });

@@ -18,6 +18,7 @@ export function registerUserRoutes(
   app.put('/v1/users/:user_id', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'putUser',
       tags,
       security: backendOnly,
       summary: 'Create or update a user',
@@ -39,6 +40,9 @@ export function registerUserRoutes(
   app.get('/v1/users/:user_id', {
     config: { auth: 'tenant' },
     schema: {
+      operationId: 'getUser',
+      description:
+        'One user of the tenant: id, name, avatar and metadata. A user that was never created (or was erased) is 404. An api key, or a user token of the same tenant.',
       tags,
       security: tenantCallers,
       summary: 'Read a user of the tenant',
@@ -51,6 +55,9 @@ export function registerUserRoutes(
   app.get('/v1/users', {
     config: { auth: 'tenant' },
     schema: {
+      operationId: 'listUsers',
+      description:
+        "The tenant's users, a page at a time; with `query`, those whose id or name starts with it.",
       tags,
       security: tenantCallers,
       summary: 'List users, optionally those whose id or name starts with ?query',
@@ -64,6 +71,9 @@ export function registerUserRoutes(
   app.get('/v1/me', {
     config: { auth: 'user' },
     schema: {
+      operationId: 'getMe',
+      description:
+        "The user the caller acts as: the user token's `sub`, or `X-Parley-User` with an api key (created on first sight).",
       tags,
       security: tenantCallers,
       summary: 'The calling user',
@@ -75,6 +85,9 @@ export function registerUserRoutes(
   app.delete('/v1/users/:user_id', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'eraseUser',
+      description:
+        "Erases a user (GDPR): the profile and memberships go, the user's messages are blanked to tombstones in history and in the event log, uploads are removed, and the user's tokens and sockets stop working. An api key only.",
       tags,
       security: backendOnly,
       summary: "Erase a user: the profile is deleted and the user's tokens stop working",
@@ -90,6 +103,9 @@ export function registerUserRoutes(
   app.get('/v1/users/:user_id/export', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'exportUser',
+      description:
+        'Everything Parley stores about a user, as one JSON document (profile, memberships, messages, reactions, push subscriptions): the answer to a data-subject access request. An api key only.',
       tags,
       security: backendOnly,
       summary: 'Everything stored about a user, as JSON',

@@ -14,6 +14,7 @@ export const User = Type.Object(
     updated_at: Timestamp,
   },
   {
+    title: 'User',
     examples: [
       {
         id: 'alice',
@@ -38,7 +39,11 @@ export const UpsertUserBody = Type.Object(
     ),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false, examples: [{ name: 'Alice', metadata: { plan: 'pro' } }] },
+  {
+    title: 'UpsertUserBody',
+    additionalProperties: false,
+    examples: [{ name: 'Alice', metadata: { plan: 'pro' } }],
+  },
 );
 
 export const ListUsersQuery = Type.Object(
@@ -52,51 +57,58 @@ export const ListUsersQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const UserPage = PageSchema(User);
+export const UserPage = PageSchema('UserPage', User);
 
-export const UserExport = Type.Object({
-  user: User,
-  memberships: Type.Array(
-    Type.Object({
-      conversation_id: Type.String({ format: 'uuid' }),
-      role: Type.String(),
-      joined_at: Timestamp,
-      last_read_seq: Type.Integer(),
-      muted_until: Nullable(Timestamp),
+export const UserExport = Type.Object(
+  {
+    user: User,
+    memberships: Type.Array(
+      Type.Object({
+        conversation_id: Type.String({ format: 'uuid' }),
+        role: Type.String(),
+        joined_at: Timestamp,
+        last_read_seq: Type.Integer(),
+        muted_until: Nullable(Timestamp),
+      }),
+    ),
+    messages: Type.Array(
+      Type.Object({
+        id: Type.String({ format: 'uuid' }),
+        conversation_id: Type.String({ format: 'uuid' }),
+        seq: Type.Integer(),
+        text: Nullable(Type.String()),
+        thread_root_id: Nullable(Type.String({ format: 'uuid' })),
+        metadata: Metadata,
+        attachments: Type.Array(
+          Type.Object({
+            id: Type.String({ format: 'uuid' }),
+            name: Type.String(),
+            content_type: Type.String(),
+            size: Type.Integer(),
+            sha256: Type.String(),
+            created_at: Timestamp,
+          }),
+          { description: 'The files sent with it (fetch their bytes with GET /v1/attachments/{id})' },
+        ),
+        created_at: Timestamp,
+        edited_at: Nullable(Timestamp),
+        deleted_at: Nullable(Timestamp),
+      }),
+      { description: 'Every message the user sent, oldest first; deleted ones as tombstones' },
+    ),
+    reactions: Type.Array(
+      Type.Object({
+        message_id: Type.String({ format: 'uuid' }),
+        emoji: Type.String(),
+        created_at: Timestamp,
+      }),
+    ),
+    push_subscriptions: Type.Array(PushSubscription, {
+      description:
+        "The user's Web Push subscriptions (their browsers' endpoints and keys), newest first, as " +
+        'GET /v1/me/push-subscriptions lists them',
     }),
-  ),
-  messages: Type.Array(
-    Type.Object({
-      id: Type.String({ format: 'uuid' }),
-      conversation_id: Type.String({ format: 'uuid' }),
-      seq: Type.Integer(),
-      text: Nullable(Type.String()),
-      thread_root_id: Nullable(Type.String({ format: 'uuid' })),
-      metadata: Metadata,
-      attachments: Type.Array(
-        Type.Object({
-          id: Type.String({ format: 'uuid' }),
-          name: Type.String(),
-          content_type: Type.String(),
-          size: Type.Integer(),
-          sha256: Type.String(),
-          created_at: Timestamp,
-        }),
-        { description: 'The files sent with it (fetch their bytes with GET /v1/attachments/{id})' },
-      ),
-      created_at: Timestamp,
-      edited_at: Nullable(Timestamp),
-      deleted_at: Nullable(Timestamp),
-    }),
-    { description: 'Every message the user sent, oldest first; deleted ones as tombstones' },
-  ),
-  reactions: Type.Array(
-    Type.Object({ message_id: Type.String({ format: 'uuid' }), emoji: Type.String(), created_at: Timestamp }),
-  ),
-  push_subscriptions: Type.Array(PushSubscription, {
-    description:
-      "The user's Web Push subscriptions (their browsers' endpoints and keys), newest first, as " +
-      'GET /v1/me/push-subscriptions lists them',
-  }),
-  exported_at: Timestamp,
-});
+    exported_at: Timestamp,
+  },
+  { title: 'UserExport' },
+);

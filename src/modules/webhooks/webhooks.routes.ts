@@ -26,6 +26,7 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.post('/v1/webhooks', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'createWebhook',
       tags,
       security: backendOnly,
       summary: 'Create a webhook endpoint',
@@ -42,6 +43,8 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.get('/v1/webhooks', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'listWebhooks',
+      description: "The tenant's webhook endpoints, newest first, without their secrets. An api key only.",
       tags,
       security: backendOnly,
       summary: 'List webhook endpoints, newest first',
@@ -58,6 +61,9 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.get('/v1/webhooks/:webhook_id', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'getWebhook',
+      description:
+        'One webhook endpoint: url, event filter, state (enabled, disabled and why), without its secret. An api key only.',
       tags,
       security: backendOnly,
       summary: 'Read a webhook endpoint (without its secret)',
@@ -70,6 +76,7 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.patch('/v1/webhooks/:webhook_id', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'updateWebhook',
       tags,
       security: backendOnly,
       summary: 'Change, disable or enable a webhook endpoint',
@@ -85,6 +92,9 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.delete('/v1/webhooks/:webhook_id', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'deleteWebhook',
+      description:
+        'Deletes the endpoint and its delivery history; nothing more is sent to it, deliveries in flight included. An api key only.',
       tags,
       security: backendOnly,
       summary: 'Delete a webhook endpoint and its deliveries',
@@ -100,6 +110,7 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.post('/v1/webhooks/:webhook_id/rotate-secret', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'rotateWebhookSecret',
       tags,
       security: backendOnly,
       summary: 'Rotate the signing secret',
@@ -115,6 +126,9 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.post('/v1/webhooks/:webhook_id/test', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'testWebhook',
+      description:
+        "Queues a `webhook.test` delivery to the endpoint now (202), signed like every other: for checking a receiver's signature verification. Watch it in the deliveries list. An api key only.",
       tags,
       security: backendOnly,
       summary: 'Send a webhook.test delivery now',
@@ -128,6 +142,9 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.get('/v1/webhooks/:webhook_id/deliveries', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'listWebhookDeliveries',
+      description:
+        "The endpoint's deliveries, newest first: event, status (`pending`, `retrying`, `succeeded`, `failed`), attempts, last response code and error. Filter by `status`. An api key only.",
       tags,
       security: backendOnly,
       summary: "List an endpoint's deliveries, newest first",
@@ -146,6 +163,9 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.post('/v1/webhooks/:webhook_id/deliveries/:delivery_id/retry', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'retryWebhookDelivery',
+      description:
+        'Sends a delivery again from the start of the retry schedule, keeping its `webhook-id` so a receiver can drop a duplicate (202). An api key only.',
       tags,
       security: backendOnly,
       summary: 'Send a delivery again, from the start of the retry schedule',
@@ -167,6 +187,7 @@ export function registerWebhookRoutes(app: App, webhooks: WebhooksService): void
   app.post('/v1/webhooks/:webhook_id/replay', {
     config: { auth: 'backend' },
     schema: {
+      operationId: 'replayWebhookDeliveries',
       tags,
       security: backendOnly,
       summary: 'Send again every event since a time',

@@ -54,6 +54,7 @@ export const WebhookEndpoint = Type.Object(
     updated_at: Timestamp,
   },
   {
+    title: 'WebhookEndpoint',
     examples: [
       {
         id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
@@ -73,12 +74,15 @@ export const WebhookEndpoint = Type.Object(
 export type WebhookEndpoint = Static<typeof WebhookEndpoint>;
 
 /** An endpoint with its signing secret: only in the answers that create or rotate it. */
-export const WebhookEndpointWithSecret = Type.Object({
-  ...WebhookEndpoint.properties,
-  secret: Type.String({
-    description: 'The signing secret (whsec_…), shown once: keep it to verify webhook-signature',
-  }),
-});
+export const WebhookEndpointWithSecret = Type.Object(
+  {
+    ...WebhookEndpoint.properties,
+    secret: Type.String({
+      description: 'The signing secret (whsec_…), shown once: keep it to verify webhook-signature',
+    }),
+  },
+  { title: 'WebhookEndpointWithSecret' },
+);
 
 export const WebhookParams = Type.Object({ webhook_id: Uuid });
 export const DeliveryParams = Type.Object({ webhook_id: Uuid, delivery_id: Uuid });
@@ -86,6 +90,7 @@ export const DeliveryParams = Type.Object({ webhook_id: Uuid, delivery_id: Uuid 
 export const CreateWebhookBody = Type.Object(
   { url: Url, events: EventTypes, description: Type.Optional(Description) },
   {
+    title: 'CreateWebhookBody',
     additionalProperties: false,
     examples: [{ url: 'https://backend.example.com/parley/webhooks', events: ['message.created'] }],
   },
@@ -99,7 +104,12 @@ export const PatchWebhookBody = Type.Object(
     description: Type.Optional(Nullable(Description)),
     enabled: Type.Optional(Type.Boolean({ description: 'false disables it; true enables it again' })),
   },
-  { additionalProperties: false, minProperties: 1, examples: [{ enabled: false }] },
+  {
+    title: 'PatchWebhookBody',
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [{ enabled: false }],
+  },
 );
 export type PatchWebhookBody = Static<typeof PatchWebhookBody>;
 
@@ -107,7 +117,7 @@ export const ListWebhooksQuery = Type.Object(
   { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
   { additionalProperties: false },
 );
-export const WebhookPage = PageSchema(WebhookEndpoint);
+export const WebhookPage = PageSchema('WebhookPage', WebhookEndpoint);
 
 export const DeliveryStatus = Type.Union([
   Type.Literal('pending'),
@@ -146,6 +156,7 @@ export const WebhookDelivery = Type.Object(
     created_at: Timestamp,
   },
   {
+    title: 'WebhookDelivery',
     examples: [
       {
         id: '019a9b6e-9000-7c3e-9d41-5b2f0c7a1e83',
@@ -175,13 +186,16 @@ export const ListDeliveriesQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-export const DeliveryPage = PageSchema(WebhookDelivery);
+export const DeliveryPage = PageSchema('DeliveryPage', WebhookDelivery);
 
 export const ReplayBody = Type.Object(
   { since: Timestamp },
-  { additionalProperties: false, examples: [{ since: '2026-12-07T09:00:00.000Z' }] },
+  { title: 'ReplayBody', additionalProperties: false, examples: [{ since: '2026-12-07T09:00:00.000Z' }] },
 );
 
-export const ReplayResult = Type.Object({
-  replayed: Type.Integer({ minimum: 0, description: 'How many deliveries the replay created' }),
-});
+export const ReplayResult = Type.Object(
+  {
+    replayed: Type.Integer({ minimum: 0, description: 'How many deliveries the replay created' }),
+  },
+  { title: 'ReplayResult' },
+);

@@ -1,0 +1,163 @@
+import { createConfig, lintFromString } from '@redocly/openapi-core';
+import { Document, Spectral } from '@stoplight/spectral-core';
+import Parsers from '@stoplight/spectral-parsers';
+import { oas } from '@stoplight/spectral-rulesets';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestApp } from './helpers/app.ts';
+
+// The OpenAPI document as the tools an integrator reaches for read it (docs/API.md, "The OpenAPI document"):
+// two third-party linters, and what a client generator needs of it.
+
+const t = useTestApp();
+
+interface Operation {
+  operationId?: string;
+  summary?: string;
+  description?: string;
+  tags?: string[];
+  security?: Record<string, string[]>[];
+  parameters?: ({ $ref: string } | { name: string; in: string })[];
+  requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+  responses: Record<
+    string,
+    {
+      $ref?: string;
+      headers?: Record<string, unknown>;
+      content?: Record<string, { schema: Record<string, unknown> }>;
+    }
+  >;
+}
+interface OpenApi {
+  info: { version: string; license?: { identifier?: string } };
+  tags: { name: string }[];
+  paths: Record<string, Record<string, Operation>>;
+  components: {
+    schemas: Record<string, Record<string, unknown>>;
+    responses: Record<string, { content: Record<string, unknown> }>;
+  };
+}
+
+let source: string;
+let document: OpenApi;
+const operations: { method: string; path: string; operation: Operation }[] = [];
+
+beforeAll(async () => {
+  const response = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+  expect(response.statusCode).toBe(200);
+  source = response.body;
+  document = JSON.parse(source) as OpenApi;
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(item)) operations.push({ method, path, operation });
+  }
+});
+
+describe('the OpenAPI document', () => {
+  it('passes Spectral’s OpenAPI ruleset (spectral:oas) without a warning', async () => {
+    const spectral = new Spectral();
+    spectral.setRuleset({ extends: [oas as never] });
+    const results = await spectral.run(new Document(source, Parsers.Json, 'openapi.json'));
+    expect(results.map((result) => `${result.code} at ${result.path.join('.')}: ${result.message}`)).toEqual(
+      [],
+    );
+  });
+
+  it('passes Redocly’s recommended rules without an error', async () => {
+    const config = await createConfig({ extends: ['recommended'] });
+    const problems = await lintFromString({ source, absoluteRef: 'openapi.json', config });
+    const errors = problems.filter((problem) => problem.severity === 'error');
+    expect(errors.map((problem) => `${problem.ruleId}: ${problem.message}`)).toEqual([]);
+  });
+
+  it('names every operation once, tags, summarizes and describes it', () => {
+    const ids = operations.map(({ operation }) => operation.operationId);
+    expect(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    const tags = new Set(document.tags.map((tag) => tag.name));
+    for (const { method, path, operation } of operations) {
+      expect(operation.tags?.length, `${method} ${path}`).toBe(1);
+      expect(tags.has(operation.tags?.[0] ?? ''), `${method} ${path}`).toBe(true);
+      expect(operation.summary, `${method} ${path}`).toBeTruthy();
+      expect(operation.description, `${method} ${path}`).toBeTruthy();
+    }
+    expect(document.info.license?.identifier).toBe('Apache-2.0');
+  });
+
+  it('names the resources, bodies and pages a client works with, and references them', () => {
+    for (const name of [
+      'Message',
+      'Conversation',
+      'User',
+      'Member',
+      'HistoryPage',
+      'ConversationPage',
+      'SendMessageBody',
+      'AttachmentView',
+      'WebhookEndpoint',
+      'Problem',
+    ]) {
+      expect(Object.keys(document.components.schemas)).toContain(name);
+    }
+    const send = document.paths['/v1/conversations/{conversation_id}/messages']?.post;
+    expect(send?.requestBody?.content['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/SendMessageBody',
+    });
+    expect(send?.responses['201']?.content?.['application/json']?.schema).toEqual({
+      $ref: '#/components/schemas/Message',
+    });
+    // A page's items are the named resource too.
+    expect(document.components.schemas.HistoryPage).toMatchObject({
+      properties: { data: { items: { $ref: '#/components/schemas/Message' } } },
+    });
+  });
+
+  it('describes every error as application/problem+json, through the shared responses', () => {
+    for (const { method, path, operation } of operations) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (Number(status) < 400 || path === '/readyz') continue;
+        expect(response.$ref, `${method} ${path} ${status}`).toMatch(/^#\/components\/responses\/\w+$/);
+      }
+    }
+    for (const response of Object.values(document.components.responses)) {
+      expect(Object.keys(response.content)).toEqual(['application/problem+json']);
+    }
+  });
+
+  it('declares the headers the hooks read and write, where they apply', () => {
+    const refs = (operation: Operation) =>
+      (operation.parameters ?? []).map((parameter) =>
+        '$ref' in parameter ? parameter.$ref : parameter.name,
+      );
+    const send = document.paths['/v1/conversations/{conversation_id}/messages']?.post as Operation;
+    expect(refs(send)).toEqual(
+      expect.arrayContaining([
+        '#/components/parameters/XParleyUser',
+        '#/components/parameters/IdempotencyKey',
+      ]),
+    );
+    expect(Object.keys(send.responses)).toEqual(expect.arrayContaining(['409', '413', '415', '422', '429']));
+    expect(Object.keys(send.responses['201']?.headers ?? {})).toEqual(
+      expect.arrayContaining([
+        'X-Request-Id',
+        'RateLimit-Limit',
+        'RateLimit-Remaining',
+        'RateLimit-Reset',
+        'Idempotent-Replayed',
+      ]),
+    );
+    // An operator route takes no X-Parley-User; a read takes no Idempotency-Key; a public one neither.
+    expect(refs(document.paths['/v1/admin/tenants']?.post as Operation)).not.toContain(
+      '#/components/parameters/XParleyUser',
+    );
+    expect(refs(document.paths['/v1/messages/{message_id}']?.get as Operation)).not.toContain(
+      '#/components/parameters/IdempotencyKey',
+    );
+    expect(document.paths['/healthz']?.get?.security).toEqual([]);
+    // Bodies a client may leave out are optional, and only those.
+    const bodyRequired = (path: string) =>
+      (document.paths[path]?.post?.requestBody as { required?: boolean } | undefined)?.required;
+    expect(bodyRequired('/v1/conversations/{conversation_id}/read')).toBe(false);
+    expect(bodyRequired('/v1/users/{user_id}/tokens')).toBe(false);
+    expect(bodyRequired('/v1/conversations/{conversation_id}/messages')).toBe(true);
+    expect(document.paths['/healthz']?.get?.parameters).toBeUndefined();
+  });
+});
