@@ -6,6 +6,7 @@ import { buildTestApp, type TestApp } from './helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/database.ts';
 import { findEventsOffContract, type LoggedRow } from './helpers/event-contract.ts';
 import { asUser, createTenantWithUsers, sendText } from './helpers/factories.ts';
+import { takeContractViolations } from './helpers/response-contract.ts';
 
 const CONVERSATION = '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83';
 const row = (type: string, data: unknown, seq: number | null = null): LoggedRow => ({
@@ -105,6 +106,10 @@ describe('the event contract check', () => {
       expect(page.statusCode, page.body).toBe(200);
       const types = page.json<{ events: { type: string }[] }>().events.map((event) => event.type);
       expect(types).toEqual(['message.created', 'poll.created', 'message.created']);
+      // A type the OpenAPI document does not list either: the one response off it, on purpose.
+      expect(
+        takeContractViolations(t.app, (violation) => violation.operation === 'GET /v1/sync'),
+      ).toHaveLength(1);
       // The row is off the contract on purpose; the drop below checks the rest.
       await asOwner(database, `DELETE FROM events WHERE type = 'poll.created'`);
     } finally {

@@ -2,8 +2,11 @@ import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { Document, Spectral } from '@stoplight/spectral-core';
 import Parsers from '@stoplight/spectral-parsers';
 import { oas } from '@stoplight/spectral-rulesets';
+import swagger from '@fastify/swagger';
+import Fastify from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestApp } from './helpers/app.ts';
+import { checkResponsesAgainstDocument, takeContractViolations } from './helpers/response-contract.ts';
 
 // The OpenAPI document as the tools an integrator reaches for read it (docs/API.md, "The OpenAPI document"):
 // two third-party linters, and what a client generator needs of it.
@@ -159,5 +162,36 @@ describe('the OpenAPI document', () => {
     expect(bodyRequired('/v1/users/{user_id}/tokens')).toBe(false);
     expect(bodyRequired('/v1/conversations/{conversation_id}/messages')).toBe(true);
     expect(document.paths['/healthz']?.get?.parameters).toBeUndefined();
+  });
+});
+
+describe('the check of every response against the document (test/helpers/response-contract.ts)', () => {
+  it('catches a body off its schema, an undocumented status and an undeclared content type', async () => {
+    const app = Fastify();
+    await app.register(swagger, { openapi: { openapi: '3.1.0', info: { title: 't', version: '1' } } });
+    const Thing = {
+      type: 'object',
+      required: ['id'],
+      properties: { id: { type: 'string' } },
+      additionalProperties: false,
+    };
+    app.get('/thing/:kind', { schema: { response: { 200: Thing } } }, async (request, reply) => {
+      const { kind } = request.params as { kind: string };
+      // The serializer drops what the schema lacks; a handler that sends text bypasses it, as a bug would.
+      if (kind === 'off-schema') return reply.type('application/json').send('{"name":"no id"}');
+      if (kind === 'teapot') return reply.code(418 as 200).send({ id: 'x' });
+      if (kind === 'text') return reply.type('text/plain').send('plain');
+      return { id: 'fine' };
+    });
+    checkResponsesAgainstDocument(app);
+    await app.ready();
+    for (const kind of ['fine', 'off-schema', 'teapot', 'text']) await app.inject({ url: `/thing/${kind}` });
+    const found = takeContractViolations(app, () => true);
+    expect(found.map(({ status, problem }) => [status, problem.split(':')[0]])).toEqual([
+      [200, 'the body does not match'],
+      [418, 'status 418 is not documented'],
+      [200, 'content type text/plain is not declared (application/json)'],
+    ]);
+    await app.close();
   });
 });

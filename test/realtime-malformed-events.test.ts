@@ -8,6 +8,7 @@ import { buildTestApp, listenForSockets, type TestApp } from './helpers/app.ts';
 import { createTestDatabase } from './helpers/database.ts';
 import { actingAs } from './helpers/factories.ts';
 import { connectReady, groupOfThree, sendOverHttp } from './helpers/realtime.ts';
+import { takeContractViolations } from './helpers/response-contract.ts';
 
 // The log may hold rows the feed cannot route (written by another version of Parley, or by hand). Each
 // such event is logged and skipped for live delivery; the feed goes on, and replays still carry it.
@@ -79,6 +80,10 @@ describe('an event the feed cannot route', () => {
       expect(synced.statusCode, synced.body).toBe(200);
       const types = synced.json<{ events: { type: string }[] }>().events.map((event) => event.type);
       expect(types).toEqual(expect.arrayContaining(['conversation.created', 'member.added']));
+      // Rows off the event contract are off the OpenAPI document too, as sent.
+      expect(
+        takeContractViolations(t.app, (violation) => violation.operation === 'GET /v1/sync'),
+      ).toHaveLength(1);
     } finally {
       // Gone before the file's database is dropped, whose check of the contract would refuse them.
       await inTenant(t.database.db.orm, s.tenant.id, (scope) =>

@@ -57,7 +57,9 @@ describe('connecting', () => {
     socket.send({ type: 'typing.start', ref: 't1', conversation_id: s.conversationId });
     socket.send({ type: 'send', ref: 's2', conversation_id: s.conversationId, text: 'early two' });
     socket.send({ type: 'auth', token: await s.token('bob') });
-    const acks = await Promise.all(['s1', 't1', 's2'].map((ref) => socket.waitFor((frame) => frame.ref === ref)));
+    const acks = await Promise.all(
+      ['s1', 't1', 's2'].map((ref) => socket.waitFor((frame) => frame.ref === ref)),
+    );
     expect(acks.map((frame) => frame.type)).toEqual(['ack', 'ack', 'ack']);
     const readyAt = socket.frames.findIndex((frame) => frame.type === 'ready');
     expect(readyAt).toBeGreaterThanOrEqual(0);

@@ -545,7 +545,9 @@ describe('resumable uploads (tus)', () => {
     const rowless = randomUUID();
     await writeFile(path.join(storageRoot, 'tus', rowless), 'stray');
     await writeFile(path.join(storageRoot, 'tus', `${rowless}.json`), '{}');
-    const orphans = [lostRemoval, `${lostRemoval}.json`, rowless, `${rowless}.json`].map((name) => `tus/${name}`);
+    const orphans = [lostRemoval, `${lostRemoval}.json`, rowless, `${rowless}.json`].map(
+      (name) => `tus/${name}`,
+    );
     const storage = new LocalDiskStorage(storageRoot);
 
     const dry = await collectStorageGarbage(t.database.db.orm, storage, { dryRun: true });

@@ -13,7 +13,7 @@ import { OPTIONAL_BODY } from './optional-body.ts';
 //   `Idempotent-Replayed` (mutating routes), `RateLimit-*` and `Retry-After` (counted routes),
 //   `X-Request-Id` (every answer);
 // - the statuses the hooks can answer on any route they run on: 409 and 422 (idempotency), 413 and 415
-//   (a body), 429 (rate limits);
+//   (a body, on every method Fastify reads one for), 429 (rate limits);
 // - tags, servers, license and contact.
 
 /** Plain JSON, as the document is: only objects, arrays and scalars. */
@@ -21,6 +21,7 @@ type Json = Record<string, unknown>;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const MUTATING = new Set(['put', 'post', 'patch', 'delete']);
+const BODY_METHODS = new Set(['put', 'post', 'patch', 'delete', 'options']);
 const PROBLEM_REF = '#/components/schemas/Problem';
 
 /** Every tag a route may carry, in the order the reference shows them. */
@@ -260,7 +261,9 @@ export function finishOpenApiDocument<T extends object>(
     // Statuses the hooks answer on any such route: added when a route did not say them itself.
     const extra: number[] = [];
     if (isIdempotent) extra.push(409, 422);
-    if (isObject(operation.requestBody)) extra.push(413, 415);
+    // Fastify reads a body on these methods whether or not the route takes one: too large is 413, a
+    // content type it has no parser for 415.
+    if (BODY_METHODS.has(method)) extra.push(413, 415);
     for (const status of extra)
       answers[status] ??= { content: { 'application/json': { schema: { $ref: PROBLEM_REF } } } };
     const isCounted = 429 in answers;

@@ -24,6 +24,7 @@ import type { HubTimings } from '../../src/realtime/connection.ts';
 import type { App } from '../../src/http/app-types.ts';
 import type { BackgroundWorkTimings } from '../../src/jobs/webhooks-wiring.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
+import { checkResponsesAgainstDocument } from './response-contract.ts';
 
 /** A running app on the file's own database, with the operator token and server key it was built with. */
 export interface TestApp {
@@ -94,6 +95,7 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
   if (storageDir !== undefined) {
     app.addHook('onClose', async () => rm(storageDir, { recursive: true, force: true }));
   }
+  checkResponsesAgainstDocument(app);
   await app.ready();
   return { app, database, adminToken, serverKey };
 }

@@ -192,6 +192,8 @@ export function registerAttachmentRoutes(
         'could run is served as a download, with `X-Content-Type-Options: nosniff` and a sandboxing CSP. ' +
         'With S3 storage, it redirects to a presigned GET.',
       params: FileParams,
+      // Whatever the file is: its sniffed type, or application/octet-stream for what a browser could run.
+      produces: ['*/*'],
       response: {
         200: Type.Unknown({ description: 'The bytes' }),
         206: Type.Unknown({ description: 'The bytes of the range asked for' }),

@@ -84,7 +84,12 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
         description:
           'tus discovery: `Tus-Version`, `Tus-Extension` (creation, creation-with-upload, termination, ' +
           'checksum, expiration), `Tus-Max-Size` (the per-file limit) and `Tus-Checksum-Algorithm`.',
-        response: { 204: Type.Null({ description: 'The tus headers' }) },
+        response: {
+          204: Type.Null({ description: 'The tus headers' }),
+          400: Type.Ref('Problem'),
+          500: Type.Ref('Problem'),
+          503: Type.Ref('Problem'),
+        },
       },
       handler: async (request, reply) => send(reply, await uploads.handle(tusRequestOf(request, false))),
     });

@@ -88,6 +88,7 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
       tags,
       summary: 'Prometheus metrics',
       produces: ['text/plain'],
+      response: { 200: Type.String({ description: 'The Prometheus text format (version 0.0.4)' }) },
     },
     handler: async (_request, reply) =>
       reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),

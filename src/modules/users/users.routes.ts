@@ -77,7 +77,7 @@ export function registerUserRoutes(
       tags,
       security: tenantCallers,
       summary: 'The calling user',
-      response: { 200: User, ...errorResponses('forbidden') },
+      response: { 200: User, ...errorResponses('forbidden', 'not_found') },
     },
     handler: (request) => users.getUser(tenantContext(request), userIdOf(request)),
   });
