@@ -135,7 +135,10 @@ export class GatewaySocket {
     return new Promise((resolve) => waiting.push(resolve));
   }
 
-  /** Lets the frames waiting for `ready` go on, in the order they arrived (or learn that it never came). */
+  /**
+   * Lets the frames waiting for `ready` go on, started in the order they arrived (or learn that it never came);
+   * like any frames of a socket, they then run side by side.
+   */
   private wakeWaitingFrames(isReady: boolean): void {
     const waiting = this.waitingForReady;
     this.waitingForReady = null;
