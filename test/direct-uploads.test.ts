@@ -79,6 +79,38 @@ async function put(presigned: Presigned, data: Buffer): Promise<number> {
   return response.status;
 }
 
+/**
+ * A tus upload of 12 MiB with its first 6 MiB sent: past S3's 5 MiB part minimum, so the bucket holds a part
+ * of an open multipart upload and the store's `.info`. Its id.
+ */
+async function startedTusUpload(tenant: TestTenant, userId: string): Promise<string> {
+  const created = await t.app.inject({
+    method: 'POST',
+    url: '/v1/uploads',
+    headers: {
+      ...actingAs(tenant, userId),
+      'tus-resumable': '1.0.0',
+      'upload-length': String(12 * 1024 * 1024),
+      'upload-metadata': `filename ${Buffer.from('x.bin').toString('base64')}`,
+    },
+  });
+  expect(created.statusCode, created.body).toBe(201);
+  const id = String(created.headers.location).split('/').at(-1) ?? '';
+  const sent = await t.app.inject({
+    method: 'PATCH',
+    url: `/v1/uploads/${id}`,
+    headers: {
+      ...actingAs(tenant, userId),
+      'tus-resumable': '1.0.0',
+      'content-type': 'application/offset+octet-stream',
+      'upload-offset': '0',
+    },
+    payload: randomBytes(6 * 1024 * 1024),
+  });
+  expect(sent.statusCode, sent.body).toBe(204);
+  return id;
+}
+
 describe('resumable uploads on S3', () => {
   it('keeps the parts in the bucket, smaller than S3’s minimum too, and leaves only the attachment', async () => {
     const tenant = await createTenantWithUsers(t, 'ann');
@@ -111,30 +143,7 @@ describe('resumable uploads on S3', () => {
 
   it('removes a terminated upload from the bucket, its multipart upload aborted', async () => {
     const tenant = await createTenantWithUsers(t, 'ann');
-    const created = await t.app.inject({
-      method: 'POST',
-      url: '/v1/uploads',
-      headers: {
-        ...actingAs(tenant, 'ann'),
-        'tus-resumable': '1.0.0',
-        'upload-length': String(12 * 1024 * 1024),
-        'upload-metadata': `filename ${Buffer.from('x.bin').toString('base64')}`,
-      },
-    });
-    expect(created.statusCode, created.body).toBe(201);
-    const id = String(created.headers.location).split('/').at(-1) ?? '';
-    const sent = await t.app.inject({
-      method: 'PATCH',
-      url: `/v1/uploads/${id}`,
-      headers: {
-        ...actingAs(tenant, 'ann'),
-        'tus-resumable': '1.0.0',
-        'content-type': 'application/offset+octet-stream',
-        'upload-offset': '0',
-      },
-      payload: randomBytes(6 * 1024 * 1024),
-    });
-    expect(sent.statusCode, sent.body).toBe(204);
+    const id = await startedTusUpload(tenant, 'ann');
     expect(await bucketKeys(`tus/${id}`)).not.toEqual([]);
     const terminated = await t.app.inject({
       method: 'DELETE',
@@ -151,36 +160,8 @@ describe('resumable uploads on S3', () => {
 
   it('has parley attachments gc remove what no upload holds in the bucket, and leave an upload under way', async () => {
     const tenant = await createTenantWithUsers(t, 'ann');
-    const started = async () => {
-      const created = await t.app.inject({
-        method: 'POST',
-        url: '/v1/uploads',
-        headers: {
-          ...actingAs(tenant, 'ann'),
-          'tus-resumable': '1.0.0',
-          'upload-length': String(12 * 1024 * 1024),
-          'upload-metadata': `filename ${Buffer.from('x.bin').toString('base64')}`,
-        },
-      });
-      expect(created.statusCode, created.body).toBe(201);
-      const id = String(created.headers.location).split('/').at(-1) ?? '';
-      // Past S3's 5 MiB part minimum: a part of the open multipart upload, and the store's `.info`.
-      const sent = await t.app.inject({
-        method: 'PATCH',
-        url: `/v1/uploads/${id}`,
-        headers: {
-          ...actingAs(tenant, 'ann'),
-          'tus-resumable': '1.0.0',
-          'content-type': 'application/offset+octet-stream',
-          'upload-offset': '0',
-        },
-        payload: randomBytes(6 * 1024 * 1024),
-      });
-      expect(sent.statusCode, sent.body).toBe(204);
-      return id;
-    };
-    const kept = await started();
-    const lost = await started();
+    const kept = await startedTusUpload(tenant, 'ann');
+    const lost = await startedTusUpload(tenant, 'ann');
     // Finished as far as its row says, its bytes' removal never run.
     await inTenant(t.database.db.orm, tenant.id, (scope) =>
       scope.tx.execute(sql`UPDATE uploads SET key = NULL, finished_at = now() WHERE id = ${lost}`),
