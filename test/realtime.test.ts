@@ -47,6 +47,12 @@ describe('connecting', () => {
       authorization: `Bearer ${s.tenant.apiKey.secret}`,
     });
     expect(await backendKey.waitForClose()).toBe(4401);
+    // Another scheme is a proxy's (a browser sends its Basic credentials along): ignored, not refused.
+    const behindProxy = await TestSocket.open(`${rt.base()}/v1/ws?access_token=${await s.token('bob')}`, {
+      authorization: 'Basic dXNlcjpwYXNz',
+    });
+    expect(await behindProxy.waitFor((frame) => frame.type === 'ready')).toMatchObject({ user_id: 'bob' });
+    await behindProxy.close();
   });
 
   it('carries out frames sent before ready once it is, and none if it never comes', async () => {

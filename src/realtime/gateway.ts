@@ -181,13 +181,9 @@ export function registerGateway(
       );
       return;
     }
-    // A non-browser client may authenticate as over HTTP, with `Authorization: Bearer` on the upgrade.
-    const authorization = request.headers.authorization;
-    const headerToken = bearerCredentialOf(authorization);
-    if (authorization !== undefined && headerToken === undefined) {
-      refuseUpgrade(socket, 'unauthorized', 'send Authorization: Bearer <user token>');
-      return;
-    }
+    // A non-browser client may authenticate as over HTTP, with `Authorization: Bearer` on the upgrade. Any
+    // other scheme is not Parley's (a browser sends the Basic credentials of a proxy in front) and is ignored.
+    const headerToken = bearerCredentialOf(request.headers.authorization);
     if (headerToken !== undefined && query.access_token !== undefined) {
       refuseUpgrade(socket, 'validation_failed', 'one credential per socket', [
         { path: '/querystring/access_token', message: 'is given with Authorization: Bearer; send one of them' },
