@@ -71,8 +71,14 @@ export function checkResponsesAgainstDocument(app: App): void {
     if (log) appendFileSync(log, `${JSON.stringify(violation)}\n`);
   };
   let checker: ((request: FastifyRequest, reply: FastifyReply, payload: unknown) => void) | undefined;
+  // Compiled before the app serves (once per document and test file): compiling on a first response would
+  // block the event loop for a few hundred ms in the middle of a test, and tests of timeouts would feel it.
+  app.addHook('onReady', (done) => {
+    checker = createChecker(compiledDocument(app.swagger() as unknown as OpenApi), record);
+    done();
+  });
   app.addHook('onSend', async (request, reply, payload) => {
-    checker ??= createChecker(app.swagger() as unknown as OpenApi, record);
+    if (checker === undefined) return payload;
     try {
       checker(request, reply, payload);
     } catch (error) {
@@ -100,23 +106,61 @@ export function reportContractViolations(): void {
   );
 }
 
-function createChecker(document: OpenApi, record: (violation: ContractViolation) => void) {
+/** A document with a validator for every JSON body it describes, compiled up front. */
+interface CompiledDocument {
+  document: OpenApi;
+  /** Its responses, `$ref`s into components resolved. */
+  responsesOf: (path: string, method: string) => Record<string, Response | undefined>;
+  validatorOf: (media: MediaType) => ValidateFunction | undefined;
+}
+
+/** Documents compiled in this test file, by their text: every app of a file serves the same one. */
+const compiled = new Map<string, CompiledDocument>();
+
+function compiledDocument(document: OpenApi): CompiledDocument {
+  const text = JSON.stringify(document);
+  const known = compiled.get(text);
+  if (known !== undefined) return known;
   const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: true });
   addFormats(ajv);
   // The whole document as one schema, so `$ref`s into components resolve as they are written.
-  const rebased = JSON.parse(
-    JSON.stringify(document).replaceAll('"$ref":"#/', `"$ref":"${DOCUMENT_ID}#/`),
-  ) as OpenApi;
+  const rebased = JSON.parse(text.replaceAll('"$ref":"#/', `"$ref":"${DOCUMENT_ID}#/`)) as OpenApi;
   ajv.addSchema({ $id: DOCUMENT_ID, ...rebased });
-  const validators = new Map<string, ValidateFunction>();
-
   const resolve = (response: Response | undefined): Response | undefined => {
     const ref = response?.$ref;
     if (ref === undefined) return response;
-    const name = ref.slice(ref.lastIndexOf('/') + 1);
-    return rebased.components.responses?.[name];
+    return rebased.components.responses?.[ref.slice(ref.lastIndexOf('/') + 1)];
   };
+  const validators = new Map<MediaType, ValidateFunction>();
+  for (const item of Object.values(rebased.paths)) {
+    for (const operation of Object.values(item)) {
+      for (const response of Object.values(operation.responses ?? {})) {
+        for (const [type, media] of Object.entries(resolve(response)?.content ?? {})) {
+          if (isJsonType(type) && !validators.has(media))
+            validators.set(media, ajv.compile(media.schema ?? {}));
+        }
+      }
+    }
+  }
+  const result: CompiledDocument = {
+    document,
+    responsesOf: (path, method) =>
+      Object.fromEntries(
+        Object.entries(rebased.paths[path]?.[method]?.responses ?? {}).map(([status, response]) => [
+          status,
+          resolve(response),
+        ]),
+      ),
+    validatorOf: (media) => validators.get(media),
+  };
+  compiled.set(text, result);
+  return result;
+}
 
+function createChecker(
+  { document, responsesOf, validatorOf }: CompiledDocument,
+  record: (violation: ContractViolation) => void,
+) {
   return (request: FastifyRequest, reply: FastifyReply, payload: unknown): void => {
     const route = request.routeOptions.url;
     if (route === undefined) return; // no route: the not-found handler, which no operation describes
@@ -127,10 +171,9 @@ function createChecker(document: OpenApi, record: (violation: ContractViolation)
     if (operation === undefined) return;
     const name = `${request.method} ${path}`;
     const status = reply.statusCode;
-    const responses = rebased.paths[path]?.[method]?.responses ?? {};
-    const response = resolve(
-      responses[String(status)] ?? responses[`${String(status)[0] ?? ''}XX`] ?? responses.default,
-    );
+    const responses = responsesOf(path, method);
+    const response =
+      responses[String(status)] ?? responses[`${String(status)[0] ?? ''}XX`] ?? responses.default;
     if (response === undefined) {
       record({ operation: name, status, problem: `status ${status} is not documented` });
       return;
@@ -152,12 +195,8 @@ function createChecker(document: OpenApi, record: (violation: ContractViolation)
       return;
     }
     if (!isJsonType(type) || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return;
-    const key = `${name} ${status} ${type}`;
-    let validate = validators.get(key);
-    if (validate === undefined) {
-      validate = ajv.compile(media.schema ?? {});
-      validators.set(key, validate);
-    }
+    const validate = validatorOf(media);
+    if (validate === undefined) throw new Error(`no validator for ${name} ${status} ${type}`);
     const body: unknown = JSON.parse(payload.toString());
     if (!validate(body)) {
       const errors = (validate.errors ?? []).map(
