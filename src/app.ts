@@ -21,6 +21,7 @@ import { handleError, ProblemSchema, sendProblem } from './errors.ts';
 import type { App } from './http/app-types.ts';
 import { registerAuth } from './http/auth.ts';
 import { finishOpenApiDocument } from './http/openapi-document.ts';
+import { registerOptionalBodies } from './http/optional-body.ts';
 import { PACKAGE_LICENSE, PACKAGE_VERSION } from './package-info.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { registerMetrics } from './http/metrics.ts';
@@ -206,6 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerAuth(app, auth);
   await registerRateLimits(app, deps.rateLimits ?? DEFAULT_RATE_LIMITS, deps.limitsRedis);
   registerIdempotency(app, deps.db.orm, deps.serverKey);
+  registerOptionalBodies(app);
 
   // Plugins registered after the hooks and decorators above, so their routes (/docs) get them too.
   await app.register(swagger, {

@@ -4,7 +4,7 @@ import { tenantContext } from '../../http/auth.ts';
 import { errorResponses, Timestamp } from '../../http/schemas.ts';
 import { UserParams } from '../users/users.schemas.ts';
 import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, type AuthService } from './auth.service.ts';
-import { defaultToEmptyBody, OPTIONAL_BODY } from '../../http/optional-body.ts';
+import { OPTIONAL_BODY } from '../../http/optional-body.ts';
 
 const MintTokenBody = Type.Object(
   {
@@ -29,9 +29,8 @@ const MintedToken = Type.Object({
 export function registerAuthRoutes(app: App, auth: AuthService): void {
   app.post('/v1/users/:user_id/tokens', {
     config: { auth: 'backend' },
-    // The body is optional: a bare POST asks for the default lifetime.
-    preValidation: defaultToEmptyBody,
     schema: {
+      // The body is optional: a bare POST is read as `{}`.
       [OPTIONAL_BODY]: true,
       operationId: 'mintUserToken',
       description:

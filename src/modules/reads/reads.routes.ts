@@ -11,7 +11,7 @@ import {
 import { UserIdSchema } from '../users/user-id.ts';
 import type { ReadsService } from './reads.service.ts';
 import { ReadState, Unread, type UnreadSummary } from './reads.schemas.ts';
-import { defaultToEmptyBody, OPTIONAL_BODY } from '../../http/optional-body.ts';
+import { OPTIONAL_BODY } from '../../http/optional-body.ts';
 
 const asUser = { auth: 'user' } as const;
 const doc = {
@@ -40,9 +40,8 @@ const Receipts = Type.Object({
 export function registerReadRoutes(app: App, reads: ReadsService): void {
   app.post('/v1/conversations/:conversation_id/read', {
     config: asUser,
-    // The body is optional: a bare POST marks everything read.
-    preValidation: defaultToEmptyBody,
     schema: {
+      // The body is optional: a bare POST is read as `{}`.
       [OPTIONAL_BODY]: true,
       operationId: 'markRead',
       description:
