@@ -13,6 +13,11 @@ import { checkResponsesAgainstDocument, takeContractViolations } from './helpers
 
 const t = useTestApp();
 
+interface MediaType {
+  schema: Record<string, unknown>;
+  example?: unknown;
+  examples?: Record<string, { value: unknown }>;
+}
 interface Operation {
   operationId?: string;
   summary?: string;
@@ -20,13 +25,13 @@ interface Operation {
   tags?: string[];
   security?: Record<string, string[]>[];
   parameters?: ({ $ref: string } | { name: string; in: string })[];
-  requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+  requestBody?: { content: Record<string, MediaType> };
   responses: Record<
     string,
     {
       $ref?: string;
       headers?: Record<string, unknown>;
-      content?: Record<string, { schema: Record<string, unknown> }>;
+      content?: Record<string, MediaType>;
     }
   >;
 }
@@ -111,6 +116,41 @@ describe('the OpenAPI document', () => {
     expect(document.components.schemas.HistoryPage).toMatchObject({
       properties: { data: { items: { $ref: '#/components/schemas/Message' } } },
     });
+  });
+
+  it('shows an example of every request body and every successful answer with a body', () => {
+    // The examples are the schemas' own (`examples` on the TypeBox schemas, which @fastify/swagger moves to
+    // the media type); Spectral and Redocly above check each against its schema. Bodies with nothing worth
+    // showing, by operation, status and media type, with the reason:
+    const withoutExample: Record<string, string> = {
+      'getFile 200 */*': 'the bytes of the file itself, of whatever type it is',
+      'getFile 206 */*': 'the bytes of a range of the file',
+    };
+    // Answers that have no body at all need no example: a 204 (the deletes, leaveConversation, and tus'
+    // OPTIONS, PATCH and DELETE), and the rest of tus (/v1/uploads: createUpload's 201 and HEAD's 200 are
+    // headers only). uploadAttachment takes multipart/form-data, which has no schema to show an example of;
+    // its 201 has one.
+    const hasNoBody = (path: string, status: string) => status === '204' || path.startsWith('/v1/uploads');
+    const lacking: string[] = [];
+    for (const { method, path, operation } of operations) {
+      const name = operation.operationId ?? `${method} ${path}`;
+      const bodies: [string, Record<string, MediaType> | undefined][] = [
+        ['request', operation.requestBody?.content],
+      ];
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (!status.startsWith('2')) continue;
+        if (response.content === undefined && !hasNoBody(path, status))
+          lacking.push(`${name} ${status} (no body)`);
+        bodies.push([status, response.content]);
+      }
+      for (const [where, content] of bodies) {
+        for (const [type, media] of Object.entries(content ?? {})) {
+          const shown = media.example !== undefined || Object.keys(media.examples ?? {}).length > 0;
+          if (!shown) lacking.push(`${name} ${where} ${type}`);
+        }
+      }
+    }
+    expect(lacking.sort()).toEqual(Object.keys(withoutExample).sort());
   });
 
   it('describes every error as application/problem+json, through the shared responses', () => {

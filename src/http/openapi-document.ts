@@ -15,6 +15,8 @@ import { OPTIONAL_BODY } from './optional-body.ts';
 // - the statuses the hooks can answer on any route they run on: 409 and 422 (idempotency), 413 and 415
 //   (a body, on every method Fastify reads one for), 429 (rate limits);
 // - tags, servers, license and contact.
+// Examples are not made here: each body or answer schema carries its own (TypeBox `examples`, an annotation
+// validation ignores), which @fastify/swagger moves to the media type, so every route using it shows it.
 
 /** Plain JSON, as the document is: only objects, arrays and scalars. */
 type Json = Record<string, unknown>;

@@ -11,8 +11,12 @@ export const CursorSchema = Type.String({
   description: 'Opaque cursor from next_cursor',
 });
 
-/** The `{ data, next_cursor }` envelope of every list. */
-export function PageSchema<T extends TSchema>(title: string, item: T) {
+/** The `{ data, next_cursor }` envelope of every list, with an example of a page (the OpenAPI document's). */
+export function PageSchema<T extends TSchema>(
+  title: string,
+  item: T,
+  example: { data: unknown[]; next_cursor: string | null },
+) {
   return Type.Object(
     {
       data: Type.Array(item),
@@ -20,7 +24,7 @@ export function PageSchema<T extends TSchema>(title: string, item: T) {
         description: 'Pass as ?cursor= for the next page',
       }),
     },
-    { title },
+    { title, examples: [example] },
   );
 }
 

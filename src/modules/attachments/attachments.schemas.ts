@@ -1,12 +1,44 @@
 import { Type, type Static } from 'typebox';
-import { Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { EXAMPLE, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+
+/** Alice's picture, uploaded and not sent yet; its links as the API signs them. */
+const ATTACHMENT_EXAMPLE = {
+  id: EXAMPLE.attachmentId,
+  conversation_id: null,
+  uploader_id: 'alice',
+  name: 'mockup.png',
+  content_type: 'image/png',
+  size: 482133,
+  sha256: 'fd4724e97003de393e3446a2b4345f1a4ea0a1e8d806b8368b07af096dc955eb',
+  width: 1600,
+  height: 1000,
+  status: 'ready',
+  rejected_reason: null,
+  thumbnails: [
+    {
+      width: 256,
+      height: 160,
+      content_type: 'image/webp',
+      url: '/v1/files/AQEAAGsCy2wBmptcLR5_MIpBO1xtfo-QAZqbclprfI2eDxorPE1ebw.luXHIIov31m1AfIJnmhVGJM3g-DO3mssf7E78GKK8i8',
+    },
+    {
+      width: 1024,
+      height: 640,
+      content_type: 'image/webp',
+      url: '/v1/files/AQIAAGsCy2wBmptcLR5_MIpBO1xtfo-QAZqbclprfI2eDxorPE1ebw.g5Jak5MwOe-E-8qRFlp0mqFQwZkhn7OT2LXZo-rmGUg',
+    },
+  ],
+  url: '/v1/files/AQAAAGsCy2wBmptcLR5_MIpBO1xtfo-QAZqbclprfI2eDxorPE1ebw.TFQ6V38y48jFhvOrlEKNM7e_y8ONRC76-3mHl1Ixjos',
+  url_expires_at: '2026-11-22T11:01:00.000Z',
+  created_at: '2026-11-22T09:58:12.000Z',
+};
 
 const Url = Type.String({
   description:
     'A signed link to the bytes, relative to the API (`/v1/files/…`): whoever holds it may fetch this one ' +
     'object until `url_expires_at`, with Range and caching headers; with S3 storage it redirects to a ' +
     'presigned GET. Ask `GET /v1/attachments/{id}` for fresh links.',
-  examples: ['/v1/files/eyJ0IjoiMDE5YTliNmUifQ.8Jx3qY…'],
+  examples: [ATTACHMENT_EXAMPLE.url],
 });
 
 export const AttachmentStatus = Type.Union(
@@ -60,7 +92,7 @@ export const AttachmentView = Type.Object(
     url_expires_at: Timestamp,
     created_at: Timestamp,
   },
-  { title: 'AttachmentView', additionalProperties: false },
+  { title: 'AttachmentView', additionalProperties: false, examples: [ATTACHMENT_EXAMPLE] },
 );
 export type AttachmentView = Static<typeof AttachmentView>;
 
@@ -80,9 +112,14 @@ export const StorageUsage = Type.Object(
     }),
     attachments: Type.Integer({ description: 'Attachments kept' }),
   },
-  { title: 'StorageUsage' },
+  {
+    title: 'StorageUsage',
+    examples: [{ storage_bytes: 734003200, storage_quota_bytes: 10737418240, attachments: 1284 }],
+  },
 );
 export type StorageUsage = Static<typeof StorageUsage>;
+
+const PRESIGNED_ID = '019a9b73-6b7c-7d8e-9f0a-1b2c3d4e5f6a';
 
 /** `POST /v1/attachments/presign`: the file about to be put straight into S3. */
 export const PresignRequest = Type.Object(
@@ -100,7 +137,11 @@ export const PresignRequest = Type.Object(
       }),
     ),
   },
-  { title: 'PresignRequest', additionalProperties: false },
+  {
+    title: 'PresignRequest',
+    additionalProperties: false,
+    examples: [{ name: 'site-walkthrough.mp4', size: 73400320, content_type: 'video/mp4' }],
+  },
 );
 
 export const PresignedUpload = Type.Object(
@@ -119,5 +160,22 @@ export const PresignedUpload = Type.Object(
     title: 'PresignedUpload',
     additionalProperties: false,
     description: 'Then `POST /v1/attachments/{id}/complete` makes it an attachment',
+    examples: [
+      {
+        id: PRESIGNED_ID,
+        upload: {
+          method: 'PUT',
+          url:
+            `https://parley-files.s3.eu-west-1.amazonaws.com/${EXAMPLE.tenantId}/${PRESIGNED_ID}/upload` +
+            '?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Content-Sha256=UNSIGNED-PAYLOAD' +
+            '&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20261122%2Feu-west-1%2Fs3%2Faws4_request' +
+            '&X-Amz-Date=20261122T100000Z&X-Amz-Expires=3600' +
+            '&X-Amz-Signature=3c1f9e0d8b7a65f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0' +
+            '&X-Amz-SignedHeaders=content-length%3Bhost&x-id=PutObject',
+          headers: { 'content-length': '73400320' },
+        },
+        expires_at: '2026-11-22T11:00:00.000Z',
+      },
+    ],
   },
 );

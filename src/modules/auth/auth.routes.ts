@@ -20,10 +20,23 @@ const MintTokenBody = Type.Object(
   { additionalProperties: false, examples: [{ ttl_seconds: 3600 }] },
 );
 
-const MintedToken = Type.Object({
-  token: Type.String({ description: 'HS256 JWT: header kid = the api key id, claims sub and exp' }),
-  expires_at: Timestamp,
-});
+const MintedToken = Type.Object(
+  {
+    token: Type.String({ description: 'HS256 JWT: header kid = the api key id, claims sub and exp' }),
+    expires_at: Timestamp,
+  },
+  {
+    examples: [
+      {
+        token:
+          'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6IjAxOWE5YjY2LTBiMWMtN2QyZS04ZjNhLTRiNWM2ZDdlOGY5YSJ9.' +
+          'eyJzdWIiOiJhbGljZSIsImlhdCI6MTc5NTM0MTYwMCwiZXhwIjoxNzk1MzQ1MjAwfQ.' +
+          'GisPxY6mojW1pgjoiJlYfvIUCCrfH84nNQfILs-c2Go',
+        expires_at: '2026-11-22T11:00:00.000Z',
+      },
+    ],
+  },
+);
 
 /** Token minting: a convenience for tenant backends that do not sign their own JWTs. */
 export function registerAuthRoutes(app: App, auth: AuthService): void {

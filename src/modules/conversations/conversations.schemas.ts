@@ -1,9 +1,10 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { EXAMPLE, Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { MESSAGE_EXAMPLE } from '../messages/messages.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 
-const EXAMPLE_TIME = '2026-11-22T10:00:00.000Z';
+const EXAMPLE_TIME = EXAMPLE.time;
 
 export const ConversationTypeSchema = Type.Union(
   [Type.Literal('direct'), Type.Literal('group'), Type.Literal('channel')],
@@ -45,7 +46,7 @@ export const Conversation = Type.Object(
     title: 'Conversation',
     examples: [
       {
-        id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
+        id: EXAMPLE.conversationId,
         type: 'group',
         name: 'design-team',
         topic: null,
@@ -175,6 +176,60 @@ export const UpdateSettingsBody = Type.Object(
   },
 );
 
-export const ConversationPage = PageSchema('ConversationPage', Conversation);
-export const MemberPage = PageSchema('MemberPage', Member);
-export const MemberList = Type.Object({ data: Type.Array(Member) }, { title: 'MemberList' });
+// Both lists of conversations answer with this page: its example is a channel, which either may show.
+const CHANNEL_MESSAGE_EXAMPLE = {
+  ...MESSAGE_EXAMPLE,
+  id: '019a9b74-7c8d-7e9f-8a0b-2c3d4e5f6a7b',
+  conversation_id: EXAMPLE.channelId,
+  seq: 17,
+  sender_id: 'carol',
+  text: 'All hands at 3pm: @alice, can you share the deck?',
+  mentions: ['alice'],
+  reactions: [],
+  client_msg_id: null,
+  created_at: '2026-11-22T09:30:00.000Z',
+};
+export const ConversationPage = PageSchema('ConversationPage', Conversation, {
+  data: [
+    {
+      id: EXAMPLE.channelId,
+      type: 'channel',
+      name: 'general',
+      topic: 'Company-wide announcements',
+      metadata: {},
+      created_by: 'carol',
+      member_count: 42,
+      created_at: '2026-11-02T08:00:00.000Z',
+      updated_at: '2026-11-02T08:00:00.000Z',
+      archived_at: null,
+      role: 'MEMBER',
+      muted: false,
+      muted_until: null,
+      unread_count: 2,
+      mention_count: 1,
+      last_message: CHANNEL_MESSAGE_EXAMPLE,
+    },
+  ],
+  next_cursor: 'WyIyMDI2LTExLTIyVDA5OjMwOjAwLjAwMFoiLCIwMTlhOWI1ZC00ZTVmLTdhNmItOGM3ZC05ZTBmMWEyYjNjNGQiXQ',
+});
+export const MemberPage = PageSchema('MemberPage', Member, {
+  data: [
+    { user_id: 'alice', role: 'OWNER', joined_at: EXAMPLE_TIME },
+    { user_id: 'bob', role: 'MEMBER', joined_at: EXAMPLE_TIME },
+  ],
+  next_cursor: 'WyJib2IiXQ',
+});
+export const MemberList = Type.Object(
+  { data: Type.Array(Member) },
+  {
+    title: 'MemberList',
+    examples: [
+      {
+        data: [
+          { user_id: 'dave', role: 'MEMBER', joined_at: '2026-11-22T10:10:00.000Z' },
+          { user_id: 'erin', role: 'MEMBER', joined_at: '2026-11-22T10:10:00.000Z' },
+        ],
+      },
+    ],
+  },
+);

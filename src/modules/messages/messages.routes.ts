@@ -55,7 +55,7 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
     schema: {
       operationId: 'sendDirectMessage',
       description:
-        'Sends a message to one user, creating the direct conversation between the two on first use (201) or using it (200). Takes `client_msg_id`, `attachment_ids` and `metadata` as a send to a conversation does.',
+        'Sends a message to one user, creating the direct conversation between the two on first use. 201 with the new message; a retry with the same `client_msg_id` answers 200 with the first one. Takes `client_msg_id`, `attachment_ids` and `metadata` as a send to a conversation does.',
       ...doc,
       summary: 'Send a direct message, creating the direct conversation if needed',
       body: DirectMessageBody,

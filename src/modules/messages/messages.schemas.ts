@@ -1,11 +1,9 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema } from '../../http/pagination.ts';
-import { Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { EXAMPLE, Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
 import { AttachmentView } from '../attachments/attachments.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 
-const EXAMPLE_TIME = '2026-11-22T10:00:00.000Z';
-const EXAMPLE_ID = '019a9b70-1c2d-7e3f-8a4b-5c6d7e8f9a0b';
 /**
  * The largest seq the API takes: beyond it a JSON number is no longer an exact integer, and a bigint
  * column overflows soon after (a 400, not the database's error).
@@ -47,6 +45,40 @@ export const Reaction = Type.Object(
   { title: 'Reaction' },
 );
 
+/** Alice's message 42 in design-team, as it is sent (later: edited at 10:05, pinned, replied to by bob). */
+export const MESSAGE_EXAMPLE = {
+  id: EXAMPLE.messageId,
+  conversation_id: EXAMPLE.conversationId,
+  seq: 42,
+  sender_id: 'alice',
+  text: 'Ship it @bob?',
+  mentions: ['bob'],
+  thread_root_id: null,
+  reply_count: 0,
+  last_reply_at: null,
+  reactions: [{ emoji: '👍', count: 2, me: true }],
+  attachments: [],
+  metadata: {},
+  client_msg_id: 'c-7f3a',
+  pinned_at: null,
+  created_at: EXAMPLE.time,
+  edited_at: null,
+  deleted_at: null,
+};
+/** Bob's answer in the thread of message 42. */
+export const REPLY_EXAMPLE = {
+  ...MESSAGE_EXAMPLE,
+  id: EXAMPLE.replyId,
+  seq: 43,
+  sender_id: 'bob',
+  text: 'Shipping now 🚀',
+  mentions: [],
+  thread_root_id: EXAMPLE.messageId,
+  reactions: [],
+  client_msg_id: null,
+  created_at: '2026-11-22T10:02:00.000Z',
+};
+
 export const Message = Type.Object(
   {
     id: Uuid,
@@ -71,27 +103,7 @@ export const Message = Type.Object(
   },
   {
     title: 'Message',
-    examples: [
-      {
-        id: EXAMPLE_ID,
-        conversation_id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
-        seq: 42,
-        sender_id: 'alice',
-        text: 'Ship it @bob?',
-        mentions: ['bob'],
-        thread_root_id: null,
-        reply_count: 0,
-        last_reply_at: null,
-        reactions: [{ emoji: '👍', count: 2, me: true }],
-        attachments: [],
-        metadata: {},
-        client_msg_id: 'c-7f3a',
-        pinned_at: null,
-        created_at: EXAMPLE_TIME,
-        edited_at: null,
-        deleted_at: null,
-      },
-    ],
+    examples: [MESSAGE_EXAMPLE],
   },
 );
 export type MessageView = Static<typeof Message>;
@@ -166,7 +178,10 @@ export const HistoryPage = Type.Object(
     has_more_before: Type.Boolean(),
     has_more_after: Type.Boolean(),
   },
-  { title: 'HistoryPage' },
+  {
+    title: 'HistoryPage',
+    examples: [{ data: [MESSAGE_EXAMPLE], has_more_before: true, has_more_after: false }],
+  },
 );
 
 export const RepliesQuery = Type.Object(
@@ -175,7 +190,7 @@ export const RepliesQuery = Type.Object(
 );
 export const RepliesPage = Type.Object(
   { data: Type.Array(Message), has_more_after: Type.Boolean() },
-  { title: 'RepliesPage' },
+  { title: 'RepliesPage', examples: [{ data: [REPLY_EXAMPLE], has_more_after: false }] },
 );
 
 export const Edit = Type.Object(
@@ -189,7 +204,21 @@ export const Edit = Type.Object(
 );
 export const EditList = Type.Object(
   { data: Type.Array(Edit, { description: 'Oldest first' }) },
-  { title: 'EditList' },
+  {
+    title: 'EditList',
+    examples: [
+      {
+        data: [
+          {
+            version: 1,
+            text: 'Ship it @bob?',
+            created_at: EXAMPLE.time,
+            edited_at: '2026-11-22T10:05:00.000Z',
+          },
+        ],
+      },
+    ],
+  },
 );
 
 export const PageQuery = Type.Object(
@@ -209,9 +238,23 @@ export const ReactionPage = Type.Object(
     data: Type.Array(ReactionDetail),
     next_cursor: Nullable(Type.String()),
   },
-  { title: 'ReactionPage' },
+  {
+    title: 'ReactionPage',
+    examples: [
+      {
+        data: [
+          { emoji: '👍', user_id: 'alice', created_at: '2026-11-22T10:01:00.000Z' },
+          { emoji: '👍', user_id: 'bob', created_at: '2026-11-22T10:01:30.000Z' },
+        ],
+        next_cursor: null,
+      },
+    ],
+  },
 );
 export const MessagePage = Type.Object(
   { data: Type.Array(Message), next_cursor: Nullable(Type.String()) },
-  { title: 'MessagePage' },
+  {
+    title: 'MessagePage',
+    examples: [{ data: [{ ...MESSAGE_EXAMPLE, pinned_at: '2026-11-22T10:06:00.000Z' }], next_cursor: null }],
+  },
 );

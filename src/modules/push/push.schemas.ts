@@ -1,7 +1,18 @@
 import { Type, type Static } from 'typebox';
-import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { EXAMPLE, Timestamp, Uuid } from '../../http/schemas.ts';
 
 const EXAMPLE_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bH…';
+const EXAMPLE_KEYS = {
+  p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
+  auth: 'tBHItJI5svbpez7KI4CCXg',
+};
+/** Alice's browser, as the subscription list and her export show it. */
+export const PUSH_SUBSCRIPTION_EXAMPLE = {
+  id: EXAMPLE.pushSubscriptionId,
+  endpoint: EXAMPLE_ENDPOINT,
+  keys: EXAMPLE_KEYS,
+  created_at: '2026-12-07T10:00:00.000Z',
+};
 
 /**
  * A base64url value (RFC 4648 §5) of `bytes` bytes, padding allowed, as browsers give a subscription's keys:
@@ -43,15 +54,7 @@ export const CreatePushSubscriptionBody = Type.Object(
   {
     title: 'CreatePushSubscriptionBody',
     additionalProperties: false,
-    examples: [
-      {
-        endpoint: EXAMPLE_ENDPOINT,
-        keys: {
-          p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
-          auth: 'tBHItJI5svbpez7KI4CCXg',
-        },
-      },
-    ],
+    examples: [{ endpoint: EXAMPLE_ENDPOINT, keys: EXAMPLE_KEYS }],
   },
 );
 export type CreatePushSubscriptionBody = Static<typeof CreatePushSubscriptionBody>;
@@ -65,17 +68,7 @@ export const PushSubscription = Type.Object(
   },
   {
     title: 'PushSubscription',
-    examples: [
-      {
-        id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
-        endpoint: EXAMPLE_ENDPOINT,
-        keys: {
-          p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
-          auth: 'tBHItJI5svbpez7KI4CCXg',
-        },
-        created_at: '2026-12-07T10:00:00.000Z',
-      },
-    ],
+    examples: [PUSH_SUBSCRIPTION_EXAMPLE],
   },
 );
 export type PushSubscription = Static<typeof PushSubscription>;
@@ -84,7 +77,7 @@ export const PushSubscriptionList = Type.Object(
   {
     data: Type.Array(PushSubscription, { description: "The caller's subscriptions, newest first" }),
   },
-  { title: 'PushSubscriptionList' },
+  { title: 'PushSubscriptionList', examples: [{ data: [PUSH_SUBSCRIPTION_EXAMPLE] }] },
 );
 
 export const PushSubscriptionParams = Type.Object({ subscription_id: Uuid });

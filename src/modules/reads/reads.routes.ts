@@ -31,10 +31,23 @@ const ReadBody = Type.Object(
   },
   { additionalProperties: false, examples: [{ seq: 42 }, {}] },
 );
-const Receipts = Type.Object({
-  data: Type.Array(Type.Object({ user_id: UserIdSchema, last_read_seq: Type.Integer() })),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-});
+const Receipts = Type.Object(
+  {
+    data: Type.Array(Type.Object({ user_id: UserIdSchema, last_read_seq: Type.Integer() })),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  {
+    examples: [
+      {
+        data: [
+          { user_id: 'bob', last_read_seq: 42 },
+          { user_id: 'carol', last_read_seq: 42 },
+        ],
+        next_cursor: null,
+      },
+    ],
+  },
+);
 
 /** Read watermarks, unread counts and receipts. */
 export function registerReadRoutes(app: App, reads: ReadsService): void {
@@ -45,7 +58,7 @@ export function registerReadRoutes(app: App, reads: ReadsService): void {
       [OPTIONAL_BODY]: true,
       operationId: 'markRead',
       description:
-        "Moves the caller's read watermark to `seq` (a body without it, or none: the latest message); it never moves back. Unread counts follow, and the caller's other devices and members receive `read.updated`.",
+        "Moves the caller's read watermark to `seq` (a body without it, or none: the latest message); it never moves back. Unread counts follow, and the caller's own sockets (every device) receive `read.updated`; other members see it through receipts.",
       ...doc,
       summary: "Move the caller's read watermark forward (never back); default: the latest message",
       params: ConversationMessagesParams,
@@ -77,7 +90,7 @@ export function registerReadRoutes(app: App, reads: ReadsService): void {
     schema: {
       operationId: 'listReceipts',
       description:
-        'The members whose read watermark has reached this message: read receipts, a page at a time. Not the sender.',
+        "The members whose read watermark has reached this message: read receipts, a page at a time. The sender is among them (sending marks one's own message read).",
       ...doc,
       summary: 'The members whose read watermark has reached this message',
       params: MessageParams,

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { EXAMPLE } from '../../http/schemas.ts';
 
 /** A member's read state of one conversation (POST …/read, and each entry of GET /v1/unread). */
 export const ReadState = Type.Object(
@@ -8,7 +9,12 @@ export const ReadState = Type.Object(
     unread_count: Type.Integer(),
     mention_count: Type.Integer(),
   },
-  { title: 'ReadState' },
+  {
+    title: 'ReadState',
+    examples: [
+      { conversation_id: EXAMPLE.conversationId, last_read_seq: 42, unread_count: 0, mention_count: 0 },
+    ],
+  },
 );
 
 /** GET /v1/unread: totals, and the conversations with something unread. */
@@ -20,7 +26,18 @@ export const Unread = Type.Object(
       description: 'Conversations with unread messages, most unread first',
     }),
   },
-  { title: 'Unread' },
+  {
+    title: 'Unread',
+    examples: [
+      {
+        total_unread: 2,
+        total_mentions: 1,
+        conversations: [
+          { conversation_id: EXAMPLE.channelId, last_read_seq: 15, unread_count: 2, mention_count: 1 },
+        ],
+      },
+    ],
+  },
 );
 
 /** GET /v1/unread's body. */

@@ -3,7 +3,7 @@ import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
 import { CursorSchema } from '../../http/pagination.ts';
 import { errorResponses, Nullable } from '../../http/schemas.ts';
-import { Message } from '../messages/messages.schemas.ts';
+import { Message, MESSAGE_EXAMPLE } from '../messages/messages.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 import type { SearchService } from './search.service.ts';
 
@@ -26,15 +26,22 @@ const SearchQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-const SearchResults = Type.Object({
-  data: Type.Array(
-    Type.Object({
-      message: Message,
-      highlight: Type.String({ description: 'HTML-escaped snippet with the matches in <mark>' }),
-    }),
-  ),
-  next_cursor: Nullable(Type.String()),
-});
+const SearchResults = Type.Object(
+  {
+    data: Type.Array(
+      Type.Object({
+        message: Message,
+        highlight: Type.String({ description: 'HTML-escaped snippet with the matches in <mark>' }),
+      }),
+    ),
+    next_cursor: Nullable(Type.String()),
+  },
+  {
+    examples: [
+      { data: [{ message: MESSAGE_EXAMPLE, highlight: '<mark>Ship</mark> it @bob?' }], next_cursor: null },
+    ],
+  },
+);
 
 /** Message search. */
 export function registerSearchRoutes(app: App, search: SearchService): void {

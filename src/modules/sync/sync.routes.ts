@@ -1,8 +1,9 @@
 import { Type } from 'typebox';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
-import { errorResponses } from '../../http/schemas.ts';
+import { errorResponses, EXAMPLE } from '../../http/schemas.ts';
 import { LoggedEvent } from '../events/events.schemas.ts';
+import { REPLY_EXAMPLE } from '../messages/messages.schemas.ts';
 import type { SyncService } from './sync.service.ts';
 
 const SyncQuery = Type.Object(
@@ -15,11 +16,49 @@ const SyncQuery = Type.Object(
   { additionalProperties: false },
 );
 
-const SyncPage = Type.Object({
-  events: Type.Array(LoggedEvent),
-  next_cursor: Type.String(),
-  has_more: Type.Boolean(),
-});
+const SyncPage = Type.Object(
+  {
+    events: Type.Array(LoggedEvent),
+    next_cursor: Type.String(),
+    has_more: Type.Boolean(),
+  },
+  {
+    examples: [
+      {
+        events: [
+          {
+            type: 'reaction.added',
+            conversation_id: EXAMPLE.conversationId,
+            seq: 42,
+            cursor:
+              'eyJwcmV2IjoiMjY0MjoyNjQyOiIsIm5vdyI6IjI2NTA6MjY1MDoiLCJhZnRlcklkIjoxMDQxLCJhdCI6MTc5NTM0MTYwMDAwMH0',
+            data: { message_id: EXAMPLE.messageId, emoji: '👍', user_id: 'bob' },
+            ts: '2026-11-22T10:01:30.000Z',
+          },
+          {
+            type: 'message.created',
+            conversation_id: EXAMPLE.conversationId,
+            seq: 43,
+            cursor:
+              'eyJwcmV2IjoiMjY0MjoyNjQyOiIsIm5vdyI6IjI2NTA6MjY1MDoiLCJhZnRlcklkIjoxMDQyLCJhdCI6MTc5NTM0MTYwMDAwMH0',
+            data: REPLY_EXAMPLE,
+            ts: REPLY_EXAMPLE.created_at,
+          },
+          {
+            type: 'member.added',
+            conversation_id: EXAMPLE.conversationId,
+            cursor:
+              'eyJwcmV2IjoiMjY0MjoyNjQyOiIsIm5vdyI6IjI2NTA6MjY1MDoiLCJhZnRlcklkIjoxMDQzLCJhdCI6MTc5NTM0MTYwMDAwMH0',
+            data: { user_id: 'dave', role: 'MEMBER' },
+            ts: '2026-11-22T10:10:00.000Z',
+          },
+        ],
+        next_cursor: 'eyJwcmV2IjoiMjY1MDoyNjUwOiIsImF0IjoxNzk1MzQyMjA1MDAwfQ',
+        has_more: false,
+      },
+    ],
+  },
+);
 
 /** GET /v1/sync: the events a client missed, for a gap-free resume after a reconnect. */
 export function registerSyncRoutes(app: App, sync: SyncService): void {

@@ -9,15 +9,33 @@ const tags = ['system'];
 const open = { auth: 'none' } as const;
 
 const Check = Type.Union([Type.Literal('ok'), Type.Literal('error')]);
-const ReadyStatus = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('degraded'), Type.Literal('unavailable')], {
-    description:
-      'ready: everything answers. degraded: the database answers but the bus (Redis) does not; the process ' +
-      'still serves and delivers events (by its periodic read of the event log, within seconds instead of at ' +
-      'once). unavailable (503): the database does not answer.',
-  }),
-  checks: Type.Object({ database: Check, bus: Check }),
-});
+/** The body of /readyz, with the examples of the status it answers with (200, or 503). */
+const readyStatus = (examples: unknown[]) =>
+  Type.Object(
+    {
+      status: Type.Union([Type.Literal('ready'), Type.Literal('degraded'), Type.Literal('unavailable')], {
+        description:
+          'ready: everything answers. degraded: the database answers but the bus (Redis) does not; the ' +
+          'process still serves and delivers events (by its periodic read of the event log, within seconds ' +
+          'instead of at once). unavailable (503): the database does not answer.',
+      }),
+      checks: Type.Object({ database: Check, bus: Check }),
+    },
+    { examples },
+  );
+
+const METRICS_EXAMPLE = [
+  '# HELP parley_http_requests_total HTTP requests served',
+  '# TYPE parley_http_requests_total counter',
+  'parley_http_requests_total{method="GET",route="/v1/conversations",status_code="200"} 1027',
+  '# HELP parley_http_request_duration_seconds HTTP request latency, from arrival to the last byte handed to the socket',
+  '# TYPE parley_http_request_duration_seconds histogram',
+  'parley_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/conversations",status_code="200"} 988',
+  'parley_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/v1/conversations",status_code="200"} 1027',
+  'parley_http_request_duration_seconds_sum{method="GET",route="/v1/conversations",status_code="200"} 4.173',
+  'parley_http_request_duration_seconds_count{method="GET",route="/v1/conversations",status_code="200"} 1027',
+  '',
+].join('\n');
 
 /** How long a readiness probe waits for the database or the bus before counting it as down. */
 const CHECK_TIMEOUT_MS = 2000;
@@ -33,7 +51,7 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
         'Liveness: answers 200 as long as the process runs, without touching the database. For a load balancer deciding whether to restart the process; readiness is `/readyz`.',
       tags,
       summary: 'The process is up',
-      response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] }) },
     },
     handler: () => ({ status: 'ok' as const }),
   });
@@ -47,7 +65,13 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
         'Readiness: 200 when the database answers (`degraded` when the bus, Redis, does not: the process still serves), 503 when the database does not; `checks` says which. For a load balancer deciding whether to send traffic here.',
       tags,
       summary: 'The process can serve: its database answers (and whether its bus does)',
-      response: { 200: ReadyStatus, 503: ReadyStatus },
+      response: {
+        200: readyStatus([
+          { status: 'ready', checks: { database: 'ok', bus: 'ok' } },
+          { status: 'degraded', checks: { database: 'ok', bus: 'error' } },
+        ]),
+        503: readyStatus([{ status: 'unavailable', checks: { database: 'error', bus: 'ok' } }]),
+      },
     },
     handler: async (request, reply) => {
       const check = (probe: () => Promise<void>, name: string) => {
@@ -88,7 +112,12 @@ export function registerSystemRoutes(app: App, deps: { db: Database; bus: Bus; m
       tags,
       summary: 'Prometheus metrics',
       produces: ['text/plain'],
-      response: { 200: Type.String({ description: 'The Prometheus text format (version 0.0.4)' }) },
+      response: {
+        200: Type.String({
+          description: 'The Prometheus text format (version 0.0.4)',
+          examples: [METRICS_EXAMPLE],
+        }),
+      },
     },
     handler: async (_request, reply) =>
       reply.type(deps.metrics.contentType).send(await deps.metrics.metrics()),

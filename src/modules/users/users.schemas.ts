@@ -1,8 +1,17 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { Metadata, Nullable, Timestamp } from '../../http/schemas.ts';
-import { PushSubscription } from '../push/push.schemas.ts';
+import { EXAMPLE, Metadata, Nullable, Timestamp } from '../../http/schemas.ts';
+import { PUSH_SUBSCRIPTION_EXAMPLE, PushSubscription } from '../push/push.schemas.ts';
 import { UserIdSchema } from './user-id.ts';
+
+const ALICE = {
+  id: 'alice',
+  name: 'Alice',
+  avatar_url: null,
+  metadata: {},
+  created_at: EXAMPLE.time,
+  updated_at: EXAMPLE.time,
+};
 
 export const User = Type.Object(
   {
@@ -15,16 +24,7 @@ export const User = Type.Object(
   },
   {
     title: 'User',
-    examples: [
-      {
-        id: 'alice',
-        name: 'Alice',
-        avatar_url: null,
-        metadata: {},
-        created_at: '2026-11-22T10:00:00.000Z',
-        updated_at: '2026-11-22T10:00:00.000Z',
-      },
-    ],
+    examples: [ALICE],
   },
 );
 
@@ -57,7 +57,20 @@ export const ListUsersQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const UserPage = PageSchema('UserPage', User);
+export const UserPage = PageSchema('UserPage', User, {
+  data: [
+    ALICE,
+    {
+      id: 'bob',
+      name: 'Bob',
+      avatar_url: 'https://cdn.example.com/avatars/bob.png',
+      metadata: { plan: 'pro' },
+      created_at: '2026-11-22T10:00:00.000Z',
+      updated_at: '2026-11-22T11:30:00.000Z',
+    },
+  ],
+  next_cursor: 'WyJib2IiXQ',
+});
 
 export const UserExport = Type.Object(
   {
@@ -110,5 +123,38 @@ export const UserExport = Type.Object(
     }),
     exported_at: Timestamp,
   },
-  { title: 'UserExport' },
+  {
+    title: 'UserExport',
+    examples: [
+      {
+        user: ALICE,
+        memberships: [
+          {
+            conversation_id: EXAMPLE.conversationId,
+            role: 'OWNER',
+            joined_at: EXAMPLE.time,
+            last_read_seq: 42,
+            muted_until: null,
+          },
+        ],
+        messages: [
+          {
+            id: EXAMPLE.messageId,
+            conversation_id: EXAMPLE.conversationId,
+            seq: 42,
+            text: 'Ship it, @bob!',
+            thread_root_id: null,
+            metadata: {},
+            attachments: [],
+            created_at: EXAMPLE.time,
+            edited_at: '2026-11-22T10:05:00.000Z',
+            deleted_at: null,
+          },
+        ],
+        reactions: [{ message_id: EXAMPLE.messageId, emoji: '👍', created_at: '2026-11-22T10:01:00.000Z' }],
+        push_subscriptions: [PUSH_SUBSCRIPTION_EXAMPLE],
+        exported_at: '2026-11-23T08:00:00.000Z',
+      },
+    ],
+  },
 );

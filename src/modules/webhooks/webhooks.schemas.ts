@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { EXAMPLE, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
 import { LoggedEvent } from '../events/events.schemas.ts';
 
 /** The types of the log an endpoint can subscribe to: every logged event, by the event contract. */
@@ -36,6 +36,34 @@ const EventTypes = Type.Array(EventType, {
 
 const Description = Type.String({ minLength: 1, maxLength: 500 });
 
+const WEBHOOK_EXAMPLE = {
+  id: EXAMPLE.webhookId,
+  url: 'https://backend.example.com/parley/webhooks',
+  events: ['message.created'],
+  description: null,
+  enabled: true,
+  disabled_reason: null,
+  disabled_at: null,
+  failing_since: null,
+  created_at: '2026-12-07T10:00:00.000Z',
+  updated_at: '2026-12-07T10:00:00.000Z',
+};
+const DELIVERY_EXAMPLE = {
+  id: '019a9b6e-9000-7c3e-9d41-5b2f0c7a1e83',
+  webhook_id: EXAMPLE.webhookId,
+  webhook_message_id: 'msg_1042',
+  type: 'message.created',
+  source: 'event',
+  conversation_id: EXAMPLE.conversationId,
+  status: 'delivered',
+  attempts: 1,
+  next_attempt_at: null,
+  last_attempt_at: '2026-12-07T10:00:01.000Z',
+  last_status_code: 204,
+  last_error: null,
+  created_at: '2026-12-07T10:00:00.000Z',
+};
+
 export const WebhookEndpoint = Type.Object(
   {
     id: Uuid,
@@ -55,20 +83,7 @@ export const WebhookEndpoint = Type.Object(
   },
   {
     title: 'WebhookEndpoint',
-    examples: [
-      {
-        id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
-        url: 'https://backend.example.com/parley/webhooks',
-        events: ['message.created'],
-        description: null,
-        enabled: true,
-        disabled_reason: null,
-        disabled_at: null,
-        failing_since: null,
-        created_at: '2026-12-07T10:00:00.000Z',
-        updated_at: '2026-12-07T10:00:00.000Z',
-      },
-    ],
+    examples: [WEBHOOK_EXAMPLE],
   },
 );
 export type WebhookEndpoint = Static<typeof WebhookEndpoint>;
@@ -81,7 +96,10 @@ export const WebhookEndpointWithSecret = Type.Object(
       description: 'The signing secret (whsec_…), shown once: keep it to verify webhook-signature',
     }),
   },
-  { title: 'WebhookEndpointWithSecret' },
+  {
+    title: 'WebhookEndpointWithSecret',
+    examples: [{ ...WEBHOOK_EXAMPLE, secret: 'whsec_Hym5hNLSB7vEzyCuDjJebRiUz3kUvBObcv9JghIpLOM=' }],
+  },
 );
 
 export const WebhookParams = Type.Object({ webhook_id: Uuid });
@@ -117,7 +135,10 @@ export const ListWebhooksQuery = Type.Object(
   { limit: Type.Optional(LimitSchema), cursor: Type.Optional(CursorSchema) },
   { additionalProperties: false },
 );
-export const WebhookPage = PageSchema('WebhookPage', WebhookEndpoint);
+export const WebhookPage = PageSchema('WebhookPage', WebhookEndpoint, {
+  data: [WEBHOOK_EXAMPLE],
+  next_cursor: null,
+});
 
 export const DeliveryStatus = Type.Union([
   Type.Literal('pending'),
@@ -157,23 +178,7 @@ export const WebhookDelivery = Type.Object(
   },
   {
     title: 'WebhookDelivery',
-    examples: [
-      {
-        id: '019a9b6e-9000-7c3e-9d41-5b2f0c7a1e83',
-        webhook_id: '019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83',
-        webhook_message_id: 'msg_1042',
-        type: 'message.created',
-        source: 'event',
-        conversation_id: '019a9b6e-8e00-7c3e-9d41-5b2f0c7a1e83',
-        status: 'delivered',
-        attempts: 1,
-        next_attempt_at: null,
-        last_attempt_at: '2026-12-07T10:00:01.000Z',
-        last_status_code: 204,
-        last_error: null,
-        created_at: '2026-12-07T10:00:00.000Z',
-      },
-    ],
+    examples: [DELIVERY_EXAMPLE],
   },
 );
 export type WebhookDelivery = Static<typeof WebhookDelivery>;
@@ -186,7 +191,10 @@ export const ListDeliveriesQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-export const DeliveryPage = PageSchema('DeliveryPage', WebhookDelivery);
+export const DeliveryPage = PageSchema('DeliveryPage', WebhookDelivery, {
+  data: [DELIVERY_EXAMPLE],
+  next_cursor: null,
+});
 
 export const ReplayBody = Type.Object(
   { since: Timestamp },
@@ -197,5 +205,5 @@ export const ReplayResult = Type.Object(
   {
     replayed: Type.Integer({ minimum: 0, description: 'How many deliveries the replay created' }),
   },
-  { title: 'ReplayResult' },
+  { title: 'ReplayResult', examples: [{ replayed: 12 }] },
 );
