@@ -148,13 +148,38 @@ export default {
       from: { path: '^src/outbound/' },
       to: { path: '^src/(?!outbound/)' },
     },
+    {
+      name: 'client-sdk-stands-alone',
+      severity: 'error',
+      comment:
+        'packages/client is published on its own (@parley/client): its source imports only itself and its ' +
+        'own dependencies, never the server.',
+      from: { path: '^packages/client/src/' },
+      to: { pathNot: ['^packages/client/src/', 'node_modules/(openapi-fetch|ws)/'] },
+    },
+    {
+      name: 'client-sdk-browser-safe',
+      severity: 'error',
+      comment:
+        'Everything of the client SDK but its Node entry (node.ts) runs in browsers: no Node built-in, no ws.',
+      from: { path: '^packages/client/src/(?!node\\.ts$)' },
+      to: { path: 'node_modules/ws/' },
+    },
+    {
+      name: 'client-sdk-no-node-built-ins',
+      severity: 'error',
+      comment:
+        'The client SDK runs in browsers: no Node built-in anywhere in its source (ws brings its own).',
+      from: { path: '^packages/client/src/' },
+      to: { dependencyTypes: ['core'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
     // Counts `import type` too (see the top of this file).
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    exclude: { path: ['^src/db/migrations/', '^bench/results/', '^dist/', '^coverage/', '^data/'] },
+    exclude: { path: ['^src/db/migrations/', '^bench/results/', '(^|/)dist/', '^coverage/', '^data/'] },
     enhancedResolveOptions: {
       exportsFields: ['exports'],
       conditionNames: ['import', 'require', 'node', 'default', 'types'],

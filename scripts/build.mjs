@@ -1,11 +1,13 @@
-// `npm run build` (and `prepare`, which `npm ci` runs): bundles the server (src/main.ts and everything it
+// `npm run build` (and `prepare`, which `npm ci` runs): compiles the client SDK (below), and bundles the server (src/main.ts and everything it
 // imports, node_modules included) into one file, dist/main.mjs, and the operator CLI (src/cli.ts) into
 // dist/cli.mjs, copies the SQL migrations and the database's function sources (src/db/functions) beside
 // them, and stamps the build so bin/start.mjs and bin/parley.js know it is current (bin/built.mjs). One file
 // instead of about 1,200 modules: resolving, reading and linking those took about half a second of every
 // start (docs/PERFORMANCE.md), and compiling them through tsx 1.3 s of every CLI command. Type checking is
 // `npm run typecheck`; esbuild only strips the types.
+import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -47,3 +49,10 @@ for (const folder of ['migrations', 'functions']) {
   cpSync(path.join(root, 'src', 'db', folder), path.join(dist, folder), { recursive: true });
 }
 writeFileSync(path.join(dist, '.built'), `${new Date().toISOString()}\n`);
+
+// The client SDK (packages/client) compiles to packages/client/dist, JavaScript and declarations, as it is
+// published: examples/ and the demo import it as `@parley/client`, through the workspace's link.
+const client = path.join(root, 'packages', 'client');
+rmSync(path.join(client, 'dist'), { recursive: true, force: true });
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', path.join(client, 'tsconfig.build.json')], { stdio: 'inherit' });
