@@ -1,4 +1,5 @@
-// `npm run build` (and `prepare`, which `npm ci` runs): compiles the client SDK (below), and bundles the server (src/main.ts and everything it
+// `npm run build` (and `prepare`, which `npm ci` runs): compiles the client SDK and builds the web demo
+// (below), and bundles the server (src/main.ts and everything it
 // imports, node_modules included) into one file, dist/main.mjs, and the operator CLI (src/cli.ts) into
 // dist/cli.mjs, copies the SQL migrations and the database's function sources (src/db/functions) beside
 // them, and stamps the build so bin/start.mjs and bin/parley.js know it is current (bin/built.mjs). One file
@@ -56,3 +57,8 @@ const client = path.join(root, 'packages', 'client');
 rmSync(path.join(client, 'dist'), { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', path.join(client, 'tsconfig.build.json')], { stdio: 'inherit' });
+
+// The web demo (packages/demo), built by Vite into packages/demo/dist, which the server serves at /demo/
+// (docs/DEMO.md). It imports the client SDK just built.
+const { build: viteBuild } = await import('vite');
+await viteBuild({ configFile: path.join(root, 'packages', 'demo', 'vite.config.ts') });

@@ -40,6 +40,8 @@ import { createReadsService } from './modules/reads/reads.service.ts';
 import { registerSearchRoutes } from './modules/search/search.routes.ts';
 import { createSearchService } from './modules/search/search.service.ts';
 import { registerSyncRoutes } from './modules/sync/sync.routes.ts';
+import { createDemoService } from './modules/demo/demo.service.ts';
+import { registerDemoRoutes } from './modules/demo/demo.routes.ts';
 import { createSyncService } from './modules/sync/sync.service.ts';
 import { createEventLog } from './modules/events/event-log.ts';
 import type { Bus } from './modules/events/events.bus.ts';
@@ -112,6 +114,8 @@ export interface AppDeps {
    * see src/redis.ts). Without it each process counts alone, in memory.
    */
   limitsRedis?: Redis;
+  /** The web demo at /demo/ (PARLEY_DEMO; docs/DEMO.md): off if absent. */
+  demo?: { enabled: boolean; assetsDir?: string };
 }
 
 const DEFAULT_LIMITS: GatewayLimits = {
@@ -312,6 +316,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerReadRoutes(app, reads);
   registerSearchRoutes(app, createSearchService({ orm, links }));
   registerSyncRoutes(app, createSyncService({ orm, retentionDays: deps.eventRetentionDays }));
+  if (deps.demo?.enabled === true) {
+    const demo = createDemoService({ orm, tenants, users, conversations, messages, auth });
+    await registerDemoRoutes(app, demo, deps.demo.assetsDir);
+  }
   const hub = new Hub({
     orm,
     feedOrm: deps.db.deliveryOrm,

@@ -41,6 +41,8 @@ export interface Config {
   presence: PresenceTimings;
   /** Which addresses webhook and Web Push requests may reach (docs/OUTBOUND.md). */
   outbound: OutboundPolicy;
+  /** Whether the web demo is served at /demo/ (PARLEY_DEMO; docs/DEMO.md). */
+  demo: boolean;
   /** The VAPID key pair (generated and stored when absent) and subject Web Push is signed with (docs/PUSH.md). */
   vapid: VapidConfig;
   /** Where attachments are stored and how big they may be (docs/ATTACHMENTS.md). */
@@ -262,6 +264,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false, got "${rawAllowPrivate}"`);
   const outbound: OutboundPolicy = { allowPrivateNetworks: rawAllowPrivate === 'true' };
 
+  // The web demo signs anyone in as its users: on by default only on the embedded database (a laptop).
+  const rawDemo = readOptional('PARLEY_DEMO') ?? (databaseUrl === undefined ? 'true' : 'false');
+  if (rawDemo !== 'true' && rawDemo !== 'false')
+    problems.push(`PARLEY_DEMO must be true or false, got "${rawDemo}"`);
+  const demo = rawDemo === 'true';
+
   const vapidPublicKey = readOptional('PARLEY_VAPID_PUBLIC_KEY');
   const vapidPrivateKey = readOptional('PARLEY_VAPID_PRIVATE_KEY');
   if ((vapidPublicKey === undefined) !== (vapidPrivateKey === undefined))
@@ -387,6 +395,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outbound,
     vapid,
     attachments,
+    demo,
     logLevel: logLevel ?? 'info',
   };
 }

@@ -163,6 +163,7 @@ async function serve(
     ...(limitsRedis === undefined ? {} : { limitsRedis }),
     maxTokenTtlSeconds: config.maxTokenTtlSeconds,
     attachments: { storage, limits: config.attachments.limits },
+    demo: { enabled: config.demo },
     hubTimings: {
       offlineAfterMs: config.presence.offlineAfterMs,
       presenceTtlMs: config.presence.ttlMs,
@@ -202,7 +203,13 @@ async function serve(
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  process.stdout.write(`${welcomeText(`http://${host}:${port}`, adminToken.generated, demo, secretsFile)}\n`);
+  const baseUrl = `http://${host}:${port}`;
+  process.stdout.write(`${welcomeText(baseUrl, adminToken.generated, demo, secretsFile)}\n`);
+  if (config.demo) {
+    process.stdout.write(
+      `Web demo: ${baseUrl}/demo/  (sign in as alice, bob, carol or dave; two windows to chat; PARLEY_DEMO=false turns it off)\n\n`,
+    );
+  }
 }
 
 try {

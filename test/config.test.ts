@@ -38,6 +38,7 @@ describe('loadConfig', () => {
           maxImagePixels: 40_000_000,
         },
       },
+      demo: true,
       logLevel: 'info',
     });
   });
@@ -83,7 +84,9 @@ describe('loadConfig', () => {
         'PARLEY_S3_PREFIX must be path segments of letters, digits, ".", "_" and "-" (no "." or ".." segment)',
       ].join('\n  - '),
     );
-    expect(() => loadConfig({ PARLEY_STORAGE: 'ftp' })).toThrow('PARLEY_STORAGE must be disk or s3, got "ftp"');
+    expect(() => loadConfig({ PARLEY_STORAGE: 'ftp' })).toThrow(
+      'PARLEY_STORAGE must be disk or s3, got "ftp"',
+    );
     expect(() => loadConfig({ PARLEY_ATTACHMENT_LINK_TTL_SECONDS: '5' })).toThrow(
       'PARLEY_ATTACHMENT_LINK_TTL_SECONDS must be an integer from 60 to 604800, got "5"',
     );
@@ -209,6 +212,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS: 'yes' })).toThrow(
       'PARLEY_OUTBOUND_ALLOW_PRIVATE_NETWORKS must be true or false, got "yes"',
     );
+  });
+
+  it('serves the web demo by default on the embedded database only, and reads PARLEY_DEMO as true or false', () => {
+    expect(loadConfig({}).demo).toBe(true);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db.example.com/parley' }).demo).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db.example.com/parley', PARLEY_DEMO: 'true' }).demo).toBe(
+      true,
+    );
+    expect(loadConfig({ PARLEY_DEMO: 'false' }).demo).toBe(false);
+    expect(() => loadConfig({ PARLEY_DEMO: 'on' })).toThrow('PARLEY_DEMO must be true or false, got "on"');
   });
 
   it('reads the VAPID key pair (both or neither) and subject', () => {

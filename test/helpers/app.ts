@@ -63,6 +63,8 @@ export interface TestAppOptions {
    * (removed when it closes) and the documented limits, if absent.
    */
   attachments?: { storage?: ObjectStorage; limits?: Partial<AttachmentLimits> };
+  /** The web demo at /demo/ (PARLEY_DEMO); off if absent. */
+  demo?: { enabled: boolean };
 }
 
 /** Builds the real app on an existing database (the caller closes both). */
@@ -91,6 +93,7 @@ export async function buildTestApp(database: TestDatabase, options: TestAppOptio
     ...(options.outbound === undefined ? {} : { outbound: options.outbound }),
     ...(options.backgroundWork === undefined ? {} : { backgroundWork: options.backgroundWork }),
     ...(options.vapid === undefined ? {} : { vapid: options.vapid }),
+    ...(options.demo === undefined ? {} : { demo: options.demo }),
   });
   if (storageDir !== undefined) {
     app.addHook('onClose', async () => rm(storageDir, { recursive: true, force: true }));
