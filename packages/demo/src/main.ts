@@ -525,6 +525,8 @@ class Chat {
       }
       return;
     }
+    // Our own message may come as an event before its acknowledgement: it replaces the pending one.
+    this.pending = this.pending.filter((p) => p.client_msg_id !== message.client_msg_id);
     if (message.conversation_id !== this.openId || this.messages.some((m) => m.id === message.id)) return;
     this.messages = [...this.messages, message].sort((a, b) => a.seq - b.seq);
     this.renderTimeline('auto');
