@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ASSETS_DIR } from '../src/modules/demo/demo.routes.ts';
 import { buildTestApp, type TestApp } from './helpers/app.ts';
@@ -73,21 +74,25 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
 
   const messageTexts = (page: Page) => page.getByTestId('timeline').getByTestId('text').allTextContents();
 
-  it('lets two users chat live: messages, badges, typing, reactions, threads, edits, receipts, search', async () => {
+  it('lets two users chat live: messages, badges, typing, reactions, threads, edits, receipts, search, pictures', async () => {
     const alice = await signIn('alice');
     const bob = await signIn('bob');
 
     // Both see the seeded conversations; alice opens the group and writes.
     await alice.getByTestId('conversation-design').click();
     await expect.poll(() => alice.getByTestId('conversation-title').textContent()).toBe('design');
+    // Bob reads the group, then moves to the channel.
+    await bob.getByTestId('conversation-design').click();
+    await expect.poll(() => bob.getByTestId('conversation-title').textContent()).toBe('design');
+    await expect.poll(() => bob.getByTestId('conversation-design').getByTestId('unread').count()).toBe(0);
     await bob.getByTestId('conversation-general').click();
+    await expect.poll(() => bob.getByTestId('conversation-title').textContent()).toBe('#general');
 
     await alice.getByTestId('composer').fill('Hello @bob, this is the web demo');
     await alice.getByTestId('send').click();
     await expect.poll(() => messageTexts(alice)).toContain('Hello @bob, this is the web demo');
 
-    // Bob, in another conversation, gets an unread badge and a mention badge on "design" (which he had read:
-    // the page opens the latest conversation on sign-in).
+    // Bob, in another conversation, gets an unread badge and a mention badge on "design".
     const design = bob.getByTestId('conversation-design');
     await expect.poll(() => design.getByTestId('unread').textContent()).toBe('1');
     await expect.poll(() => design.getByTestId('mentions').textContent()).toBe('@1');
@@ -138,6 +143,25 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
     await bob.getByTestId('search').press('Enter');
     await expect.poll(() => bob.getByTestId('search-result').count()).toBe(1);
     await bob.getByTestId('search-result').click();
+
+    // Alice attaches a picture: uploaded, processed in the background, shown to bob as a thumbnail that loads.
+    const picture = await sharp({
+      create: { width: 640, height: 360, channels: 3, background: { r: 75, g: 92, b: 230 } },
+    })
+      .png()
+      .toBuffer();
+    await alice.getByTestId('composer').fill('The new header image');
+    await alice
+      .getByTestId('attach')
+      .setInputFiles({ name: 'header.png', mimeType: 'image/png', buffer: picture });
+    const image = bob.getByTestId('timeline').getByTestId('attachment-image');
+    await expect.poll(() => image.count(), { timeout: 20_000 }).toBe(1);
+    await expect
+      .poll(() => image.evaluate((element: { naturalWidth: number }) => element.naturalWidth), {
+        timeout: 10_000,
+      })
+      .toBe(256);
+    await expect.poll(() => messageTexts(bob)).toContain('The new header image');
 
     mkdirSync(SCREENSHOTS, { recursive: true });
     await alice.screenshot({ path: path.join(SCREENSHOTS, 'alice.png') });

@@ -5,6 +5,7 @@
 import {
   ParleyClient,
   ParleyError,
+  type AttachmentView,
   type Conversation,
   type Message,
   type OutgoingMessage,
@@ -128,6 +129,8 @@ class Chat {
   threadPane = h('aside', { className: 'thread', 'data-testid': 'thread' });
   status = h('span', { className: 'status', 'data-testid': 'status' });
   search = h('input', { type: 'search', placeholder: 'Search messages', 'data-testid': 'search' });
+  fileInput = h('input', { type: 'file', hidden: true, 'data-testid': 'attach' });
+  uploadLine = h('span', { className: 'upload', 'data-testid': 'upload-status' });
 
   constructor(session: Session) {
     this.session = session;
@@ -171,6 +174,7 @@ class Chat {
       if (event.key === 'Enter' && !event.shiftKey) send(event);
     });
     this.composer.addEventListener('input', () => this.sendTyping());
+    this.fileInput.addEventListener('change', () => void this.attach());
     this.search.addEventListener('keydown', (event) => {
       if (event.key === 'Enter') void this.runSearch(this.search.value.trim());
     });
@@ -216,7 +220,19 @@ class Chat {
           h(
             'form',
             { className: 'compose', onSubmit: send },
+            h(
+              'button',
+              {
+                type: 'button',
+                className: 'attach',
+                title: 'Attach a file',
+                onClick: () => this.fileInput.click(),
+              },
+              '📎',
+            ),
+            this.fileInput,
             this.composer,
+            this.uploadLine,
             h('button', { type: 'submit', 'data-testid': 'send' }, 'Send'),
           ),
         ),
@@ -241,7 +257,7 @@ class Chat {
         }),
     );
     this.renderList();
-    const first = this.openId ?? [...this.conversations.keys()][0];
+    const first = this.openId ?? this.sortedConversations()[0]?.id;
     if (first !== undefined) await this.open(first);
   }
 
@@ -250,9 +266,14 @@ class Chat {
     return `${conversation.type === 'channel' ? '#' : ''}${conversation.name ?? 'untitled'}`;
   }
 
-  renderList(): void {
+  /** Most recent activity first. */
+  sortedConversations(): Conversation[] {
     const activity = (c: Conversation) => lastMessageOf(c)?.created_at ?? c.updated_at;
-    const sorted = [...this.conversations.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
+    return [...this.conversations.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
+  }
+
+  renderList(): void {
+    const sorted = this.sortedConversations();
     this.list.replaceChildren(
       ...sorted.map((c) => {
         const title = this.titleOf(c);
@@ -406,6 +427,9 @@ class Chat {
         message.pinned_at !== null && h('span', {}, '📌'),
       ),
       body,
+      !deleted &&
+        message.attachments.length > 0 &&
+        h('div', { className: 'attachments' }, ...message.attachments.map((a) => this.renderAttachment(a))),
       message.reactions.length > 0 &&
         h(
           'div',
@@ -484,6 +508,72 @@ class Chat {
       this.renderThread();
     }
     this.renderTimeline('keep');
+  }
+
+  /** Uploads the chosen file (multipart, through the SDK), then sends it with the composer's text, if any. */
+  async attach(): Promise<void> {
+    const file = this.fileInput.files?.[0];
+    const conversationId = this.openId;
+    if (file === undefined || conversationId === null) return;
+    this.uploadLine.textContent = `uploading ${file.name}…`;
+    try {
+      const form = new FormData();
+      form.append('file', file, file.name);
+      const { data } = await this.client.api.POST('/v1/attachments', { body: form as never });
+      const uploaded = data as AttachmentView;
+      const text = this.composer.value.trim();
+      this.composer.value = '';
+      this.pending.push(
+        this.live.send(conversationId, { ...(text === '' ? {} : { text }), attachment_ids: [uploaded.id] }),
+      );
+      this.uploadLine.textContent = '';
+      this.renderTimeline('bottom');
+    } catch (error) {
+      this.uploadLine.textContent =
+        error instanceof ParleyError ? `not uploaded: ${error.message}` : 'not uploaded';
+    } finally {
+      this.fileInput.value = '';
+    }
+  }
+
+  renderAttachment(attachment: AttachmentView): HTMLElement {
+    const size =
+      attachment.size < 1024 * 1024
+        ? `${Math.ceil(attachment.size / 1024)} KB`
+        : `${(attachment.size / 1024 / 1024).toFixed(1)} MB`;
+    if (attachment.status === 'pending') {
+      return h(
+        'div',
+        { className: 'attachment', 'data-testid': 'attachment-pending' },
+        `${attachment.name} (processing…)`,
+      );
+    }
+    if (attachment.status === 'rejected') {
+      return h(
+        'div',
+        { className: 'attachment', 'data-testid': 'attachment-rejected' },
+        `${attachment.name}: ${attachment.rejected_reason ?? 'rejected'}`,
+      );
+    }
+    const thumbnail = attachment.thumbnails[0];
+    if (thumbnail !== undefined) {
+      return h(
+        'a',
+        { className: 'attachment image', href: attachment.url, target: '_blank', rel: 'noopener' },
+        h('img', {
+          src: thumbnail.url,
+          width: thumbnail.width,
+          height: thumbnail.height,
+          alt: attachment.name,
+          'data-testid': 'attachment-image',
+        }),
+      );
+    }
+    return h(
+      'a',
+      { className: 'attachment', href: attachment.url, 'data-testid': 'attachment-file' },
+      `📄 ${attachment.name} · ${size}`,
+    );
   }
 
   sendComposer(): void {
@@ -623,8 +713,21 @@ class Chat {
       case 'member.updated':
         void this.reload();
         return;
+      case 'attachment.updated': {
+        const { message_id, attachment } = event.data;
+        const target =
+          this.messages.find((m) => m.id === message_id) ??
+          this.thread?.replies.find((m) => m.id === message_id);
+        if (target !== undefined) {
+          this.replace({
+            ...target,
+            attachments: target.attachments.map((a) => (a.id === attachment.id ? attachment : a)),
+          });
+        }
+        return;
+      }
       default:
-        return; // attachment.updated, and types a newer server may add
+        return; // types a newer server may add
     }
   }
 
@@ -653,7 +756,9 @@ class Chat {
       conversation.unread_count = 0;
       conversation.mention_count = 0;
       this.renderList();
-      void this.live.markRead(conversation.id).catch(() => undefined);
+      // Up to what this page has shown, not whatever the server has by the time the frame arrives.
+      const seen = this.messages.at(-1)?.seq;
+      void this.live.markRead(conversation.id, seen).catch(() => undefined);
     }, 300);
   }
 
