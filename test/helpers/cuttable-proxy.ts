@@ -1,8 +1,9 @@
 import net from 'node:net';
 
 /**
- * A loopback TCP proxy in front of a server (the run's PostgreSQL), which a test can cut and restore: the
- * faithful shape of a database that goes away, without stopping anyone's database.
+ * A loopback TCP proxy in front of a server (the run's PostgreSQL, or a Parley server), which a test can cut
+ * and restore: the faithful shape of a database that goes away, without stopping anyone's database; or whose
+ * open connections it can drop or silence while new ones pass, the way a phone loses its network.
  */
 export interface CuttableProxy {
   /** The port clients connect to. */
@@ -14,16 +15,20 @@ export interface CuttableProxy {
   cut(): Promise<void>;
   /** Listens again on the same port and forwards new connections. */
   restore(): Promise<void>;
+  /** Resets every open connection now, both ways; new ones are accepted as usual. Returns how many. */
+  dropAll(): number;
+  /** Stops forwarding on every open connection without closing it (a dead network path). */
+  freezeAll(): void;
   close(): Promise<void>;
 }
 
 /** Starts a proxy on a free loopback port that forwards to `target`. */
 export async function startCuttableProxy(target: { host: string; port: number }): Promise<CuttableProxy> {
-  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; frozen: boolean }>();
   let isCut = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(target.port, target.host);
-    const pair = { client, upstream };
+    const pair = { client, upstream, frozen: false };
     pairs.add(pair);
     const end = () => {
       pairs.delete(pair);
@@ -34,9 +39,11 @@ export async function startCuttableProxy(target: { host: string; port: number })
     upstream.on('error', end).on('close', end);
     client.on('data', (chunk: Buffer) => {
       if (isCut) end();
-      else upstream.write(chunk);
+      else if (!pair.frozen) upstream.write(chunk);
     });
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    upstream.on('data', (chunk: Buffer) => {
+      if (!pair.frozen) client.write(chunk);
+    });
   });
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
@@ -64,6 +71,18 @@ export async function startCuttableProxy(target: { host: string; port: number })
     async restore() {
       isCut = false;
       await listen(port);
+    },
+    dropAll() {
+      const count = pairs.size;
+      for (const pair of [...pairs]) {
+        pairs.delete(pair);
+        pair.client.resetAndDestroy();
+        pair.upstream.destroy();
+      }
+      return count;
+    },
+    freezeAll() {
+      for (const pair of pairs) pair.frozen = true;
     },
     async close() {
       isCut = true;

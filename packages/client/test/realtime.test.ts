@@ -7,7 +7,7 @@ import {
   RealtimeClient,
   type SocketLike,
 } from '../src/node.ts';
-import { startDroppingProxy, tenantWith, until, useServer, type DroppingProxy } from './helpers.ts';
+import { startProxyFor, tenantWith, useServer } from './helpers.ts';
 
 // The real-time half of the SDK against a real server: connecting, the outbox, resuming after losses (the
 // random-drop test), catching up over /v1/sync when the socket cannot connect, and a reset when the kept
@@ -82,7 +82,9 @@ describe('the real-time client', () => {
       params: { path: { conversation_id: conversationId } },
       body: { text: 'hi @alice' },
     });
-    await until(() => created(conversationId).length === 2, 'both messages');
+    await expect
+      .poll(() => created(conversationId).length === 2, { message: 'both messages', timeout: 20_000 })
+      .toBe(true);
     expect(created(conversationId).map((m) => m.id)).toEqual([message.id, fromBob.id]);
     expect(live.cursor).toBeTruthy();
 
@@ -107,9 +109,9 @@ describe('the real-time client', () => {
   // The SDK's promise: whatever the network does, the application's stream of events is exactly the
   // server's history, and what it sent is stored once each, in the order it was sent.
   it('gives a stream equal to the history while its connection drops at random', async () => {
-    const proxy: DroppingProxy = await startDroppingProxy(server.url());
+    const { url, proxy } = await startProxyFor(server.url());
     open.push(proxy);
-    const { alice, bob, conversationId } = await aliceAndBob(proxy.url);
+    const { alice, bob, conversationId } = await aliceAndBob(url);
     const live = alice.realtime(FAST);
     open.push(live);
     const { created } = collect(live);
@@ -147,7 +149,12 @@ describe('the real-time client', () => {
 
     const stored = await history(bob, conversationId);
     expect(stored).toHaveLength(200);
-    await until(() => created(conversationId).length >= stored.length, 'the stream to catch up');
+    await expect
+      .poll(() => created(conversationId).length >= stored.length, {
+        message: 'the stream to catch up',
+        timeout: 20_000,
+      })
+      .toBe(true);
     // Exactly the history: every message once, in seq order, nothing else.
     expect(created(conversationId).map((m) => m.id)).toEqual(stored.map((m) => m.id));
     expect(stored.map((m) => m.seq)).toEqual(stored.map((_, i) => i + 1));
@@ -162,9 +169,9 @@ describe('the real-time client', () => {
   }, 90_000);
 
   it('finds a connection that went silent by its ping, and reconnects', async () => {
-    const proxy = await startDroppingProxy(server.url());
+    const { url, proxy } = await startProxyFor(server.url());
     open.push(proxy);
-    const { alice, bob, conversationId } = await aliceAndBob(proxy.url);
+    const { alice, bob, conversationId } = await aliceAndBob(url);
     const live = alice.realtime({ ...FAST, pingIntervalMs: 200, pongTimeoutMs: 300 });
     open.push(live);
     const { created } = collect(live);
@@ -176,8 +183,13 @@ describe('the real-time client', () => {
       params: { path: { conversation_id: conversationId } },
       body: { text: 'while silent' },
     });
-    await until(() => readies === 2, 'a new connection');
-    await until(() => created(conversationId).length === 1, 'the message sent while the connection was silent');
+    await expect.poll(() => readies === 2, { message: 'a new connection', timeout: 20_000 }).toBe(true);
+    await expect
+      .poll(() => created(conversationId).length === 1, {
+        message: 'the message sent while the connection was silent',
+        timeout: 20_000,
+      })
+      .toBe(true);
     expect(created(conversationId).map((m) => m.id)).toEqual([sent.id]);
   });
 
@@ -220,7 +232,9 @@ describe('the real-time client', () => {
         }),
       );
     }
-    await until(() => created(conversationId).length === 3, 'the catch-up');
+    await expect
+      .poll(() => created(conversationId).length === 3, { message: 'the catch-up', timeout: 20_000 })
+      .toBe(true);
     expect(created(conversationId).map((m) => m.id)).toEqual(sent.map((m) => m.id));
     expect(blocked.state).toBe('reconnecting');
     expect(attempts.length).toBeGreaterThanOrEqual(2);
@@ -240,7 +254,12 @@ describe('the real-time client', () => {
       params: { path: { conversation_id: conversationId } },
       body: { text: 'after the reset' },
     });
-    await until(() => created(conversationId).length === 1, 'the message after the reset');
+    await expect
+      .poll(() => created(conversationId).length === 1, {
+        message: 'the message after the reset',
+        timeout: 20_000,
+      })
+      .toBe(true);
     expect(created(conversationId).map((m) => m.id)).toEqual([after.id]);
   });
 
