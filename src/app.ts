@@ -20,6 +20,7 @@ import type { Database } from './db/client.ts';
 import { handleError, ProblemSchema, sendProblem } from './errors.ts';
 import type { App } from './http/app-types.ts';
 import { registerAuth } from './http/auth.ts';
+import { registerCors } from './http/cors.ts';
 import { finishOpenApiDocument } from './http/openapi-document.ts';
 import { registerOptionalBodies } from './http/optional-body.ts';
 import { PACKAGE_LICENSE, PACKAGE_VERSION } from './package-info.ts';
@@ -89,7 +90,10 @@ export interface AppDeps {
   bus: Bus;
   /** Days events are kept for /v1/sync; older cursors answer 410. */
   eventRetentionDays: number;
-  /** WebSocket limits; defaults suit tests and a single user. */
+  /**
+   * WebSocket limits, and the browser origins allowed (PARLEY_ALLOWED_ORIGINS: for the socket and for HTTP
+   * CORS alike); defaults suit tests and a single user, and allow any origin.
+   */
   realtime?: GatewayLimits;
   /** Delivery timings (typing expiry, offline grace, slow-consumer bound); the documented defaults if absent. */
   hubTimings?: Partial<HubTimings>;
@@ -208,6 +212,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     warn: (message, details) => app.log.warn(details, message),
     ...(deps.maxTokenTtlSeconds === undefined ? {} : { maxTokenTtlSeconds: deps.maxTokenTtlSeconds }),
   });
+  const limits = deps.realtime ?? DEFAULT_LIMITS;
+  // Before authentication and rate limits: a preflight carries no credentials, and a browser must be able to
+  // read their refusals (401, 429) too.
+  await registerCors(app, limits.allowedOrigins);
   registerAuth(app, auth);
   await registerRateLimits(app, deps.rateLimits ?? DEFAULT_RATE_LIMITS, deps.limitsRedis);
   registerIdempotency(app, deps.db.orm, deps.serverKey);
@@ -232,7 +240,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
             scheme: 'bearer',
             description: 'A tenant api key secret (psk_…); with X-Parley-User it acts as that user',
           },
-          userToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A user token' },
+          userToken: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description:
+              'A user token: a JWT signed by an api key, checked as RFC8725 (JWT best practices) asks: HS256 ' +
+              'only (never `none`), `kid` naming the key, `sub` and `exp` required, the lifetime capped ' +
+              '(PARLEY_MAX_TOKEN_TTL_SECONDS)',
+          },
         },
       },
     },
@@ -352,7 +368,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerPushRoutes(app, pushWork.push);
 
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
-  const limits = deps.realtime ?? DEFAULT_LIMITS;
   const connectionLimits = new ConnectionLimits(
     {
       perUser: limits.wsMaxConnectionsPerUser,

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { clip } from './clip.ts';
 
 /** Every machine-readable error code of the public API, with its HTTP status and title (docs/ERRORS.md). */
 export const ERROR_CODES = {
@@ -105,24 +106,42 @@ export function notFound(what: string): AppError {
   return new AppError('not_found', `${what} not found`);
 }
 
+/**
+ * The bounds of a problem's texts and field list: a detail or a field error may quote what the client sent
+ * (a property's name, a value), so an answer to a large bad request stays small.
+ */
+const MAX_DETAIL_LENGTH = 2000;
+const MAX_FIELD_ERRORS = 100;
+const MAX_FIELD_PATH_LENGTH = 1024;
+const MAX_FIELD_MESSAGE_LENGTH = 500;
+
 /** The RFC 9457 body, documented once and referenced by every route's error responses. */
 export const ProblemSchema = Type.Object(
   {
     type: Type.String({
+      pattern: '^urn:parley:error:[a-z_]+$',
+      maxLength: 64,
       description: 'URI naming the problem type',
       examples: ['urn:parley:error:not_found'],
     }),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
+    title: Type.String({ maxLength: 64 }),
+    status: Type.Integer({ format: 'int32', minimum: 400, maximum: 599 }),
+    detail: Type.String({ maxLength: MAX_DETAIL_LENGTH }),
     code: Type.Union(
       (Object.keys(ERROR_CODES) as ErrorCode[]).map((code) => Type.Literal(code)),
       { description: 'Stable machine-readable code; see docs/ERRORS.md' },
     ),
     errors: Type.Optional(
-      Type.Array(Type.Object({ path: Type.String(), message: Type.String() }), {
-        description: 'Per-field problems, for validation_failed',
-      }),
+      Type.Array(
+        Type.Object({
+          path: Type.String({ maxLength: MAX_FIELD_PATH_LENGTH, description: 'A JSON pointer into the request' }),
+          message: Type.String({ maxLength: MAX_FIELD_MESSAGE_LENGTH }),
+        }),
+        {
+          maxItems: MAX_FIELD_ERRORS,
+          description: `Per-field problems, for validation_failed: the first ${MAX_FIELD_ERRORS}`,
+        },
+      ),
     ),
   },
   { $id: 'Problem', title: 'Problem' },
@@ -140,7 +159,18 @@ export interface ProblemBody {
 /** The problem document of an error code. */
 export function problemOf(code: ErrorCode, detail: string, errors?: FieldError[]): ProblemBody {
   const { status, title } = ERROR_CODES[code];
-  return { type: `urn:parley:error:${code}`, title, status, detail, code, ...(errors ? { errors } : {}) };
+  const fields = errors?.slice(0, MAX_FIELD_ERRORS).map((error) => ({
+    path: clip(error.path, MAX_FIELD_PATH_LENGTH),
+    message: clip(error.message, MAX_FIELD_MESSAGE_LENGTH),
+  }));
+  return {
+    type: `urn:parley:error:${code}`,
+    title,
+    status,
+    detail: clip(detail, MAX_DETAIL_LENGTH),
+    code,
+    ...(fields ? { errors: fields } : {}),
+  };
 }
 
 /** Sends a problem+json response. */

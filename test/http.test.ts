@@ -36,6 +36,26 @@ describe('errors are problem+json', () => {
     expectProblem(lookup, 404, 'not_found');
   });
 
+  it('keeps the answer to a large bad request small: 100 field errors, bounded texts', async () => {
+    const tenant = await createTenant(t);
+    const longKey = 'k'.repeat(5000);
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/v1/conversations',
+      headers: { ...bearer(tenant.apiKey.secret), 'x-parley-user': 'alice' },
+      // 1,000 bad member ids and a property whose name alone is 5,000 characters.
+      payload: { type: 'group', members: Array.from({ length: 1000 }, (_, i) => `bad id ${i}`), [longKey]: 1 },
+    });
+    const problem = expectProblem(response, 400, 'validation_failed') as unknown as {
+      detail: string;
+      errors: { path: string; message: string }[];
+    };
+    expect(problem.errors).toHaveLength(100);
+    expect(problem.detail.length).toBeLessThanOrEqual(2000);
+    expect(Math.max(...problem.errors.map((error) => error.path.length))).toBeLessThanOrEqual(1024);
+    expect(response.body.length).toBeLessThan(20_000);
+  });
+
   it('names a bad path parameter', async () => {
     const tenant = await createTenant(t);
     const response = await t.app.inject({

@@ -5,14 +5,18 @@ describe('mentions', () => {
   const members = new Set(['bob', 'carol.smith', 'dave@acme', 'erin']);
 
   it('finds @user_id of members, once each, in order', () => {
-    expect(mentionsOf('hi @bob and @carol.smith, @bob again', members)).toEqual(['bob', 'carol.smith']);
-    expect(mentionsOf('@dave@acme: ping', members)).toEqual(['dave@acme']);
-    expect(mentionsOf('ask @erin.', members)).toEqual(['erin']);
+    expect(mentionsOf('hi @bob and @carol.smith, @bob again', members, 100)).toEqual(['bob', 'carol.smith']);
+    expect(mentionsOf('@dave@acme: ping', members, 100)).toEqual(['dave@acme']);
+    expect(mentionsOf('ask @erin.', members, 100)).toEqual(['erin']);
   });
 
   it('ignores non-members, e-mail addresses and bare @', () => {
-    expect(mentionsOf('mail bob@example.com or @stranger or @ alone', members)).toEqual([]);
+    expect(mentionsOf('mail bob@example.com or @stranger or @ alone', members, 100)).toEqual([]);
     expect(mentionCandidatesOf('x@bob')).toEqual([]);
+  });
+
+  it('keeps the first `max` mentioned members; later @names stay text', () => {
+    expect(mentionsOf('@erin @bob @erin @carol.smith', members, 2)).toEqual(['erin', 'bob']);
   });
 });
 

@@ -40,6 +40,20 @@ describe('edits', () => {
       'validation_failed',
     );
   });
+  it('lists the latest 100 earlier versions of a message edited more often', async () => {
+    const { tenant, id } = await groupWith('bob');
+    const message = await send(tenant, 'bob', id, { text: 'v1' });
+    for (let version = 2; version <= 103; version += 1) {
+      const response = await as(tenant, 'bob').patch(`/v1/messages/${message.id}`, { text: `v${version}` });
+      expect(response.statusCode).toBe(200);
+    }
+    const edits = (await as(tenant, 'alice').get(`/v1/messages/${message.id}/edits`)).json<{
+      data: { version: number; text: string }[];
+    }>();
+    expect(edits.data).toHaveLength(100);
+    expect(edits.data[0]).toMatchObject({ version: 3, text: 'v3' });
+    expect(edits.data[99]).toMatchObject({ version: 102, text: 'v102' });
+  });
 });
 
 describe('deletion', () => {
@@ -129,6 +143,26 @@ describe('reactions and pins', () => {
         errors: [{ path: '/params/emoji' }],
       });
     }
+  });
+
+  it('keeps a message to 50 different emoji, any of which can still be added', async () => {
+    const { tenant, id } = await groupWith('bob');
+    const message = await send(tenant, 'alice', id, { text: 'so many feelings' });
+    for (let index = 0; index < 50; index += 1) {
+      const response = await as(tenant, 'alice').put(`/v1/messages/${message.id}/reactions/:e${index}:`);
+      expect(response.statusCode).toBe(200);
+    }
+    const refused = await as(tenant, 'bob').put(`/v1/messages/${message.id}/reactions/:e50:`);
+    expect(expectProblem(refused, 409, 'conflict').detail).toContain('50 different emoji');
+    // One of the 50, by someone who had not reacted with it yet, is still taken.
+    const joined = (
+      await as(tenant, 'bob').put(`/v1/messages/${message.id}/reactions/:e7:`)
+    ).json<MessageBody>();
+    expect(joined.reactions).toHaveLength(50);
+    expect(joined.reactions[7]).toEqual({ emoji: ':e7:', count: 2, me: true });
+    // Once one goes, a new one fits.
+    await as(tenant, 'alice').delete(`/v1/messages/${message.id}/reactions/:e0:`);
+    expect((await as(tenant, 'bob').put(`/v1/messages/${message.id}/reactions/:e50:`)).statusCode).toBe(200);
   });
 
   it('pins for ADMINs and OWNERs, listed most recent first', async () => {

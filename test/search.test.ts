@@ -266,6 +266,21 @@ describe('highlight', () => {
     expect(substring?.highlight.replace(/<\/?mark>/g, '')).not.toMatch(/[<>]/);
   });
 
+  it('cuts a snippet of long words to 1,000 characters, its marks closed', async () => {
+    const { tenant, group } = await groupOfTwo();
+    // ts_headline's 35 words, each 200 characters of quotes (escaped six times longer), the match among them.
+    const long = (index: number) => `w${index}${'"'.repeat(199)}`;
+    const words = Array.from({ length: 40 }, (_, index) => (index === 3 ? 'deploy' : long(index)));
+    await send(tenant, 'bob', group, words.join(' '));
+
+    const [hit] = (await search(tenant, 'alice', { q: 'deploy' })).data;
+    expect(hit?.highlight).toContain('<mark>deploy</mark>');
+    const text = (hit?.highlight ?? '').replace(/<\/?mark>/g, '').replaceAll('&quot;', '"');
+    expect(Array.from(text).length).toBeLessThanOrEqual(1000);
+    expect(text.endsWith('…')).toBe(true);
+    expect((hit?.highlight.match(/<mark>/g) ?? []).length).toBe((hit?.highlight.match(/<\/mark>/g) ?? []).length);
+  });
+
   it('keeps text that looks like HTML tags, escaped, around a word match', async () => {
     const { tenant, group } = await groupOfTwo();
     const text = 'please <b>deploy</b> now';

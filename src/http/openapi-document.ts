@@ -48,18 +48,31 @@ const HEADERS: Json = {
   'X-Request-Id': {
     description:
       "The request's id (the caller's `X-Request-Id` when it sent a valid one): quote it in reports",
-    schema: { type: 'string' },
+    schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', maxLength: 128 },
+  },
+  'Access-Control-Allow-Origin': {
+    description:
+      'CORS (PARLEY_ALLOWED_ORIGINS): `*`, or the request\'s `Origin` when it is allowed; absent without one',
+    schema: { type: 'string', maxLength: 2048, pattern: '^(\\*|https?://[^/]+)$' },
   },
   'RateLimit-Limit': {
-    description: 'Requests of this budget allowed per window for this caller',
-    schema: { type: 'integer' },
+    description:
+      'Requests of this budget allowed per window for this caller: on every answer of a route that counts ' +
+      'its caller (the tenant routes), whether the route accepted the request or refused it',
+    schema: { type: 'integer', format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
   },
   'RateLimit-Remaining': {
     description: 'Requests of this budget left in the current window',
-    schema: { type: 'integer' },
+    schema: { type: 'integer', format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
   },
-  'RateLimit-Reset': { description: 'Seconds until the window resets', schema: { type: 'integer' } },
-  'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer' } },
+  'RateLimit-Reset': {
+    description: 'Seconds until the window resets',
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: 86_400 },
+  },
+  'Retry-After': {
+    description: 'Seconds to wait before trying again',
+    schema: { type: 'integer', format: 'int32', minimum: 0, maximum: 86_400 },
+  },
   'Idempotent-Replayed': {
     description:
       '`true` when this is the stored answer to an earlier request with the same `Idempotency-Key`',
@@ -67,6 +80,7 @@ const HEADERS: Json = {
   },
 };
 const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
+const RATE_LIMIT_HEADERS = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'];
 
 const PARAMETERS: Json = {
   XParleyUser: {
@@ -85,7 +99,7 @@ const PARAMETERS: Json = {
       'Makes a retry safe: the first request with a key runs, a repeat with the same body within 24 h gets ' +
       'the same answer (`Idempotent-Replayed: true`), the key with another body is 422, a repeat while the ' +
       'first runs is 409.',
-    schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$' },
+    schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,255}$', maxLength: 255 },
   },
 };
 const parameterRef = (name: string) => ({ $ref: `#/components/parameters/${name}` });
@@ -100,7 +114,12 @@ function errorResponseOf(status: number): { name: string; response: Json } {
   const name = text.replace(/[^A-Za-z0-9]+(.)?/g, (_match, next: string | undefined) =>
     (next ?? '').toUpperCase(),
   );
-  const headers: Json = { 'X-Request-Id': headerRef('X-Request-Id') };
+  const headers: Json = {
+    'X-Request-Id': headerRef('X-Request-Id'),
+    'Access-Control-Allow-Origin': headerRef('Access-Control-Allow-Origin'),
+  };
+  // A refusal by the route itself still counted against the caller's budget (the limit is checked first).
+  if (status < 500) for (const name of RATE_LIMIT_HEADERS) headers[name] = headerRef(name);
   if (status === 429 || status === 503) headers['Retry-After'] = headerRef('Retry-After');
   return {
     name,
@@ -230,7 +249,9 @@ export function finishOpenApiDocument<T extends object>(
   doc.servers = [
     {
       url: '{origin}',
-      description: 'Your Parley server: `origin` is its scheme, host and port',
+      description:
+        'Your Parley server, local, staging or production alike: `origin` is its scheme, host and port',
+      'x-internal': false,
       variables: { origin: { default: 'http://localhost:3000' } },
     },
   ];
@@ -282,9 +303,9 @@ export function finishOpenApiDocument<T extends object>(
       hoistContent(response, schemas);
       const headers = isObject(response.headers) ? response.headers : {};
       headers['X-Request-Id'] = headerRef('X-Request-Id');
+      headers['Access-Control-Allow-Origin'] = headerRef('Access-Control-Allow-Origin');
       if (status < 300 && isCounted) {
-        for (const name of ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'])
-          headers[name] = headerRef(name);
+        for (const name of RATE_LIMIT_HEADERS) headers[name] = headerRef(name);
       }
       if (status < 300 && isIdempotent) headers['Idempotent-Replayed'] = headerRef('Idempotent-Replayed');
       response.headers = headers;

@@ -3,11 +3,25 @@ import type { TSchema } from 'typebox';
 import { AppError } from '../errors.ts';
 
 /** `?limit=`: default 50, at most 200. */
-export const LimitSchema = Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size' });
+export const LimitSchema = Type.Integer({
+  format: 'int32',
+  minimum: 1,
+  maximum: 200,
+  default: 50,
+  description: 'Page size',
+});
+/** The longest keyset cursor: base64url of a short JSON array (encodeCursor). */
+const MAX_CURSOR_LENGTH = 512;
+/** A `next_cursor` as pages answer it. */
+export const NextCursor = Type.String({
+  pattern: '^[A-Za-z0-9_-]+$',
+  minLength: 1,
+  maxLength: MAX_CURSOR_LENGTH,
+});
 /** `?cursor=`: an opaque `next_cursor` from a previous page. */
 export const CursorSchema = Type.String({
   minLength: 1,
-  maxLength: 512,
+  maxLength: MAX_CURSOR_LENGTH,
   description: 'Opaque cursor from next_cursor',
 });
 
@@ -16,11 +30,12 @@ export function PageSchema<T extends TSchema>(
   title: string,
   item: T,
   example: { data: unknown[]; next_cursor: string | null },
+  maxItems = 200,
 ) {
   return Type.Object(
     {
-      data: Type.Array(item),
-      next_cursor: Type.Union([Type.String(), Type.Null()], {
+      data: Type.Array(item, { maxItems }),
+      next_cursor: Type.Union([NextCursor, Type.Null()], {
         description: 'Pass as ?cursor= for the next page',
       }),
     },

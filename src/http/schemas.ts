@@ -1,10 +1,10 @@
 import { Type } from 'typebox';
-import type { TSchema } from 'typebox';
+import type { TNumberOptions as IntegerOptions, TSchema, TStringOptions as StringOptions } from 'typebox';
 import { ERROR_CODES, type ErrorCode } from '../errors.ts';
 
 /** A nullable value, as `anyOf [T, null]` (OpenAPI 3.1 / JSON Schema). */
-export function Nullable<T extends TSchema>(schema: T) {
-  return Type.Union([schema, Type.Null()]);
+export function Nullable<T extends TSchema>(schema: T, options: { description?: string } = {}) {
+  return Type.Union([schema, Type.Null()], options);
 }
 
 /**
@@ -24,11 +24,72 @@ export const EXAMPLE = {
   pushSubscriptionId: '019a9b69-8e9f-7a0b-9c1d-2e3f4a5b6c7d',
 } as const;
 
-/** An RFC 3339 UTC timestamp. */
-export const Timestamp = Type.String({ format: 'date-time', examples: [EXAMPLE.time] });
+// Every string, integer and array of the API is bounded, in requests and in answers alike (the OWASP
+// ruleset of docs/API.md, "The OpenAPI document"): a client can size its buffers and columns from the
+// document, and the test suite's response check holds the server to what it says.
+
+/**
+ * The longest RFC 3339 time: nanoseconds and an offset (`2026-11-22T10:00:00.123456789+05:30`). Parley
+ * writes 24 characters (`2026-11-22T10:00:00.000Z`).
+ */
+const MAX_TIMESTAMP_LENGTH = 35;
+
+/** An RFC 3339 timestamp (UTC in every answer). */
+export function timestamp(options: StringOptions = {}) {
+  return Type.String({
+    format: 'date-time',
+    maxLength: MAX_TIMESTAMP_LENGTH,
+    examples: [EXAMPLE.time],
+    ...options,
+  });
+}
+export const Timestamp = timestamp();
 
 /** A UUID that Parley created. */
-export const Uuid = Type.String({ format: 'uuid', examples: [EXAMPLE.conversationId] });
+export function uuid(options: StringOptions = {}) {
+  return Type.String({
+    format: 'uuid',
+    minLength: 36,
+    maxLength: 36,
+    examples: [EXAMPLE.conversationId],
+    ...options,
+  });
+}
+export const Uuid = uuid();
+
+/** A text a person wrote (a name, a message): any characters PostgreSQL stores, at most `maxLength`. */
+export function text(maxLength: number, options: StringOptions = {}) {
+  return Type.String({ maxLength, ...options });
+}
+
+/** A lowercase hex SHA-256 digest. */
+export const Sha256Hex = Type.String({
+  pattern: '^[0-9a-f]{64}$',
+  minLength: 64,
+  maxLength: 64,
+  description: 'SHA-256, lowercase hex',
+});
+
+/** A media type as Parley stores it (`type/subtype`, RFC 6838's characters, parameters dropped). */
+export const MediaTypeName = Type.String({
+  pattern: "^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$",
+  maxLength: 255,
+  examples: ['image/webp'],
+});
+
+/**
+ * A count, size or position: a whole number both JavaScript and PostgreSQL's `bigint` hold exactly.
+ * Declared `int64`, so a client in a typed language reads it as a 64-bit integer.
+ */
+export function count(options: IntegerOptions = {}) {
+  return Type.Integer({ format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...options });
+}
+
+/** A small whole number within `minimum`..`maximum`, which must fit 32 bits. */
+export function int32(minimum: number, maximum: number, options: IntegerOptions = {}) {
+  if (minimum < -(2 ** 31) || maximum > 2 ** 31 - 1) throw new Error('int32: out of 32-bit range');
+  return Type.Integer({ format: 'int32', minimum, maximum, ...options });
+}
 
 /** A tenant-defined JSON object. */
 export const Metadata = Type.Record(Type.String(), Type.Unknown(), {

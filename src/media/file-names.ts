@@ -7,6 +7,9 @@ const MAX_FILE_NAME_CODE_POINTS = 150;
 /** The longest `.ext` kept whole when a name is shortened. */
 const MAX_EXTENSION_CODE_POINTS = 16;
 
+/** The longest file name kept, in characters (code points, as JSON Schema counts them). */
+export const MAX_FILE_NAME_LENGTH = 255;
+
 /**
  * Content-Disposition for a name of any characters (RFC 6266): `filename*` carries it in UTF-8
  * (RFC 8187), `filename` an ASCII stand-in for old clients. Control and bidirectional-override characters

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import type { FastifyBaseLogger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { tenantContextOf, type Principal } from '../context.ts';
@@ -38,9 +39,12 @@ const AUTH_TIMEOUT_MS = 5000;
  */
 export const MAX_FRAMES_BEFORE_READY = 32;
 
-/** Ajv for the gateway's own schemas (frames, the upgrade's query): the first error only, uuid checked. */
+// ajv-formats is CommonJS; under NodeNext its default import is the module object.
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
+
+/** Ajv for the gateway's own schemas (frames, the upgrade's query): the first error only, formats checked. */
 export const gatewayAjv = new Ajv({ allErrors: false, strict: false });
-gatewayAjv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+addFormats(gatewayAjv, ['uuid', 'int32', 'int64']);
 const isClientFrame = gatewayAjv.compile<ClientFrame>(ClientFrame);
 
 /** The text of a frame, however ws chunked it. */

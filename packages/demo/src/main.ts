@@ -36,9 +36,6 @@ function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
-/** The conversation's last message (the document types it loosely). */
-const lastMessageOf = (conversation: Conversation) => conversation.last_message as Message | null;
-
 const app = document.querySelector<HTMLDivElement>('#app') as HTMLDivElement;
 const REACTIONS = ['👍', '❤️', '😂', '🎉'];
 const SESSION_KEY = 'parley-demo-session';
@@ -268,7 +265,7 @@ class Chat {
 
   /** Most recent activity first. */
   sortedConversations(): Conversation[] {
-    const activity = (c: Conversation) => lastMessageOf(c)?.created_at ?? c.updated_at;
+    const activity = (c: Conversation) => c.last_message?.created_at ?? c.updated_at;
     return [...this.conversations.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
   }
 
@@ -676,7 +673,7 @@ class Chat {
         const conversation = this.conversations.get(event.conversation_id);
         if (
           conversation !== undefined &&
-          event.data.last_read_seq >= (lastMessageOf(conversation)?.seq ?? 0)
+          event.data.last_read_seq >= (conversation.last_message?.seq ?? 0)
         ) {
           conversation.unread_count = 0;
           conversation.mention_count = 0;

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { AppError } from '../../errors.ts';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
+import { ANY_ORIGIN } from '../../http/cors.ts';
 import { errorResponses, NoContent, Uuid } from '../../http/schemas.ts';
 import { serveObject, setFileSafetyHeaders } from '../../http/serve-object.ts';
 import { isServedInline } from '../../media/content-type.ts';
@@ -180,7 +181,7 @@ export function registerAttachmentRoutes(
   });
 
   app.get('/v1/files/:token', {
-    config: { auth: 'none' },
+    config: { auth: 'none', cors: ANY_ORIGIN },
     schema: {
       operationId: 'getFile',
       tags,

@@ -1,5 +1,7 @@
 import { Type, type Static } from 'typebox';
-import { EXAMPLE, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { count, EXAMPLE, int32, MediaTypeName, Nullable, Sha256Hex, text, Timestamp, Uuid } from '../../http/schemas.ts';
+import { UserIdSchema } from '../users/user-id.ts';
+import { MAX_FILE_NAME_LENGTH } from '../../media/file-names.ts';
 
 /** Alice's picture, uploaded and not sent yet; its links as the API signs them. */
 const ATTACHMENT_EXAMPLE = {
@@ -34,12 +36,26 @@ const ATTACHMENT_EXAMPLE = {
 };
 
 const Url = Type.String({
+  pattern: '^/v1/files/[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+  maxLength: 522,
   description:
     'A signed link to the bytes, relative to the API (`/v1/files/…`): whoever holds it may fetch this one ' +
     'object until `url_expires_at`, with Range and caching headers; with S3 storage it redirects to a ' +
     'presigned GET. Ask `GET /v1/attachments/{id}` for fresh links.',
   examples: [ATTACHMENT_EXAMPLE.url],
 });
+
+/** Image sides in pixels (sharp's limit is far below this). */
+const Pixels = int32(1, 2 ** 31 - 1);
+
+const FileName = text(MAX_FILE_NAME_LENGTH, {
+  description:
+    'The file name given at upload, cleaned of paths and control characters; empty in the logged events ' +
+    'of a deleted message (redacted)',
+});
+
+/** An HTTP header name (RFC 9110 token). */
+const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$", maxLength: 128 });
 
 export const AttachmentStatus = Type.Union(
   [Type.Literal('pending'), Type.Literal('ready'), Type.Literal('rejected')],
@@ -52,9 +68,9 @@ export const AttachmentStatus = Type.Union(
 
 export const Thumbnail = Type.Object(
   {
-    width: Type.Integer(),
-    height: Type.Integer(),
-    content_type: Type.String({ examples: ['image/webp'] }),
+    width: Pixels,
+    height: Pixels,
+    content_type: MediaTypeName,
     url: Url,
   },
   { title: 'Thumbnail' },
@@ -65,27 +81,27 @@ export const AttachmentView = Type.Object(
   {
     id: Uuid,
     conversation_id: Nullable(Uuid),
-    uploader_id: Type.String(),
-    name: Type.String({
-      description: 'The file name given at upload, cleaned of paths and control characters',
-    }),
+    uploader_id: UserIdSchema,
+    name: FileName,
     content_type: Type.String({
+      ...MediaTypeName,
       description: 'What the bytes are, sniffed from them: never what the client claimed',
       examples: ['image/png'],
     }),
-    size: Type.Integer({ description: 'Bytes of the original as served (for images, without metadata)' }),
-    sha256: Type.String({ description: 'SHA-256 (hex) of the original as served' }),
-    width: Nullable(Type.Integer()),
-    height: Nullable(Type.Integer()),
+    size: count({ description: 'Bytes of the original as served (for images, without metadata)' }),
+    sha256: Type.String({ ...Sha256Hex, description: 'SHA-256 (hex) of the original as served' }),
+    width: Nullable(Pixels),
+    height: Nullable(Pixels),
     duration_ms: Type.Optional(
-      Type.Integer({
+      count({
         minimum: 1,
         description: "Audio and video: the length, read from the file's headers; absent when not known",
       }),
     ),
     status: AttachmentStatus,
-    rejected_reason: Nullable(Type.String()),
+    rejected_reason: Nullable(text(500)),
     thumbnails: Type.Array(Thumbnail, {
+      maxItems: 2,
       description: 'For images, once ready: 256 and 1024 px on the long side',
     }),
     url: Url,
@@ -104,13 +120,13 @@ export const FileParams = Type.Object({
 
 export const StorageUsage = Type.Object(
   {
-    storage_bytes: Type.Integer({
+    storage_bytes: count({
       description: 'Bytes the tenant keeps in storage now, every rendition counted',
     }),
-    storage_quota_bytes: Type.Integer({
+    storage_quota_bytes: count({
       description: "The tenant's quota: its own, or the deployment's default",
     }),
-    attachments: Type.Integer({ description: 'Attachments kept' }),
+    attachments: count({ description: 'Attachments kept' }),
   },
   {
     title: 'StorageUsage',
@@ -129,7 +145,7 @@ export const PresignRequest = Type.Object(
       maxLength: 1024,
       description: 'The file name, checked as at any upload',
     }),
-    size: Type.Integer({ minimum: 1, description: 'Exactly the bytes that will be PUT' }),
+    size: count({ minimum: 1, description: 'Exactly the bytes that will be PUT' }),
     content_type: Type.Optional(
       Type.String({
         maxLength: 255,
@@ -149,8 +165,13 @@ export const PresignedUpload = Type.Object(
     id: Uuid,
     upload: Type.Object({
       method: Type.Literal('PUT'),
-      url: Type.String({ description: 'The presigned URL of the bucket: PUT the bytes there, nowhere else' }),
-      headers: Type.Record(Type.String(), Type.String(), {
+      url: Type.String({
+        format: 'uri',
+        maxLength: 8192,
+        description: 'The presigned URL of the bucket: PUT the bytes there, nowhere else',
+      }),
+      headers: Type.Record(HeaderName, text(8192), {
+        maxProperties: 32,
         description: 'Headers the PUT must carry as given (they are signed)',
       }),
     }),

@@ -9,7 +9,7 @@ import { AppError, notFound } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { isProcessableImage, sniffContentType, SNIFF_BYTES } from '../../media/content-type.ts';
 import { mediaDurationMs } from '../../media/duration.ts';
-import { contentDisposition, hasUnsafeNameCharacters } from '../../media/file-names.ts';
+import { contentDisposition, hasUnsafeNameCharacters, MAX_FILE_NAME_LENGTH } from '../../media/file-names.ts';
 import {
   ObjectNotFoundError,
   ObjectTooLargeError,
@@ -62,8 +62,6 @@ export type DirectUpload = Pick<FileToStore, 'name' | 'alsoInTransaction'> & {
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 /** How long a reservation outlives the upload that took it, if its process dies. */
 const RESERVATION_TTL_MS = 60 * 60 * 1000;
-/** The longest file name kept, in characters. */
-export const MAX_FILE_NAME_LENGTH = 255;
 
 const invalid = (path: string, message: string) =>
   new AppError('validation_failed', message, [{ path, message }]);

@@ -15,8 +15,12 @@ const tags = ['attachments'];
 const tenantCallers: Array<Record<string, string[]>> = [{ apiKey: [] }, { userToken: [] }];
 const UploadParams = Type.Object({ upload_id: Uuid });
 
-/** The tus request headers, for the OpenAPI document (the tus server checks them, not the schema). */
-const header = (description: string) => Type.Optional(Type.String({ description }));
+/**
+ * The tus request headers, for the OpenAPI document: the tus server checks what they say, the schema only
+ * their length (a number of bytes has at most 20 digits; a file name of 255 characters is 1,360 in base64).
+ */
+const header = (description: string, maxLength = 20) =>
+  Type.Optional(Type.String({ maxLength, description }));
 const TUS_RESUMABLE = header('`1.0.0`, on every request but OPTIONS (412 without it).');
 
 /** The headers the tus server reads; the credentials and the rest stay with Parley. */
@@ -111,8 +115,8 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
         headers: Type.Object({
           'tus-resumable': TUS_RESUMABLE,
           'upload-length': header('The file size in bytes (required; deferred lengths are not offered).'),
-          'upload-metadata': header('`filename <base64 name>`, and any other keys, which are ignored.'),
-          'upload-checksum': header('`<algorithm> <base64 digest>` of the body, when it carries bytes.'),
+          'upload-metadata': header('`filename <base64 name>`, and any other keys, which are ignored.', 4096),
+          'upload-checksum': header('`<algorithm> <base64 digest>` of the body, when it carries bytes.', 256),
         }),
         response: {
           201: Type.Null({ description: 'Created: `Location` names the upload' }),
@@ -170,7 +174,7 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
         headers: Type.Object({
           'tus-resumable': TUS_RESUMABLE,
           'upload-offset': header('Where these bytes go: the offset HEAD answered.'),
-          'upload-checksum': header('`<algorithm> <base64 digest>` of the body (sha1, sha256, sha512, md5).'),
+          'upload-checksum': header('`<algorithm> <base64 digest>` of the body (sha1, sha256, sha512, md5).', 256),
         }),
         response: {
           204: Type.Null({ description: 'Stored: the new `Upload-Offset`' }),

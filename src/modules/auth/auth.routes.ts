@@ -10,6 +10,7 @@ const MintTokenBody = Type.Object(
   {
     ttl_seconds: Type.Optional(
       Type.Integer({
+        format: 'int32',
         minimum: 60,
         maximum: MAX_TOKEN_TTL_SECONDS,
         default: DEFAULT_TOKEN_TTL_SECONDS,
@@ -22,7 +23,11 @@ const MintTokenBody = Type.Object(
 
 const MintedToken = Type.Object(
   {
-    token: Type.String({ description: 'HS256 JWT: header kid = the api key id, claims sub and exp' }),
+    token: Type.String({
+      pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+      maxLength: 4096,
+      description: 'HS256 JWT: header kid = the api key id, claims sub and exp',
+    }),
     expires_at: Timestamp,
   },
   {

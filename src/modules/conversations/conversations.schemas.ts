@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { EXAMPLE, Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
-import { MESSAGE_EXAMPLE } from '../messages/messages.schemas.ts';
+import { count, EXAMPLE, Metadata, Nullable, timestamp, Timestamp, Uuid } from '../../http/schemas.ts';
+import { Message, MESSAGE_EXAMPLE } from '../messages/messages.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 
 const EXAMPLE_TIME = EXAMPLE.time;
@@ -25,22 +25,20 @@ export const Conversation = Type.Object(
   {
     id: Uuid,
     type: ConversationTypeSchema,
-    name: Nullable(Type.String()),
-    topic: Nullable(Type.String()),
+    name: Nullable(Name),
+    topic: Nullable(Topic),
     metadata: Metadata,
     created_by: UserIdSchema,
-    member_count: Type.Integer(),
+    member_count: count(),
     created_at: Timestamp,
     updated_at: Timestamp,
     archived_at: Nullable(Timestamp),
     role: Nullable(RoleSchema),
     muted: Type.Boolean({ description: "Whether the caller's notifications are muted now" }),
     muted_until: Nullable(Timestamp),
-    unread_count: Type.Integer({ description: "Other people's unread main-timeline messages" }),
-    mention_count: Type.Integer({ description: 'Unread messages that mention the caller' }),
-    last_message: Nullable(
-      Type.Object({}, { additionalProperties: true, description: 'The latest message' }),
-    ),
+    unread_count: count({ description: "Other people's unread main-timeline messages" }),
+    mention_count: count({ description: 'Unread messages that mention the caller' }),
+    last_message: Nullable(Message, { description: 'The latest main-timeline message' }),
   },
   {
     title: 'Conversation',
@@ -166,7 +164,7 @@ export const UpdateMemberBody = Type.Object(
 export const UpdateSettingsBody = Type.Object(
   {
     muted_until: Nullable(
-      Type.String({ format: 'date-time', description: 'Mute notifications until then; null unmutes' }),
+      timestamp({ description: 'Mute notifications until then; null unmutes' }),
     ),
   },
   {
@@ -220,7 +218,7 @@ export const MemberPage = PageSchema('MemberPage', Member, {
   next_cursor: 'WyJib2IiXQ',
 });
 export const MemberList = Type.Object(
-  { data: Type.Array(Member) },
+  { data: Type.Array(Member, { maxItems: 1000 }) },
   {
     title: 'MemberList',
     examples: [

@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { ERROR_CODES, type ErrorCode } from '../../errors.ts';
-import { Timestamp, Uuid } from '../../http/schemas.ts';
+import { text, timestamp, Timestamp, Uuid } from '../../http/schemas.ts';
 import { Conversation, RoleSchema } from '../conversations/conversations.schemas.ts';
 import { Message, SeqOrZero } from '../messages/messages.schemas.ts';
 import { AttachmentView } from '../attachments/attachments.schemas.ts';
@@ -12,6 +12,9 @@ import { UserIdSchema } from '../users/user-id.ts';
 
 /** A position in the event log, opaque to clients (events.cursor.ts makes and reads it). */
 export const EventCursor = Type.String({
+  pattern: '^[A-Za-z0-9_-]+$',
+  minLength: 1,
+  maxLength: 8192,
   description: 'Resume from here to receive what follows; opaque, never parse it',
   examples: ['eyJwcmV2IjoiMjY0MjoyNjQyOiIsImF0IjoxNzk1MzIyMDQwMzc0fQ'],
 });
@@ -39,7 +42,11 @@ export type ConversationEventData = Static<typeof ConversationEventData>;
 
 const ConversationCreatedData = Type.Object({
   ...ConversationEventData.properties,
-  member_ids: Type.Array(UserIdSchema, { description: 'The creator first, then the other members' }),
+  member_ids: Type.Array(UserIdSchema, {
+    minItems: 1,
+    maxItems: 1001,
+    description: 'The creator first, then the other members (at most 1,000 of them)',
+  }),
 });
 
 /** A message as events carry it: `reactions[].me` is always false (an event goes to every member at once). */
@@ -57,12 +64,15 @@ const AttachmentEventData = Type.Object({
 
 const MemberData = Type.Object({ user_id: UserIdSchema, role: RoleSchema });
 const UserData = Type.Object({ user_id: UserIdSchema });
-const ReactionData = Type.Object({ message_id: Uuid, emoji: Type.String(), user_id: UserIdSchema });
+const ReactionData = Type.Object({
+  message_id: Uuid,
+  emoji: text(66, { minLength: 1 }),
+  user_id: UserIdSchema,
+});
 
 // Envelopes ---------------------------------------------------------------------------------------------
 
-const Ts = Type.String({
-  format: 'date-time',
+const Ts = timestamp({
   description: 'Logged events: when the writing transaction started; typing and presence: when sent',
 });
 

@@ -19,15 +19,19 @@ export function mentionCandidatesOf(text: string): string[] {
   return [...candidates];
 }
 
-/** The mentions of a text among `members`, in order of first appearance, each once. */
-export function mentionsOf(text: string, members: Set<string>): string[] {
-  const found: string[] = [];
+/**
+ * The mentions of a text among `members`, in order of first appearance, each once: the first `max`
+ * (MAX_MENTIONS); later ones stay plain text.
+ */
+export function mentionsOf(text: string, members: Set<string>, max: number): string[] {
+  const found = new Set<string>();
   for (const match of text.matchAll(MENTION)) {
+    if (found.size === max) break;
     const token = match[1] ?? '';
     const id = members.has(token) ? token : token.replace(TRAILING_PUNCTUATION, '');
-    if (members.has(id) && !found.includes(id)) found.push(id);
+    if (members.has(id)) found.add(id);
   }
-  return found;
+  return [...found];
 }
 
 const SHORT_NAME = /^:[a-z0-9_+-]{1,64}:$/;

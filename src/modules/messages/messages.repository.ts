@@ -281,13 +281,15 @@ export async function insertEdit(
     FROM message_edits WHERE tenant_id = ${scope.tenantId} AND message_id = ${edit.messageId}`);
 }
 
-/** Earlier versions of a message, oldest first. */
-export function listEdits(scope: TenantScope, messageId: string): Promise<EditRow[]> {
-  return scope.tx
+/** The latest `limit` earlier versions of a message, oldest first. */
+export async function listEdits(scope: TenantScope, messageId: string, limit: number): Promise<EditRow[]> {
+  const latest = await scope.tx
     .select()
     .from(messageEdits)
     .where(and(eq(messageEdits.tenantId, scope.tenantId), eq(messageEdits.messageId, messageId)))
-    .orderBy(asc(messageEdits.version));
+    .orderBy(desc(messageEdits.version))
+    .limit(limit);
+  return latest.reverse();
 }
 
 /** Purges what a deleted message must not keep: its edit history and its reactions. */

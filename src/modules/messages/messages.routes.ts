@@ -135,9 +135,9 @@ export function registerMessageRoutes(app: App, messages: MessagesService): void
     schema: {
       operationId: 'listEdits',
       description:
-        "Every version of a message's text, oldest first (version 1 is the original), each with when it was written and replaced.",
+        "The earlier versions of a message's text, oldest first (version 1 is the original), each with when it was written and replaced: the latest 100 of them for a message edited more often.",
       ...doc,
-      summary: 'Every earlier version of a message, oldest first',
+      summary: 'Earlier versions of a message, oldest first',
       params: MessageParams,
       response: { 200: EditList, ...errorResponses('forbidden', 'not_found') },
     },

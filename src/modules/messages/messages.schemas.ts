@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
-import { CursorSchema, LimitSchema } from '../../http/pagination.ts';
-import { EXAMPLE, Metadata, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { CursorSchema, LimitSchema, NextCursor } from '../../http/pagination.ts';
+import { count, EXAMPLE, Metadata, Nullable, text, Timestamp, Uuid } from '../../http/schemas.ts';
 import { AttachmentView } from '../attachments/attachments.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 
@@ -10,12 +10,13 @@ import { UserIdSchema } from '../users/user-id.ts';
  */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 const Seq = Type.Integer({
+  format: 'int64',
   minimum: 1,
   maximum: MAX_SEQ,
   description: 'Position in the conversation: dense, from 1',
 });
 /** A seq bound a client gives: 0 stands for "before the first message". */
-export const SeqOrZero = Type.Integer({ minimum: 0, maximum: MAX_SEQ });
+export const SeqOrZero = count();
 
 /** Message text: 1–10,000 Unicode code points, no NUL. */
 export const MessageText = Type.String({
@@ -36,10 +37,20 @@ export const SendText = Type.String({
   examples: ['Ship it @bob?'],
 });
 
+/** The most different emoji one message carries (Slack's number): a reaction with a 51st is refused. */
+export const MAX_DISTINCT_REACTIONS = 50;
+/** The most users one message mentions: further `@names` stay text. */
+export const MAX_MENTIONS = 100;
+/** The most earlier versions `GET /v1/messages/{id}/edits` lists: the latest ones. */
+export const MAX_LISTED_EDITS = 100;
+
+/** A reaction's emoji, as the API answers it (`ReactionParams` checks what it takes). */
+const Emoji = text(66, { minLength: 1, description: 'One emoji grapheme or a :short_name:' });
+
 export const Reaction = Type.Object(
   {
-    emoji: Type.String(),
-    count: Type.Integer(),
+    emoji: Emoji,
+    count: count({ minimum: 1 }),
     me: Type.Boolean({ description: 'Whether the caller reacted with this emoji' }),
   },
   { title: 'Reaction' },
@@ -85,17 +96,24 @@ export const Message = Type.Object(
     conversation_id: Uuid,
     seq: Seq,
     sender_id: UserIdSchema,
-    text: Nullable(Type.String({ description: 'null once deleted' })),
-    mentions: Type.Array(UserIdSchema),
+    text: Nullable(text(10_000, { description: 'null once deleted' })),
+    mentions: Type.Array(UserIdSchema, {
+      maxItems: MAX_MENTIONS,
+      description: `Members the text mentions, in order of first appearance (at most ${MAX_MENTIONS})`,
+    }),
     thread_root_id: Nullable(Uuid),
-    reply_count: Type.Integer(),
+    reply_count: count(),
     last_reply_at: Nullable(Timestamp),
-    reactions: Type.Array(Reaction),
+    reactions: Type.Array(Reaction, {
+      maxItems: MAX_DISTINCT_REACTIONS,
+      description: `Each emoji in order of first use (at most ${MAX_DISTINCT_REACTIONS} different ones)`,
+    }),
     attachments: Type.Array(AttachmentView, {
+      maxItems: 10,
       description: 'Files sent with the message (`attachment_ids` of the send), links signed when shown',
     }),
     metadata: Metadata,
-    client_msg_id: Nullable(Type.String()),
+    client_msg_id: Nullable(text(128)),
     pinned_at: Nullable(Timestamp),
     created_at: Timestamp,
     edited_at: Nullable(Timestamp),
@@ -174,7 +192,7 @@ export type HistoryQuery = Static<typeof HistoryQuery>;
 
 export const HistoryPage = Type.Object(
   {
-    data: Type.Array(Message, { description: 'Ascending seq' }),
+    data: Type.Array(Message, { maxItems: 200, description: 'Ascending seq' }),
     has_more_before: Type.Boolean(),
     has_more_after: Type.Boolean(),
   },
@@ -189,21 +207,26 @@ export const RepliesQuery = Type.Object(
   { additionalProperties: false },
 );
 export const RepliesPage = Type.Object(
-  { data: Type.Array(Message), has_more_after: Type.Boolean() },
+  { data: Type.Array(Message, { maxItems: 200 }), has_more_after: Type.Boolean() },
   { title: 'RepliesPage', examples: [{ data: [REPLY_EXAMPLE], has_more_after: false }] },
 );
 
 export const Edit = Type.Object(
   {
-    version: Type.Integer({ description: '1 for the original text' }),
-    text: Type.String(),
+    version: count({ minimum: 1, description: '1 for the original text' }),
+    text: text(10_000),
     created_at: Timestamp,
     edited_at: Timestamp,
   },
   { title: 'Edit' },
 );
 export const EditList = Type.Object(
-  { data: Type.Array(Edit, { description: 'Oldest first' }) },
+  {
+    data: Type.Array(Edit, {
+      maxItems: MAX_LISTED_EDITS,
+      description: `The latest ${MAX_LISTED_EDITS} earlier versions at most, oldest first`,
+    }),
+  },
   {
     title: 'EditList',
     examples: [
@@ -227,7 +250,7 @@ export const PageQuery = Type.Object(
 );
 export const ReactionDetail = Type.Object(
   {
-    emoji: Type.String(),
+    emoji: Emoji,
     user_id: UserIdSchema,
     created_at: Timestamp,
   },
@@ -235,8 +258,8 @@ export const ReactionDetail = Type.Object(
 );
 export const ReactionPage = Type.Object(
   {
-    data: Type.Array(ReactionDetail),
-    next_cursor: Nullable(Type.String()),
+    data: Type.Array(ReactionDetail, { maxItems: 200 }),
+    next_cursor: Nullable(NextCursor),
   },
   {
     title: 'ReactionPage',
@@ -252,7 +275,7 @@ export const ReactionPage = Type.Object(
   },
 );
 export const MessagePage = Type.Object(
-  { data: Type.Array(Message), next_cursor: Nullable(Type.String()) },
+  { data: Type.Array(Message, { maxItems: 200 }), next_cursor: Nullable(NextCursor) },
   {
     title: 'MessagePage',
     examples: [{ data: [{ ...MESSAGE_EXAMPLE, pinned_at: '2026-11-22T10:06:00.000Z' }], next_cursor: null }],

@@ -47,7 +47,13 @@ import { loadMessageView, loadMessageViews } from './message-views.ts';
 import { toEventData, toMessageView } from './messages.presenter.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { redactMessageEvents } from '../events/events.repository.ts';
-import type { HistoryQuery, MessageView, SendMessageInput } from './messages.schemas.ts';
+import {
+  MAX_LISTED_EDITS,
+  MAX_MENTIONS,
+  type HistoryQuery,
+  type MessageView,
+  type SendMessageInput,
+} from './messages.schemas.ts';
 import { SendBatcher, type RunSends } from './send-batcher.ts';
 import type { AttachmentFacts } from '../../db/schema/attachments.ts';
 import {
@@ -69,7 +75,7 @@ async function resolveMentions(scope: TenantScope, conversationId: string, text:
   const candidates = mentionCandidatesOf(text);
   if (candidates.length === 0) return [];
   const members = await findMembers(scope, conversationId, candidates);
-  return mentionsOf(text, new Set(members.map((member) => member.userId)));
+  return mentionsOf(text, new Set(members.map((member) => member.userId)), MAX_MENTIONS);
 }
 
 /** The original of a retried send, or a 409 when the sender used that client_msg_id in another conversation. */
@@ -433,12 +439,12 @@ export function createMessagesService({
       });
     },
 
-    /** Earlier versions of a message, oldest first. */
+    /** The latest earlier versions of a message (MAX_LISTED_EDITS), oldest first. */
     listEdits(ctx: TenantContext, messageId: string) {
       return run(ctx, async (scope, userId) => {
         const { role } = await loadVisibleMessage(scope, messageId, userId);
         assertAllowed(role, 'read');
-        const edits = await listEdits(scope, messageId);
+        const edits = await listEdits(scope, messageId, MAX_LISTED_EDITS);
         return {
           data: edits.map((edit) => ({
             version: edit.version,

@@ -1,6 +1,12 @@
 import { Type, type Static } from 'typebox';
 import { EXAMPLE, Timestamp, Uuid } from '../../http/schemas.ts';
 
+/**
+ * Subscriptions kept per user: a new one beyond it removes the oldest. Browsers drop subscriptions without
+ * telling, so old ones pile up; and each is a request per message, to a URL the user chose.
+ */
+export const MAX_SUBSCRIPTIONS_PER_USER = 20;
+
 const EXAMPLE_ENDPOINT = 'https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bH…';
 const EXAMPLE_KEYS = {
   p256dh: 'BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM',
@@ -62,8 +68,8 @@ export type CreatePushSubscriptionBody = Static<typeof CreatePushSubscriptionBod
 export const PushSubscription = Type.Object(
   {
     id: Uuid,
-    endpoint: Type.String(),
-    keys: Type.Object({ p256dh: Type.String(), auth: Type.String() }),
+    endpoint: Endpoint,
+    keys: Keys,
     created_at: Timestamp,
   },
   {
@@ -75,7 +81,10 @@ export type PushSubscription = Static<typeof PushSubscription>;
 
 export const PushSubscriptionList = Type.Object(
   {
-    data: Type.Array(PushSubscription, { description: "The caller's subscriptions, newest first" }),
+    data: Type.Array(PushSubscription, {
+      maxItems: MAX_SUBSCRIPTIONS_PER_USER,
+      description: "The caller's subscriptions, newest first",
+    }),
   },
   { title: 'PushSubscriptionList', examples: [{ data: [PUSH_SUBSCRIPTION_EXAMPLE] }] },
 );
@@ -85,6 +94,9 @@ export const PushSubscriptionParams = Type.Object({ subscription_id: Uuid });
 export const VapidPublicKey = Type.Object(
   {
     public_key: Type.String({
+      pattern: '^[A-Za-z0-9_-]{87}$',
+      minLength: 87,
+      maxLength: 87,
       description:
         "The server's VAPID public key (base64url, uncompressed P-256): the applicationServerKey to pass " +
         'to PushManager.subscribe()',

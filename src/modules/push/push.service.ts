@@ -5,7 +5,11 @@ import type { TenantContext } from '../../context.ts';
 import { AppError } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { ensureConsumer } from '../events/event-consumers.repository.ts';
-import type { CreatePushSubscriptionBody, PushSubscription } from './push.schemas.ts';
+import {
+  MAX_SUBSCRIPTIONS_PER_USER,
+  type CreatePushSubscriptionBody,
+  type PushSubscription,
+} from './push.schemas.ts';
 import {
   deleteSubscription,
   listSubscriptions,
@@ -16,11 +20,6 @@ import {
 
 /** The consumer of the event log that decides who gets a push (and `notification.requested`). */
 export const PUSH_CONSUMER = 'push';
-/**
- * Subscriptions kept per user: a new one beyond it removes the oldest. Browsers drop subscriptions without
- * telling, so old ones pile up; and each is a request per message, to a URL the user chose.
- */
-export const MAX_SUBSCRIPTIONS_PER_USER = 20;
 
 export interface PushServiceDeps {
   orm: Orm;

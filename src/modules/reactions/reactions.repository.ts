@@ -19,6 +19,22 @@ export async function insertReaction(
   return rows.length > 0;
 }
 
+/** Whether a message carries reactions with `emoji` already, and with how many different emoji in all. */
+export async function emojiOnMessage(
+  scope: TenantScope,
+  messageId: string,
+  emoji: string,
+): Promise<{ distinct: number; isPresent: boolean }> {
+  const [row] = await scope.tx
+    .select({
+      distinct: sql<number>`count(DISTINCT ${messageReactions.emoji})::int`,
+      isPresent: sql<boolean>`coalesce(bool_or(${messageReactions.emoji} = ${emoji}), false)`,
+    })
+    .from(messageReactions)
+    .where(and(eq(messageReactions.tenantId, scope.tenantId), eq(messageReactions.messageId, messageId)));
+  return { distinct: row?.distinct ?? 0, isPresent: row?.isPresent ?? false };
+}
+
 /** Removes a reaction; false when there was none. */
 export async function deleteReaction(
   scope: TenantScope,

@@ -24,7 +24,9 @@ export function registerReactionRoutes(app: App, reactions: ReactionsService): v
       operationId: 'addReaction',
       ...doc,
       summary: 'React to a message (idempotent); returns the message',
-      description: '{emoji} is one emoji grapheme (URL-encoded) or a :short_name: of 1–64 characters.',
+      description:
+        '{emoji} is one emoji grapheme (URL-encoded) or a :short_name: of 1–64 characters. A message carries at ' +
+        'most 50 different emoji: a reaction with a 51st is 409 `conflict` (any of the 50 is still taken).',
       params: ReactionParams,
       response: { 200: Message, ...errorResponses('forbidden', 'not_found', 'conflict') },
     },

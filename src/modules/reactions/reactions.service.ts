@@ -9,13 +9,25 @@ import { isReactionEmoji } from '../messages/message-text.ts';
 import type { EventLog } from '../events/event-log.ts';
 import { loadMessageView } from '../messages/message-views.ts';
 import type { FileLinker } from '../attachments/file-linker.ts';
-import { deleteReaction, insertReaction, listReactions } from './reactions.repository.ts';
+import { MAX_DISTINCT_REACTIONS } from '../messages/messages.schemas.ts';
+import { deleteReaction, emojiOnMessage, insertReaction, listReactions } from './reactions.repository.ts';
 
 function assertEmoji(emoji: string): void {
   if (!isReactionEmoji(emoji)) {
     throw new AppError('validation_failed', 'emoji must be one emoji or a :short_name:', [
       { path: '/params/emoji', message: 'must be one emoji grapheme or a :short_name: of 1–64 characters' },
     ]);
+  }
+}
+
+/** Refuses a reaction that would give a message more than MAX_DISTINCT_REACTIONS different emoji. */
+async function assertRoomForEmoji(scope: TenantScope, messageId: string, emoji: string): Promise<void> {
+  const { distinct, isPresent } = await emojiOnMessage(scope, messageId, emoji);
+  if (!isPresent && distinct >= MAX_DISTINCT_REACTIONS) {
+    throw new AppError(
+      'conflict',
+      `the message already carries ${MAX_DISTINCT_REACTIONS} different emoji: react with one of those`,
+    );
   }
 }
 
@@ -43,6 +55,8 @@ export function createReactionsService({
       assertAllowed(role, 'react');
       assertNotDeleted(message);
       assertNotArchived(conversation);
+      // Under the conversation's lock, so two reactions with new emoji cannot both take the last place.
+      if (isAdding) await assertRoomForEmoji(scope, messageId, emoji);
       const reaction = { messageId, emoji, userId };
       const isChanged = await (isAdding ? insertReaction(scope, reaction) : deleteReaction(scope, reaction));
       if (isChanged) {

@@ -1,7 +1,8 @@
 import { Type } from 'typebox';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
-import { errorResponses } from '../../http/schemas.ts';
+import { NextCursor } from '../../http/pagination.ts';
+import { count, errorResponses } from '../../http/schemas.ts';
 import {
   ConversationMessagesParams,
   MessageParams,
@@ -23,6 +24,7 @@ const ReadBody = Type.Object(
   {
     seq: Type.Optional(
       Type.Integer({
+        format: 'int64',
         minimum: 0,
         maximum: MAX_SEQ,
         description: 'Read up to this seq; the latest when left out',
@@ -33,8 +35,8 @@ const ReadBody = Type.Object(
 );
 const Receipts = Type.Object(
   {
-    data: Type.Array(Type.Object({ user_id: UserIdSchema, last_read_seq: Type.Integer() })),
-    next_cursor: Type.Union([Type.String(), Type.Null()]),
+    data: Type.Array(Type.Object({ user_id: UserIdSchema, last_read_seq: count() }), { maxItems: 200 }),
+    next_cursor: Type.Union([NextCursor, Type.Null()]),
   },
   {
     examples: [

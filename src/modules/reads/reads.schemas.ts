@@ -1,13 +1,13 @@
 import { Type, type Static } from 'typebox';
-import { EXAMPLE } from '../../http/schemas.ts';
+import { count, EXAMPLE, Uuid } from '../../http/schemas.ts';
 
 /** A member's read state of one conversation (POST …/read, and each entry of GET /v1/unread). */
 export const ReadState = Type.Object(
   {
-    conversation_id: Type.String({ format: 'uuid' }),
-    last_read_seq: Type.Integer(),
-    unread_count: Type.Integer(),
-    mention_count: Type.Integer(),
+    conversation_id: Uuid,
+    last_read_seq: count(),
+    unread_count: count(),
+    mention_count: count(),
   },
   {
     title: 'ReadState',
@@ -20,8 +20,8 @@ export const ReadState = Type.Object(
 /** GET /v1/unread: totals, and the conversations with something unread. */
 export const Unread = Type.Object(
   {
-    total_unread: Type.Integer(),
-    total_mentions: Type.Integer(),
+    total_unread: count(),
+    total_mentions: count(),
     conversations: Type.Array(ReadState, {
       description: 'Conversations with unread messages, most unread first',
     }),

@@ -1,11 +1,11 @@
 import { Type } from 'typebox';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
-import { CursorSchema } from '../../http/pagination.ts';
-import { errorResponses, Nullable } from '../../http/schemas.ts';
+import { CursorSchema, NextCursor } from '../../http/pagination.ts';
+import { errorResponses, Nullable, timestamp, uuid } from '../../http/schemas.ts';
 import { Message, MESSAGE_EXAMPLE } from '../messages/messages.schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
-import type { SearchService } from './search.service.ts';
+import { MAX_HIGHLIGHT_LENGTH, type SearchService } from './search.service.ts';
 
 const SearchQuery = Type.Object(
   {
@@ -16,12 +16,12 @@ const SearchQuery = Type.Object(
         'Words (stemmed), "exact phrases", -excluded words; substrings in Chinese, Japanese and similar',
       examples: ['deploy "release notes" -draft'],
     }),
-    conversation_id: Type.Optional(Type.String({ format: 'uuid' })),
+    conversation_id: Type.Optional(uuid()),
     sender_id: Type.Optional(UserIdSchema),
-    since: Type.Optional(Type.String({ format: 'date-time' })),
-    until: Type.Optional(Type.String({ format: 'date-time' })),
+    since: Type.Optional(timestamp()),
+    until: Type.Optional(timestamp()),
     has_attachments: Type.Optional(Type.Boolean()),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 20 })),
+    limit: Type.Optional(Type.Integer({ format: 'int32', minimum: 1, maximum: 200, default: 20 })),
     cursor: Type.Optional(CursorSchema),
   },
   { additionalProperties: false },
@@ -31,10 +31,14 @@ const SearchResults = Type.Object(
     data: Type.Array(
       Type.Object({
         message: Message,
-        highlight: Type.String({ description: 'HTML-escaped snippet with the matches in <mark>' }),
+        highlight: Type.String({
+          maxLength: MAX_HIGHLIGHT_LENGTH,
+          description: 'HTML-escaped snippet with the matches in <mark>',
+        }),
       }),
+      { maxItems: 200 },
     ),
-    next_cursor: Nullable(Type.String()),
+    next_cursor: Nullable(NextCursor),
   },
   {
     examples: [

@@ -2,6 +2,7 @@ import type { Orm } from '../../db/client.ts';
 import { inTenantAsUser } from '../../db/tenant-scope.ts';
 import type { TenantContext } from '../../context.ts';
 import { cursorNumber, cursorUuid, decodeCursor, encodeCursor } from '../../http/pagination.ts';
+import { clip } from '../../clip.ts';
 import { rolesAllowedTo } from '../access/permissions.ts';
 import { loadMessageViews } from '../messages/message-views.ts';
 import type { FileLinker } from '../attachments/file-linker.ts';
@@ -28,15 +29,30 @@ function substringTermOf(query: string): string | null {
   return UNSPACED_SCRIPT.test(term) && Array.from(term).length >= 2 ? term : null;
 }
 
+/**
+ * The most characters of ts_headline's snippet kept: its 35 words may each be long (a URL, a word of
+ * 10,000 letters); what is cut is replaced by `…`, and a mark left open is closed.
+ */
+const MAX_HEADLINE_CHARS = 1000;
+/** The longest highlight: every kept character escaped (`&quot;`, 6) or a mark (`</mark>`, 7). */
+export const MAX_HIGHLIGHT_LENGTH = MAX_HEADLINE_CHARS * 7 + 8;
+
+function clipHeadline(headline: string): string {
+  const clipped = clip(headline, MAX_HEADLINE_CHARS);
+  return clipped.lastIndexOf(MARK_START) > clipped.lastIndexOf(MARK_STOP) ? `${clipped}${MARK_STOP}` : clipped;
+}
+
 /** An HTML-safe snippet with the match in <mark>: ts_headline's for words, a window around a substring. */
 function highlightOf(text: string, headline: string | undefined, substring: string | null): string {
   if (headline?.includes(MARK_START)) {
-    return escapeHtml(headline).replaceAll(MARK_START, '<mark>').replaceAll(MARK_STOP, '</mark>');
+    return escapeHtml(clipHeadline(headline))
+      .replaceAll(MARK_START, '<mark>')
+      .replaceAll(MARK_STOP, '</mark>');
   }
   // Found in the text itself, ignoring case: lower-casing can change lengths ('İ'), so indexes into a
   // lower-cased copy would mark the wrong characters.
   const match = substring === null ? null : new RegExp(escapeRegExp(substring), 'iu').exec(text);
-  if (match === null) return escapeHtml(headline ?? text.slice(0, CONTEXT_CHARS * 2));
+  if (match === null) return escapeHtml(clip(headline ?? text.slice(0, CONTEXT_CHARS * 2), MAX_HEADLINE_CHARS));
   const at = match.index;
   const found = match[0];
   const start = Math.max(0, at - CONTEXT_CHARS);

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { App } from '../../http/app-types.ts';
 import { tenantContext } from '../../http/auth.ts';
 import { errorResponses, EXAMPLE } from '../../http/schemas.ts';
-import { LoggedEvent } from '../events/events.schemas.ts';
+import { EventCursor, LoggedEvent } from '../events/events.schemas.ts';
 import { REPLY_EXAMPLE } from '../messages/messages.schemas.ts';
 import type { SyncService } from './sync.service.ts';
 
@@ -11,15 +11,15 @@ const SyncQuery = Type.Object(
     since: Type.Optional(
       Type.String({ minLength: 1, maxLength: 8192, description: 'A cursor; left out: the present cursor' }),
     ),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    limit: Type.Optional(Type.Integer({ format: 'int32', minimum: 1, maximum: 1000, default: 100 })),
   },
   { additionalProperties: false },
 );
 
 const SyncPage = Type.Object(
   {
-    events: Type.Array(LoggedEvent),
-    next_cursor: Type.String(),
+    events: Type.Array(LoggedEvent, { maxItems: 1000 }),
+    next_cursor: EventCursor,
     has_more: Type.Boolean(),
   },
   {

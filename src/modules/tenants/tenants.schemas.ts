@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { EXAMPLE, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { count, EXAMPLE, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
 
 const TenantName = Type.String({ minLength: 1, maxLength: 200, examples: ['Acme'] });
 
@@ -29,8 +29,7 @@ const PushPreviews = Type.Boolean({
 });
 
 const StorageQuotaBytes = Nullable(
-  Type.Integer({
-    minimum: 0,
+  count({
     description:
       "The most bytes of attachments the tenant may keep; null: the deployment's default " +
       '(PARLEY_STORAGE_QUOTA_BYTES). Uploads beyond it answer 507 quota_exceeded.',
@@ -52,6 +51,8 @@ export const NewApiKey = Type.Object(
   {
     id: Uuid,
     secret: Type.String({
+      pattern: '^psk_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$',
+      maxLength: 80,
       description: 'Shown once: store it now. Used as the bearer token and to sign user tokens.',
     }),
   },

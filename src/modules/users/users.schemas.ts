@@ -1,8 +1,23 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { EXAMPLE, Metadata, Nullable, Timestamp } from '../../http/schemas.ts';
-import { PUSH_SUBSCRIPTION_EXAMPLE, PushSubscription } from '../push/push.schemas.ts';
+import {
+  count,
+  EXAMPLE,
+  MediaTypeName,
+  Metadata,
+  Nullable,
+  Sha256Hex,
+  text,
+  Timestamp,
+  Uuid,
+} from '../../http/schemas.ts';
+import { MAX_FILE_NAME_LENGTH } from '../../media/file-names.ts';
+import { RoleSchema } from '../conversations/conversations.schemas.ts';
+import { MAX_SUBSCRIPTIONS_PER_USER, PUSH_SUBSCRIPTION_EXAMPLE, PushSubscription } from '../push/push.schemas.ts';
 import { UserIdSchema } from './user-id.ts';
+
+const UserName = text(200, { minLength: 1 });
+const AvatarUrl = Type.String({ maxLength: 2048, pattern: '^https?://', format: 'uri' });
 
 const ALICE = {
   id: 'alice',
@@ -16,8 +31,8 @@ const ALICE = {
 export const User = Type.Object(
   {
     id: UserIdSchema,
-    name: Nullable(Type.String()),
-    avatar_url: Nullable(Type.String()),
+    name: Nullable(UserName),
+    avatar_url: Nullable(AvatarUrl),
     metadata: Metadata,
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -33,9 +48,9 @@ export type UserParams = Static<typeof UserParams>;
 
 export const UpsertUserBody = Type.Object(
   {
-    name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+    name: Type.Optional(Nullable(UserName)),
     avatar_url: Type.Optional(
-      Nullable(Type.String({ maxLength: 2048, pattern: '^https?://', format: 'uri' })),
+      Nullable(AvatarUrl),
     ),
     metadata: Type.Optional(Metadata),
   },
@@ -77,31 +92,34 @@ export const UserExport = Type.Object(
     user: User,
     memberships: Type.Array(
       Type.Object({
-        conversation_id: Type.String({ format: 'uuid' }),
-        role: Type.String(),
+        conversation_id: Uuid,
+        role: RoleSchema,
         joined_at: Timestamp,
-        last_read_seq: Type.Integer(),
+        last_read_seq: count(),
         muted_until: Nullable(Timestamp),
       }),
     ),
     messages: Type.Array(
       Type.Object({
-        id: Type.String({ format: 'uuid' }),
-        conversation_id: Type.String({ format: 'uuid' }),
-        seq: Type.Integer(),
-        text: Nullable(Type.String()),
-        thread_root_id: Nullable(Type.String({ format: 'uuid' })),
+        id: Uuid,
+        conversation_id: Uuid,
+        seq: count({ minimum: 1 }),
+        text: Nullable(text(10_000)),
+        thread_root_id: Nullable(Uuid),
         metadata: Metadata,
         attachments: Type.Array(
           Type.Object({
-            id: Type.String({ format: 'uuid' }),
-            name: Type.String(),
-            content_type: Type.String(),
-            size: Type.Integer(),
-            sha256: Type.String(),
+            id: Uuid,
+            name: text(MAX_FILE_NAME_LENGTH, { minLength: 1 }),
+            content_type: MediaTypeName,
+            size: count(),
+            sha256: Sha256Hex,
             created_at: Timestamp,
           }),
-          { description: 'The files sent with it (fetch their bytes with GET /v1/attachments/{id})' },
+          {
+            maxItems: 10,
+            description: 'The files sent with it (fetch their bytes with GET /v1/attachments/{id})',
+          },
         ),
         created_at: Timestamp,
         edited_at: Nullable(Timestamp),
@@ -111,12 +129,13 @@ export const UserExport = Type.Object(
     ),
     reactions: Type.Array(
       Type.Object({
-        message_id: Type.String({ format: 'uuid' }),
-        emoji: Type.String(),
+        message_id: Uuid,
+        emoji: text(66, { minLength: 1 }),
         created_at: Timestamp,
       }),
     ),
     push_subscriptions: Type.Array(PushSubscription, {
+      maxItems: MAX_SUBSCRIPTIONS_PER_USER,
       description:
         "The user's Web Push subscriptions (their browsers' endpoints and keys), newest first, as " +
         'GET /v1/me/push-subscriptions lists them',

@@ -1,44 +1,45 @@
 import { Type, type TSchema } from 'typebox';
-import { Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { Nullable, text, timestamp, Timestamp, Uuid } from '../../http/schemas.ts';
 import { LoggedEvent } from '../events/events.schemas.ts';
 
 /** The body of a `webhook.disabled` notice: which endpoint, and since when it failed. */
 export const WebhookDisabledData = Type.Object({
   webhook_id: Uuid,
-  url: Type.String(),
+  url: Type.String({ maxLength: 2048, pattern: '^https?://' }),
   reason: Type.Literal('failing'),
   failing_since: Nullable(Timestamp),
   disabled_at: Timestamp,
 });
 
 /** The body of a `webhook.test` delivery. */
-export const WebhookTestData = Type.Object({ webhook_id: Uuid, message: Type.String() });
+export const WebhookTestData = Type.Object({ webhook_id: Uuid, message: text(200) });
 
 /** The Standard Webhooks envelope of one event type: `{type, timestamp, data}`. */
 const envelope = (type: string, data: TSchema) =>
   Type.Object({
     type: Type.Literal(type),
-    timestamp: Type.String({ format: 'date-time', description: 'When the event was logged' }),
+    timestamp: timestamp({ description: 'When the event was logged' }),
     data,
   });
 
 const HEADERS = [
-  [
-    'webhook-id',
-    'msg_<id>: the same on every attempt, retry and replay of one event; skip ids already handled',
-  ],
-  ['webhook-timestamp', 'The attempt, in seconds since the epoch; refuse one far from your clock'],
-  [
-    'webhook-signature',
-    'v1,<base64 HMAC-SHA256 of "id.timestamp.body"> per live secret, space-separated (two for 24 h after a rotation)',
-  ],
-].map(([name, description]) => ({
-  name,
-  in: 'header',
-  required: true,
-  description,
-  schema: { type: 'string' },
-}));
+  {
+    name: 'webhook-id',
+    description: 'msg_<id>: the same on every attempt, retry and replay of one event; skip ids already handled',
+    schema: { type: 'string', pattern: '^msg_[A-Za-z0-9_-]+$', maxLength: 64 },
+  },
+  {
+    name: 'webhook-timestamp',
+    description: 'The attempt, in seconds since the epoch; refuse one far from your clock',
+    schema: { type: 'string', pattern: '^[0-9]{1,12}$', maxLength: 12 },
+  },
+  {
+    name: 'webhook-signature',
+    description:
+      'v1,<base64 HMAC-SHA256 of "id.timestamp.body"> per live secret, space-separated (two for 24 h after a rotation)',
+    schema: { type: 'string', pattern: '^v1,[A-Za-z0-9+/]{43}=( v1,[A-Za-z0-9+/]{43}=)*$', maxLength: 512 },
+  },
+].map((header) => ({ ...header, in: 'header', required: true }));
 
 /** A schema as plain JSON (what the OpenAPI document holds). */
 const plain = (schema: TSchema): unknown => JSON.parse(JSON.stringify(schema));

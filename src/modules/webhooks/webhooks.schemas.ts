@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { CursorSchema, LimitSchema, PageSchema } from '../../http/pagination.ts';
-import { EXAMPLE, Nullable, Timestamp, Uuid } from '../../http/schemas.ts';
+import { count, EXAMPLE, int32, Nullable, text, Timestamp, Uuid } from '../../http/schemas.ts';
 import { LoggedEvent } from '../events/events.schemas.ts';
 
 /** The types of the log an endpoint can subscribe to: every logged event, by the event contract. */
@@ -36,6 +36,12 @@ const EventTypes = Type.Array(EventType, {
 
 const Description = Type.String({ minLength: 1, maxLength: 500 });
 
+/** The longest `last_error` a delivery shows: a peer's error is cut there. */
+export const MAX_DELIVERY_ERROR_LENGTH = 1000;
+
+/** The id of a Standard Webhooks message (`msg_` and the event's or delivery's id). */
+const WebhookMessageId = Type.String({ pattern: '^msg_[A-Za-z0-9_-]+$', maxLength: 64 });
+
 const WEBHOOK_EXAMPLE = {
   id: EXAMPLE.webhookId,
   url: 'https://backend.example.com/parley/webhooks',
@@ -68,8 +74,8 @@ export const WebhookEndpoint = Type.Object(
   {
     id: Uuid,
     url: Url,
-    events: Type.Array(Type.String()),
-    description: Nullable(Type.String()),
+    events: EventTypes,
+    description: Nullable(Description),
     enabled: Type.Boolean(),
     disabled_reason: Nullable(
       Type.Union([Type.Literal('manual'), Type.Literal('failing')], {
@@ -93,6 +99,8 @@ export const WebhookEndpointWithSecret = Type.Object(
   {
     ...WebhookEndpoint.properties,
     secret: Type.String({
+      pattern: '^whsec_[A-Za-z0-9+/]{43}=$',
+      maxLength: 50,
       description: 'The signing secret (whsec_…), shown once: keep it to verify webhook-signature',
     }),
   },
@@ -151,8 +159,11 @@ export const WebhookDelivery = Type.Object(
   {
     id: Uuid,
     webhook_id: Uuid,
-    webhook_message_id: Type.String({ description: 'The webhook-id header: the same on every attempt' }),
-    type: Type.String({ description: 'The event type' }),
+    webhook_message_id: Type.String({
+      ...WebhookMessageId,
+      description: 'The webhook-id header: the same on every attempt',
+    }),
+    type: Type.Unsafe<string>({ ...EventType, description: 'The event type' }),
     source: Type.Union(
       [
         Type.Literal('event'),
@@ -169,11 +180,11 @@ export const WebhookDelivery = Type.Object(
     ),
     conversation_id: Nullable(Uuid),
     status: DeliveryStatus,
-    attempts: Type.Integer({ minimum: 0 }),
+    attempts: count(),
     next_attempt_at: Nullable(Timestamp),
     last_attempt_at: Nullable(Timestamp),
-    last_status_code: Nullable(Type.Integer()),
-    last_error: Nullable(Type.String()),
+    last_status_code: Nullable(int32(100, 999)),
+    last_error: Nullable(text(MAX_DELIVERY_ERROR_LENGTH)),
     created_at: Timestamp,
   },
   {
@@ -203,7 +214,7 @@ export const ReplayBody = Type.Object(
 
 export const ReplayResult = Type.Object(
   {
-    replayed: Type.Integer({ minimum: 0, description: 'How many deliveries the replay created' }),
+    replayed: count({ description: 'How many deliveries the replay created' }),
   },
   { title: 'ReplayResult', examples: [{ replayed: 12 }] },
 );

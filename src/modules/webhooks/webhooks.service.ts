@@ -4,17 +4,19 @@ import { inTenant, type TenantScope } from '../../db/tenant-scope.ts';
 import { requireBackend, type TenantContext } from '../../context.ts';
 import { AppError } from '../../errors.ts';
 import { cursorUuid, decodeCursor, toPage } from '../../http/pagination.ts';
+import { clip } from '../../clip.ts';
 import { newId } from '../../ids.ts';
 import { createSealedBox } from '../../sealed-box.ts';
 import { ensureConsumer } from '../events/event-consumers.repository.ts';
 import { PUSH_CONSUMER } from '../push/push.service.ts';
 import { newWebhookSecret } from './webhook-signing.ts';
-import type {
-  CreateWebhookBody,
-  DeliveryStatus,
-  PatchWebhookBody,
-  WebhookDelivery,
-  WebhookEndpoint,
+import {
+  MAX_DELIVERY_ERROR_LENGTH,
+  type CreateWebhookBody,
+  type DeliveryStatus,
+  type PatchWebhookBody,
+  type WebhookDelivery,
+  type WebhookEndpoint,
 } from './webhooks.schemas.ts';
 import {
   armLanes,
@@ -92,7 +94,7 @@ export function toDelivery(row: DeliveryRow): WebhookDelivery {
     next_attempt_at: row.nextAttemptAt?.toISOString() ?? null,
     last_attempt_at: row.lastAttemptAt?.toISOString() ?? null,
     last_status_code: row.lastStatusCode,
-    last_error: row.lastError,
+    last_error: row.lastError === null ? null : clip(row.lastError, MAX_DELIVERY_ERROR_LENGTH),
     created_at: row.createdAt.toISOString(),
   };
 }

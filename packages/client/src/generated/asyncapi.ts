@@ -33,6 +33,7 @@ export interface components {
           ref?: string;
           /** Format: uuid */
           conversation_id: string;
+          /** Format: int64 */
           seq?: number;
         }
       | {
@@ -99,7 +100,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description The tenant's own user id
@@ -107,12 +111,17 @@ export interface components {
              */
             sender_id: string;
             text: string | null;
+            /** @description Members the text mentions, in order of first appearance (at most 100) */
             mentions: string[];
             thread_root_id: string | null;
+            /** Format: int64 */
             reply_count: number;
             last_reply_at: string | null;
+            /** @description Each emoji in order of first use (at most 50 different ones) */
             reactions: {
+              /** @description One emoji grapheme or a :short_name: */
               emoji: string;
+              /** Format: int64 */
               count: number;
               /** @description Whether the caller reacted with this emoji */
               me: boolean;
@@ -125,28 +134,40 @@ export interface components {
                */
               id: string;
               conversation_id: string | null;
+              /**
+               * @description The tenant's own user id
+               * @example alice
+               */
               uploader_id: string;
-              /** @description The file name given at upload, cleaned of paths and control characters */
+              /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
               name: string;
               /**
                * @description What the bytes are, sniffed from them: never what the client claimed
                * @example image/png
                */
               content_type: string;
-              /** @description Bytes of the original as served (for images, without metadata) */
+              /**
+               * Format: int64
+               * @description Bytes of the original as served (for images, without metadata)
+               */
               size: number;
               /** @description SHA-256 (hex) of the original as served */
               sha256: string;
               width: number | null;
               height: number | null;
-              /** @description Audio and video: the length, read from the file's headers; absent when not known */
+              /**
+               * Format: int64
+               * @description Audio and video: the length, read from the file's headers; absent when not known
+               */
               duration_ms?: number;
               /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
               status: 'pending' | 'ready' | 'rejected';
               rejected_reason: string | null;
               /** @description For images, once ready: 256 and 1024 px on the long side */
               thumbnails: {
+                /** Format: int32 */
                 width: number;
+                /** Format: int32 */
                 height: number;
                 /** @example image/webp */
                 content_type: string;
@@ -258,6 +279,7 @@ export interface components {
                * @example alice
                */
               created_by: string;
+              /** Format: int64 */
               member_count: number;
               /**
                * Format: date-time
@@ -270,12 +292,13 @@ export interface components {
                */
               updated_at: string;
               archived_at: string | null;
-              /** @description The creator first, then the other members */
+              /** @description The creator first, then the other members (at most 1,000 of them) */
               member_ids: string[];
             };
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -316,6 +339,7 @@ export interface components {
                * @example alice
                */
               created_by: string;
+              /** Format: int64 */
               member_count: number;
               /**
                * Format: date-time
@@ -332,6 +356,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -362,6 +387,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -394,6 +420,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -426,6 +453,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -456,6 +484,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -471,7 +500,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -493,7 +525,10 @@ export interface components {
                * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                */
               conversation_id: string;
-              /** @description Position in the conversation: dense, from 1 */
+              /**
+               * Format: int64
+               * @description Position in the conversation: dense, from 1
+               */
               seq: number;
               /**
                * @description The tenant's own user id
@@ -501,12 +536,17 @@ export interface components {
                */
               sender_id: string;
               text: string | null;
+              /** @description Members the text mentions, in order of first appearance (at most 100) */
               mentions: string[];
               thread_root_id: string | null;
+              /** Format: int64 */
               reply_count: number;
               last_reply_at: string | null;
+              /** @description Each emoji in order of first use (at most 50 different ones) */
               reactions: {
+                /** @description One emoji grapheme or a :short_name: */
                 emoji: string;
+                /** Format: int64 */
                 count: number;
                 /** @description Whether the caller reacted with this emoji */
                 me: boolean;
@@ -519,28 +559,40 @@ export interface components {
                  */
                 id: string;
                 conversation_id: string | null;
+                /**
+                 * @description The tenant's own user id
+                 * @example alice
+                 */
                 uploader_id: string;
-                /** @description The file name given at upload, cleaned of paths and control characters */
+                /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
                 name: string;
                 /**
                  * @description What the bytes are, sniffed from them: never what the client claimed
                  * @example image/png
                  */
                 content_type: string;
-                /** @description Bytes of the original as served (for images, without metadata) */
+                /**
+                 * Format: int64
+                 * @description Bytes of the original as served (for images, without metadata)
+                 */
                 size: number;
                 /** @description SHA-256 (hex) of the original as served */
                 sha256: string;
                 width: number | null;
                 height: number | null;
-                /** @description Audio and video: the length, read from the file's headers; absent when not known */
+                /**
+                 * Format: int64
+                 * @description Audio and video: the length, read from the file's headers; absent when not known
+                 */
                 duration_ms?: number;
                 /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
                 status: 'pending' | 'ready' | 'rejected';
                 rejected_reason: string | null;
                 /** @description For images, once ready: 256 and 1024 px on the long side */
                 thumbnails: {
+                  /** Format: int32 */
                   width: number;
+                  /** Format: int32 */
                   height: number;
                   /** @example image/webp */
                   content_type: string;
@@ -583,6 +635,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -598,7 +651,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -620,7 +676,10 @@ export interface components {
                * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                */
               conversation_id: string;
-              /** @description Position in the conversation: dense, from 1 */
+              /**
+               * Format: int64
+               * @description Position in the conversation: dense, from 1
+               */
               seq: number;
               /**
                * @description The tenant's own user id
@@ -628,12 +687,17 @@ export interface components {
                */
               sender_id: string;
               text: string | null;
+              /** @description Members the text mentions, in order of first appearance (at most 100) */
               mentions: string[];
               thread_root_id: string | null;
+              /** Format: int64 */
               reply_count: number;
               last_reply_at: string | null;
+              /** @description Each emoji in order of first use (at most 50 different ones) */
               reactions: {
+                /** @description One emoji grapheme or a :short_name: */
                 emoji: string;
+                /** Format: int64 */
                 count: number;
                 /** @description Whether the caller reacted with this emoji */
                 me: boolean;
@@ -646,28 +710,40 @@ export interface components {
                  */
                 id: string;
                 conversation_id: string | null;
+                /**
+                 * @description The tenant's own user id
+                 * @example alice
+                 */
                 uploader_id: string;
-                /** @description The file name given at upload, cleaned of paths and control characters */
+                /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
                 name: string;
                 /**
                  * @description What the bytes are, sniffed from them: never what the client claimed
                  * @example image/png
                  */
                 content_type: string;
-                /** @description Bytes of the original as served (for images, without metadata) */
+                /**
+                 * Format: int64
+                 * @description Bytes of the original as served (for images, without metadata)
+                 */
                 size: number;
                 /** @description SHA-256 (hex) of the original as served */
                 sha256: string;
                 width: number | null;
                 height: number | null;
-                /** @description Audio and video: the length, read from the file's headers; absent when not known */
+                /**
+                 * Format: int64
+                 * @description Audio and video: the length, read from the file's headers; absent when not known
+                 */
                 duration_ms?: number;
                 /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
                 status: 'pending' | 'ready' | 'rejected';
                 rejected_reason: string | null;
                 /** @description For images, once ready: 256 and 1024 px on the long side */
                 thumbnails: {
+                  /** Format: int32 */
                   width: number;
+                  /** Format: int32 */
                   height: number;
                   /** @example image/webp */
                   content_type: string;
@@ -710,6 +786,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -725,7 +802,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -747,7 +827,10 @@ export interface components {
                * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                */
               conversation_id: string;
-              /** @description Position in the conversation: dense, from 1 */
+              /**
+               * Format: int64
+               * @description Position in the conversation: dense, from 1
+               */
               seq: number;
               /**
                * @description The tenant's own user id
@@ -755,12 +838,17 @@ export interface components {
                */
               sender_id: string;
               text: string | null;
+              /** @description Members the text mentions, in order of first appearance (at most 100) */
               mentions: string[];
               thread_root_id: string | null;
+              /** Format: int64 */
               reply_count: number;
               last_reply_at: string | null;
+              /** @description Each emoji in order of first use (at most 50 different ones) */
               reactions: {
+                /** @description One emoji grapheme or a :short_name: */
                 emoji: string;
+                /** Format: int64 */
                 count: number;
                 /** @description Whether the caller reacted with this emoji */
                 me: boolean;
@@ -773,28 +861,40 @@ export interface components {
                  */
                 id: string;
                 conversation_id: string | null;
+                /**
+                 * @description The tenant's own user id
+                 * @example alice
+                 */
                 uploader_id: string;
-                /** @description The file name given at upload, cleaned of paths and control characters */
+                /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
                 name: string;
                 /**
                  * @description What the bytes are, sniffed from them: never what the client claimed
                  * @example image/png
                  */
                 content_type: string;
-                /** @description Bytes of the original as served (for images, without metadata) */
+                /**
+                 * Format: int64
+                 * @description Bytes of the original as served (for images, without metadata)
+                 */
                 size: number;
                 /** @description SHA-256 (hex) of the original as served */
                 sha256: string;
                 width: number | null;
                 height: number | null;
-                /** @description Audio and video: the length, read from the file's headers; absent when not known */
+                /**
+                 * Format: int64
+                 * @description Audio and video: the length, read from the file's headers; absent when not known
+                 */
                 duration_ms?: number;
                 /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
                 status: 'pending' | 'ready' | 'rejected';
                 rejected_reason: string | null;
                 /** @description For images, once ready: 256 and 1024 px on the long side */
                 thumbnails: {
+                  /** Format: int32 */
                   width: number;
+                  /** Format: int32 */
                   height: number;
                   /** @example image/webp */
                   content_type: string;
@@ -837,6 +937,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -852,7 +953,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -905,28 +1009,40 @@ export interface components {
                  */
                 id: string;
                 conversation_id: string | null;
+                /**
+                 * @description The tenant's own user id
+                 * @example alice
+                 */
                 uploader_id: string;
-                /** @description The file name given at upload, cleaned of paths and control characters */
+                /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
                 name: string;
                 /**
                  * @description What the bytes are, sniffed from them: never what the client claimed
                  * @example image/png
                  */
                 content_type: string;
-                /** @description Bytes of the original as served (for images, without metadata) */
+                /**
+                 * Format: int64
+                 * @description Bytes of the original as served (for images, without metadata)
+                 */
                 size: number;
                 /** @description SHA-256 (hex) of the original as served */
                 sha256: string;
                 width: number | null;
                 height: number | null;
-                /** @description Audio and video: the length, read from the file's headers; absent when not known */
+                /**
+                 * Format: int64
+                 * @description Audio and video: the length, read from the file's headers; absent when not known
+                 */
                 duration_ms?: number;
                 /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
                 status: 'pending' | 'ready' | 'rejected';
                 rejected_reason: string | null;
                 /** @description For images, once ready: 256 and 1024 px on the long side */
                 thumbnails: {
+                  /** Format: int32 */
                   width: number;
+                  /** Format: int32 */
                   height: number;
                   /** @example image/webp */
                   content_type: string;
@@ -956,6 +1072,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -971,7 +1088,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -994,6 +1114,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -1009,7 +1130,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -1032,6 +1156,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -1058,11 +1183,13 @@ export interface components {
                * @example alice
                */
               user_id: string;
+              /** Format: int64 */
               last_read_seq: number;
             };
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -1088,6 +1215,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -1113,6 +1241,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -1139,6 +1268,7 @@ export interface components {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -1176,6 +1306,7 @@ export interface components {
              * @example alice
              */
             created_by: string;
+            /** Format: int64 */
             member_count: number;
             /**
              * Format: date-time
@@ -1188,12 +1319,13 @@ export interface components {
              */
             updated_at: string;
             archived_at: string | null;
-            /** @description The creator first, then the other members */
+            /** @description The creator first, then the other members (at most 1,000 of them) */
             member_ids: string[];
           };
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1230,6 +1362,7 @@ export interface components {
              * @example alice
              */
             created_by: string;
+            /** Format: int64 */
             member_count: number;
             /**
              * Format: date-time
@@ -1246,6 +1379,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1272,6 +1406,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1300,6 +1435,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1328,6 +1464,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1354,6 +1491,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1365,7 +1503,10 @@ export interface components {
            * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
            */
           conversation_id: string;
-          /** @description Position in the conversation: dense, from 1 */
+          /**
+           * Format: int64
+           * @description Position in the conversation: dense, from 1
+           */
           seq: number;
           /**
            * @description Resume from here to receive what follows; opaque, never parse it
@@ -1387,7 +1528,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description The tenant's own user id
@@ -1395,12 +1539,17 @@ export interface components {
              */
             sender_id: string;
             text: string | null;
+            /** @description Members the text mentions, in order of first appearance (at most 100) */
             mentions: string[];
             thread_root_id: string | null;
+            /** Format: int64 */
             reply_count: number;
             last_reply_at: string | null;
+            /** @description Each emoji in order of first use (at most 50 different ones) */
             reactions: {
+              /** @description One emoji grapheme or a :short_name: */
               emoji: string;
+              /** Format: int64 */
               count: number;
               /** @description Whether the caller reacted with this emoji */
               me: boolean;
@@ -1413,28 +1562,40 @@ export interface components {
                */
               id: string;
               conversation_id: string | null;
+              /**
+               * @description The tenant's own user id
+               * @example alice
+               */
               uploader_id: string;
-              /** @description The file name given at upload, cleaned of paths and control characters */
+              /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
               name: string;
               /**
                * @description What the bytes are, sniffed from them: never what the client claimed
                * @example image/png
                */
               content_type: string;
-              /** @description Bytes of the original as served (for images, without metadata) */
+              /**
+               * Format: int64
+               * @description Bytes of the original as served (for images, without metadata)
+               */
               size: number;
               /** @description SHA-256 (hex) of the original as served */
               sha256: string;
               width: number | null;
               height: number | null;
-              /** @description Audio and video: the length, read from the file's headers; absent when not known */
+              /**
+               * Format: int64
+               * @description Audio and video: the length, read from the file's headers; absent when not known
+               */
               duration_ms?: number;
               /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
               status: 'pending' | 'ready' | 'rejected';
               rejected_reason: string | null;
               /** @description For images, once ready: 256 and 1024 px on the long side */
               thumbnails: {
+                /** Format: int32 */
                 width: number;
+                /** Format: int32 */
                 height: number;
                 /** @example image/webp */
                 content_type: string;
@@ -1477,6 +1638,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1488,7 +1650,10 @@ export interface components {
            * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
            */
           conversation_id: string;
-          /** @description Position in the conversation: dense, from 1 */
+          /**
+           * Format: int64
+           * @description Position in the conversation: dense, from 1
+           */
           seq: number;
           /**
            * @description Resume from here to receive what follows; opaque, never parse it
@@ -1510,7 +1675,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description The tenant's own user id
@@ -1518,12 +1686,17 @@ export interface components {
              */
             sender_id: string;
             text: string | null;
+            /** @description Members the text mentions, in order of first appearance (at most 100) */
             mentions: string[];
             thread_root_id: string | null;
+            /** Format: int64 */
             reply_count: number;
             last_reply_at: string | null;
+            /** @description Each emoji in order of first use (at most 50 different ones) */
             reactions: {
+              /** @description One emoji grapheme or a :short_name: */
               emoji: string;
+              /** Format: int64 */
               count: number;
               /** @description Whether the caller reacted with this emoji */
               me: boolean;
@@ -1536,28 +1709,40 @@ export interface components {
                */
               id: string;
               conversation_id: string | null;
+              /**
+               * @description The tenant's own user id
+               * @example alice
+               */
               uploader_id: string;
-              /** @description The file name given at upload, cleaned of paths and control characters */
+              /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
               name: string;
               /**
                * @description What the bytes are, sniffed from them: never what the client claimed
                * @example image/png
                */
               content_type: string;
-              /** @description Bytes of the original as served (for images, without metadata) */
+              /**
+               * Format: int64
+               * @description Bytes of the original as served (for images, without metadata)
+               */
               size: number;
               /** @description SHA-256 (hex) of the original as served */
               sha256: string;
               width: number | null;
               height: number | null;
-              /** @description Audio and video: the length, read from the file's headers; absent when not known */
+              /**
+               * Format: int64
+               * @description Audio and video: the length, read from the file's headers; absent when not known
+               */
               duration_ms?: number;
               /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
               status: 'pending' | 'ready' | 'rejected';
               rejected_reason: string | null;
               /** @description For images, once ready: 256 and 1024 px on the long side */
               thumbnails: {
+                /** Format: int32 */
                 width: number;
+                /** Format: int32 */
                 height: number;
                 /** @example image/webp */
                 content_type: string;
@@ -1600,6 +1785,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1611,7 +1797,10 @@ export interface components {
            * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
            */
           conversation_id: string;
-          /** @description Position in the conversation: dense, from 1 */
+          /**
+           * Format: int64
+           * @description Position in the conversation: dense, from 1
+           */
           seq: number;
           /**
            * @description Resume from here to receive what follows; opaque, never parse it
@@ -1633,7 +1822,10 @@ export interface components {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description The tenant's own user id
@@ -1641,12 +1833,17 @@ export interface components {
              */
             sender_id: string;
             text: string | null;
+            /** @description Members the text mentions, in order of first appearance (at most 100) */
             mentions: string[];
             thread_root_id: string | null;
+            /** Format: int64 */
             reply_count: number;
             last_reply_at: string | null;
+            /** @description Each emoji in order of first use (at most 50 different ones) */
             reactions: {
+              /** @description One emoji grapheme or a :short_name: */
               emoji: string;
+              /** Format: int64 */
               count: number;
               /** @description Whether the caller reacted with this emoji */
               me: boolean;
@@ -1659,28 +1856,40 @@ export interface components {
                */
               id: string;
               conversation_id: string | null;
+              /**
+               * @description The tenant's own user id
+               * @example alice
+               */
               uploader_id: string;
-              /** @description The file name given at upload, cleaned of paths and control characters */
+              /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
               name: string;
               /**
                * @description What the bytes are, sniffed from them: never what the client claimed
                * @example image/png
                */
               content_type: string;
-              /** @description Bytes of the original as served (for images, without metadata) */
+              /**
+               * Format: int64
+               * @description Bytes of the original as served (for images, without metadata)
+               */
               size: number;
               /** @description SHA-256 (hex) of the original as served */
               sha256: string;
               width: number | null;
               height: number | null;
-              /** @description Audio and video: the length, read from the file's headers; absent when not known */
+              /**
+               * Format: int64
+               * @description Audio and video: the length, read from the file's headers; absent when not known
+               */
               duration_ms?: number;
               /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
               status: 'pending' | 'ready' | 'rejected';
               rejected_reason: string | null;
               /** @description For images, once ready: 256 and 1024 px on the long side */
               thumbnails: {
+                /** Format: int32 */
                 width: number;
+                /** Format: int32 */
                 height: number;
                 /** @example image/webp */
                 content_type: string;
@@ -1723,6 +1932,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1734,7 +1944,10 @@ export interface components {
            * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
            */
           conversation_id: string;
-          /** @description Position in the conversation: dense, from 1 */
+          /**
+           * Format: int64
+           * @description Position in the conversation: dense, from 1
+           */
           seq: number;
           /**
            * @description Resume from here to receive what follows; opaque, never parse it
@@ -1787,28 +2000,40 @@ export interface components {
                */
               id: string;
               conversation_id: string | null;
+              /**
+               * @description The tenant's own user id
+               * @example alice
+               */
               uploader_id: string;
-              /** @description The file name given at upload, cleaned of paths and control characters */
+              /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
               name: string;
               /**
                * @description What the bytes are, sniffed from them: never what the client claimed
                * @example image/png
                */
               content_type: string;
-              /** @description Bytes of the original as served (for images, without metadata) */
+              /**
+               * Format: int64
+               * @description Bytes of the original as served (for images, without metadata)
+               */
               size: number;
               /** @description SHA-256 (hex) of the original as served */
               sha256: string;
               width: number | null;
               height: number | null;
-              /** @description Audio and video: the length, read from the file's headers; absent when not known */
+              /**
+               * Format: int64
+               * @description Audio and video: the length, read from the file's headers; absent when not known
+               */
               duration_ms?: number;
               /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
               status: 'pending' | 'ready' | 'rejected';
               rejected_reason: string | null;
               /** @description For images, once ready: 256 and 1024 px on the long side */
               thumbnails: {
+                /** Format: int32 */
                 width: number;
+                /** Format: int32 */
                 height: number;
                 /** @example image/webp */
                 content_type: string;
@@ -1838,6 +2063,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1849,7 +2075,10 @@ export interface components {
            * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
            */
           conversation_id: string;
-          /** @description Position in the conversation: dense, from 1 */
+          /**
+           * Format: int64
+           * @description Position in the conversation: dense, from 1
+           */
           seq: number;
           /**
            * @description Resume from here to receive what follows; opaque, never parse it
@@ -1872,6 +2101,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1883,7 +2113,10 @@ export interface components {
            * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
            */
           conversation_id: string;
-          /** @description Position in the conversation: dense, from 1 */
+          /**
+           * Format: int64
+           * @description Position in the conversation: dense, from 1
+           */
           seq: number;
           /**
            * @description Resume from here to receive what follows; opaque, never parse it
@@ -1906,6 +2139,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1928,11 +2162,13 @@ export interface components {
              * @example alice
              */
             user_id: string;
+            /** Format: int64 */
             last_read_seq: number;
           };
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1954,6 +2190,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1975,6 +2212,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         }
@@ -1997,6 +2235,7 @@ export interface components {
           /**
            * Format: date-time
            * @description Logged events: when the writing transaction started; typing and presence: when sent
+           * @example 2026-11-22T10:00:00.000Z
            */
           ts: string;
         };

@@ -762,8 +762,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Every earlier version of a message, oldest first
-     * @description Every version of a message's text, oldest first (version 1 is the original), each with when it was written and replaced.
+     * Earlier versions of a message, oldest first
+     * @description The earlier versions of a message's text, oldest first (version 1 is the original), each with when it was written and replaced: the latest 100 of them for a message edited more often.
      */
     get: operations['listEdits'];
     put?: never;
@@ -784,7 +784,7 @@ export interface paths {
     get?: never;
     /**
      * React to a message (idempotent); returns the message
-     * @description {emoji} is one emoji grapheme (URL-encoded) or a :short_name: of 1–64 characters.
+     * @description {emoji} is one emoji grapheme (URL-encoded) or a :short_name: of 1–64 characters. A message carries at most 50 different emoji: a reaction with a 51st is 409 `conflict` (any of the 50 is still taken).
      */
     put: operations['addReaction'];
     post?: never;
@@ -1446,6 +1446,7 @@ export interface components {
        */
       type: string;
       title: string;
+      /** Format: int32 */
       status: number;
       detail: string;
       /** @description Stable machine-readable code; see docs/ERRORS.md */
@@ -1468,8 +1469,9 @@ export interface components {
         | 'internal'
         | 'unavailable'
         | 'quota_exceeded';
-      /** @description Per-field problems, for validation_failed */
+      /** @description Per-field problems, for validation_failed: the first 100 */
       errors?: {
+        /** @description A JSON pointer into the request */
         path: string;
         message: string;
       }[];
@@ -1633,9 +1635,15 @@ export interface components {
        * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
        */
       id: string;
+      /**
+       * @description The push service's URL for this browser (PushSubscription.endpoint); private and loopback addresses are refused unless the operator allows them
+       * @example https://fcm.googleapis.com/fcm/send/dQw4w9WgXcQ:APA91bH…
+       */
       endpoint: string;
       keys: {
+        /** @description The browser's P-256 public key (65 bytes, uncompressed), base64url */
         p256dh: string;
+        /** @description The browser's 16-byte authentication secret, base64url */
         auth: string;
       };
       /**
@@ -1648,23 +1656,35 @@ export interface components {
     UserExport: {
       user: components['schemas']['User'];
       memberships: {
-        /** Format: uuid */
+        /**
+         * Format: uuid
+         * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+         */
         conversation_id: string;
-        role: string;
+        /** @description Role in the conversation (see the role table in the API docs) */
+        role: 'OWNER' | 'ADMIN' | 'MEMBER' | 'VIEWER';
         /**
          * Format: date-time
          * @example 2026-11-22T10:00:00.000Z
          */
         joined_at: string;
+        /** Format: int64 */
         last_read_seq: number;
         muted_until: string | null;
       }[];
       /** @description Every message the user sent, oldest first; deleted ones as tombstones */
       messages: {
-        /** Format: uuid */
+        /**
+         * Format: uuid
+         * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+         */
         id: string;
-        /** Format: uuid */
+        /**
+         * Format: uuid
+         * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+         */
         conversation_id: string;
+        /** Format: int64 */
         seq: number;
         text: string | null;
         thread_root_id: string | null;
@@ -1674,11 +1694,17 @@ export interface components {
         };
         /** @description The files sent with it (fetch their bytes with GET /v1/attachments/{id}) */
         attachments: {
-          /** Format: uuid */
+          /**
+           * Format: uuid
+           * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+           */
           id: string;
           name: string;
+          /** @example image/webp */
           content_type: string;
+          /** Format: int64 */
           size: number;
+          /** @description SHA-256, lowercase hex */
           sha256: string;
           /**
            * Format: date-time
@@ -1695,7 +1721,10 @@ export interface components {
         deleted_at: string | null;
       }[];
       reactions: {
-        /** Format: uuid */
+        /**
+         * Format: uuid
+         * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+         */
         message_id: string;
         emoji: string;
         /**
@@ -1714,7 +1743,9 @@ export interface components {
     };
     /** Thumbnail */
     Thumbnail: {
+      /** Format: int32 */
       width: number;
+      /** Format: int32 */
       height: number;
       /** @example image/webp */
       content_type: string;
@@ -1764,21 +1795,31 @@ export interface components {
        */
       id: string;
       conversation_id: string | null;
+      /**
+       * @description The tenant's own user id
+       * @example alice
+       */
       uploader_id: string;
-      /** @description The file name given at upload, cleaned of paths and control characters */
+      /** @description The file name given at upload, cleaned of paths and control characters; empty in the logged events of a deleted message (redacted) */
       name: string;
       /**
        * @description What the bytes are, sniffed from them: never what the client claimed
        * @example image/png
        */
       content_type: string;
-      /** @description Bytes of the original as served (for images, without metadata) */
+      /**
+       * Format: int64
+       * @description Bytes of the original as served (for images, without metadata)
+       */
       size: number;
       /** @description SHA-256 (hex) of the original as served */
       sha256: string;
       width: number | null;
       height: number | null;
-      /** @description Audio and video: the length, read from the file's headers; absent when not known */
+      /**
+       * Format: int64
+       * @description Audio and video: the length, read from the file's headers; absent when not known
+       */
       duration_ms?: number;
       /** @description `pending`: stored, not yet processed (an image has no thumbnails yet); `ready`; `rejected`: processing refused it (`rejected_reason`), and its links serve nothing */
       status: 'pending' | 'ready' | 'rejected';
@@ -1805,7 +1846,10 @@ export interface components {
     PresignRequest: {
       /** @description The file name, checked as at any upload */
       name: string;
-      /** @description Exactly the bytes that will be PUT */
+      /**
+       * Format: int64
+       * @description Exactly the bytes that will be PUT
+       */
       size: number;
       /** @description What the client thinks it is; informative only (the type is sniffed from the bytes) */
       content_type?: string;
@@ -1823,7 +1867,10 @@ export interface components {
       upload: {
         /** @enum {string} */
         method: 'PUT';
-        /** @description The presigned URL of the bucket: PUT the bytes there, nowhere else */
+        /**
+         * Format: uri
+         * @description The presigned URL of the bucket: PUT the bytes there, nowhere else
+         */
         url: string;
         /** @description Headers the PUT must carry as given (they are signed) */
         headers: {
@@ -1838,12 +1885,106 @@ export interface components {
     };
     /** StorageUsage */
     StorageUsage: {
-      /** @description Bytes the tenant keeps in storage now, every rendition counted */
+      /**
+       * Format: int64
+       * @description Bytes the tenant keeps in storage now, every rendition counted
+       */
       storage_bytes: number;
-      /** @description The tenant's quota: its own, or the deployment's default */
+      /**
+       * Format: int64
+       * @description The tenant's quota: its own, or the deployment's default
+       */
       storage_quota_bytes: number;
-      /** @description Attachments kept */
+      /**
+       * Format: int64
+       * @description Attachments kept
+       */
       attachments: number;
+    };
+    /** Reaction */
+    Reaction: {
+      /** @description One emoji grapheme or a :short_name: */
+      emoji: string;
+      /** Format: int64 */
+      count: number;
+      /** @description Whether the caller reacted with this emoji */
+      me: boolean;
+    };
+    /**
+     * Message
+     * @example {
+     *       "id": "019a9b70-1c2d-7e3f-8a4b-5c6d7e8f9a0b",
+     *       "conversation_id": "019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83",
+     *       "seq": 42,
+     *       "sender_id": "alice",
+     *       "text": "Ship it @bob?",
+     *       "mentions": [
+     *         "bob"
+     *       ],
+     *       "thread_root_id": null,
+     *       "reply_count": 0,
+     *       "last_reply_at": null,
+     *       "reactions": [
+     *         {
+     *           "emoji": "👍",
+     *           "count": 2,
+     *           "me": true
+     *         }
+     *       ],
+     *       "attachments": [],
+     *       "metadata": {},
+     *       "client_msg_id": "c-7f3a",
+     *       "pinned_at": null,
+     *       "created_at": "2026-11-22T10:00:00.000Z",
+     *       "edited_at": null,
+     *       "deleted_at": null
+     *     }
+     */
+    Message: {
+      /**
+       * Format: uuid
+       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+       */
+      id: string;
+      /**
+       * Format: uuid
+       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+       */
+      conversation_id: string;
+      /**
+       * Format: int64
+       * @description Position in the conversation: dense, from 1
+       */
+      seq: number;
+      /**
+       * @description The tenant's own user id
+       * @example alice
+       */
+      sender_id: string;
+      text: string | null;
+      /** @description Members the text mentions, in order of first appearance (at most 100) */
+      mentions: string[];
+      thread_root_id: string | null;
+      /** Format: int64 */
+      reply_count: number;
+      last_reply_at: string | null;
+      /** @description Each emoji in order of first use (at most 50 different ones) */
+      reactions: components['schemas']['Reaction'][];
+      /** @description Files sent with the message (`attachment_ids` of the send), links signed when shown */
+      attachments: components['schemas']['AttachmentView'][];
+      /** @description Free-form JSON object, at most 8 KiB serialized */
+      metadata: {
+        [key: string]: unknown;
+      };
+      client_msg_id: string | null;
+      pinned_at: string | null;
+      /**
+       * Format: date-time
+       * @example 2026-11-22T10:00:00.000Z
+       */
+      created_at: string;
+      edited_at: string | null;
+      deleted_at: string | null;
     };
     /**
      * Conversation
@@ -1885,6 +2026,7 @@ export interface components {
        * @example alice
        */
       created_by: string;
+      /** Format: int64 */
       member_count: number;
       /**
        * Format: date-time
@@ -1901,13 +2043,18 @@ export interface components {
       /** @description Whether the caller's notifications are muted now */
       muted: boolean;
       muted_until: string | null;
-      /** @description Other people's unread main-timeline messages */
+      /**
+       * Format: int64
+       * @description Other people's unread main-timeline messages
+       */
       unread_count: number;
-      /** @description Unread messages that mention the caller */
+      /**
+       * Format: int64
+       * @description Unread messages that mention the caller
+       */
       mention_count: number;
-      last_message: {
-        [key: string]: unknown;
-      } | null;
+      /** @description The latest main-timeline message */
+      last_message: components['schemas']['Message'] | null;
     };
     /** ConversationPage */
     ConversationPage: {
@@ -1986,83 +2133,6 @@ export interface components {
     UpdateSettingsBody: {
       muted_until: string | null;
     };
-    /** Reaction */
-    Reaction: {
-      emoji: string;
-      count: number;
-      /** @description Whether the caller reacted with this emoji */
-      me: boolean;
-    };
-    /**
-     * Message
-     * @example {
-     *       "id": "019a9b70-1c2d-7e3f-8a4b-5c6d7e8f9a0b",
-     *       "conversation_id": "019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83",
-     *       "seq": 42,
-     *       "sender_id": "alice",
-     *       "text": "Ship it @bob?",
-     *       "mentions": [
-     *         "bob"
-     *       ],
-     *       "thread_root_id": null,
-     *       "reply_count": 0,
-     *       "last_reply_at": null,
-     *       "reactions": [
-     *         {
-     *           "emoji": "👍",
-     *           "count": 2,
-     *           "me": true
-     *         }
-     *       ],
-     *       "attachments": [],
-     *       "metadata": {},
-     *       "client_msg_id": "c-7f3a",
-     *       "pinned_at": null,
-     *       "created_at": "2026-11-22T10:00:00.000Z",
-     *       "edited_at": null,
-     *       "deleted_at": null
-     *     }
-     */
-    Message: {
-      /**
-       * Format: uuid
-       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
-       */
-      id: string;
-      /**
-       * Format: uuid
-       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
-       */
-      conversation_id: string;
-      /** @description Position in the conversation: dense, from 1 */
-      seq: number;
-      /**
-       * @description The tenant's own user id
-       * @example alice
-       */
-      sender_id: string;
-      text: string | null;
-      mentions: string[];
-      thread_root_id: string | null;
-      reply_count: number;
-      last_reply_at: string | null;
-      reactions: components['schemas']['Reaction'][];
-      /** @description Files sent with the message (`attachment_ids` of the send), links signed when shown */
-      attachments: components['schemas']['AttachmentView'][];
-      /** @description Free-form JSON object, at most 8 KiB serialized */
-      metadata: {
-        [key: string]: unknown;
-      };
-      client_msg_id: string | null;
-      pinned_at: string | null;
-      /**
-       * Format: date-time
-       * @example 2026-11-22T10:00:00.000Z
-       */
-      created_at: string;
-      edited_at: string | null;
-      deleted_at: string | null;
-    };
     /** HistoryPage */
     HistoryPage: {
       /** @description Ascending seq */
@@ -2133,7 +2203,10 @@ export interface components {
     };
     /** Edit */
     Edit: {
-      /** @description 1 for the original text */
+      /**
+       * Format: int64
+       * @description 1 for the original text
+       */
       version: number;
       text: string;
       /**
@@ -2149,11 +2222,12 @@ export interface components {
     };
     /** EditList */
     EditList: {
-      /** @description Oldest first */
+      /** @description The latest 100 earlier versions at most, oldest first */
       data: components['schemas']['Edit'][];
     };
     /** ReactionDetail */
     ReactionDetail: {
+      /** @description One emoji grapheme or a :short_name: */
       emoji: string;
       /**
        * @description The tenant's own user id
@@ -2186,15 +2260,23 @@ export interface components {
      *     }
      */
     ReadState: {
-      /** Format: uuid */
+      /**
+       * Format: uuid
+       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+       */
       conversation_id: string;
+      /** Format: int64 */
       last_read_seq: number;
+      /** Format: int64 */
       unread_count: number;
+      /** Format: int64 */
       mention_count: number;
     };
     /** Unread */
     Unread: {
+      /** Format: int64 */
       total_unread: number;
+      /** Format: int64 */
       total_mentions: number;
       /** @description Conversations with unread messages, most unread first */
       conversations: components['schemas']['ReadState'][];
@@ -2219,6 +2301,7 @@ export interface components {
        * @example alice
        */
       created_by: string;
+      /** Format: int64 */
       member_count: number;
       /**
        * Format: date-time
@@ -2247,7 +2330,10 @@ export interface components {
        * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
        */
       conversation_id: string;
-      /** @description Position in the conversation: dense, from 1 */
+      /**
+       * Format: int64
+       * @description Position in the conversation: dense, from 1
+       */
       seq: number;
       /**
        * @description The tenant's own user id
@@ -2255,10 +2341,13 @@ export interface components {
        */
       sender_id: string;
       text: string | null;
+      /** @description Members the text mentions, in order of first appearance (at most 100) */
       mentions: string[];
       thread_root_id: string | null;
+      /** Format: int64 */
       reply_count: number;
       last_reply_at: string | null;
+      /** @description Each emoji in order of first use (at most 50 different ones) */
       reactions: components['schemas']['Reaction'][];
       /** @description Files sent with the message (`attachment_ids` of the send), links signed when shown */
       attachments: components['schemas']['AttachmentView'][];
@@ -2304,7 +2393,26 @@ export interface components {
        * @example https://backend.example.com/parley/webhooks
        */
       url: string;
-      events: string[];
+      /** @description Event types to receive, or ["*"] for all */
+      events: (
+        | '*'
+        | 'conversation.created'
+        | 'conversation.updated'
+        | 'conversation.deleted'
+        | 'member.added'
+        | 'member.updated'
+        | 'member.removed'
+        | 'message.created'
+        | 'message.updated'
+        | 'message.deleted'
+        | 'attachment.updated'
+        | 'reaction.added'
+        | 'reaction.removed'
+        | 'read.updated'
+        | 'webhook.test'
+        | 'webhook.disabled'
+        | 'notification.requested'
+      )[];
       description: string | null;
       enabled: boolean;
       disabled_reason: ('manual' | 'failing') | null;
@@ -2368,7 +2476,26 @@ export interface components {
        * @example https://backend.example.com/parley/webhooks
        */
       url: string;
-      events: string[];
+      /** @description Event types to receive, or ["*"] for all */
+      events: (
+        | '*'
+        | 'conversation.created'
+        | 'conversation.updated'
+        | 'conversation.deleted'
+        | 'member.added'
+        | 'member.updated'
+        | 'member.removed'
+        | 'message.created'
+        | 'message.updated'
+        | 'message.deleted'
+        | 'attachment.updated'
+        | 'reaction.added'
+        | 'reaction.removed'
+        | 'read.updated'
+        | 'webhook.test'
+        | 'webhook.disabled'
+        | 'notification.requested'
+      )[];
       description: string | null;
       enabled: boolean;
       disabled_reason: ('manual' | 'failing') | null;
@@ -2449,12 +2576,33 @@ export interface components {
       webhook_id: string;
       /** @description The webhook-id header: the same on every attempt */
       webhook_message_id: string;
-      /** @description The event type */
-      type: string;
+      /**
+       * @description The event type
+       * @enum {string}
+       */
+      type:
+        | '*'
+        | 'conversation.created'
+        | 'conversation.updated'
+        | 'conversation.deleted'
+        | 'member.added'
+        | 'member.updated'
+        | 'member.removed'
+        | 'message.created'
+        | 'message.updated'
+        | 'message.deleted'
+        | 'attachment.updated'
+        | 'reaction.added'
+        | 'reaction.removed'
+        | 'read.updated'
+        | 'webhook.test'
+        | 'webhook.disabled'
+        | 'notification.requested';
       /** @description What made it: an event of the log, a replay, a test, a notice from Parley, or a push decision (notification.requested) */
       source: 'event' | 'replay' | 'test' | 'notice' | 'notification';
       conversation_id: string | null;
       status: 'pending' | 'delivered' | 'failed';
+      /** Format: int64 */
       attempts: number;
       next_attempt_at: string | null;
       last_attempt_at: string | null;
@@ -2482,7 +2630,10 @@ export interface components {
     };
     /** ReplayResult */
     ReplayResult: {
-      /** @description How many deliveries the replay created */
+      /**
+       * Format: int64
+       * @description How many deliveries the replay created
+       */
       replayed: number;
     };
     /** PushSubscriptionList */
@@ -2515,6 +2666,10 @@ export interface components {
     BadRequest: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2525,6 +2680,10 @@ export interface components {
     ChecksumMismatch: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2535,6 +2694,10 @@ export interface components {
     Conflict: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2545,6 +2708,10 @@ export interface components {
     Forbidden: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2555,6 +2722,10 @@ export interface components {
     Gone: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2565,6 +2736,7 @@ export interface components {
     InsufficientStorage: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
         [name: string]: unknown;
       };
       content: {
@@ -2575,6 +2747,7 @@ export interface components {
     InternalServerError: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
         [name: string]: unknown;
       };
       content: {
@@ -2585,6 +2758,10 @@ export interface components {
     Locked: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2595,6 +2772,10 @@ export interface components {
     NotFound: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2605,6 +2786,10 @@ export interface components {
     PayloadTooLarge: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2615,6 +2800,10 @@ export interface components {
     PreconditionFailed: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2625,6 +2814,10 @@ export interface components {
     RangeNotSatisfiable: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2635,6 +2828,7 @@ export interface components {
     ServiceUnavailable: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
         'Retry-After': components['headers']['Retry-After'];
         [name: string]: unknown;
       };
@@ -2646,6 +2840,10 @@ export interface components {
     TooManyRequests: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         'Retry-After': components['headers']['Retry-After'];
         [name: string]: unknown;
       };
@@ -2657,6 +2855,10 @@ export interface components {
     Unauthorized: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2667,6 +2869,10 @@ export interface components {
     UnprocessableEntity: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2677,6 +2883,10 @@ export interface components {
     UnsupportedMediaType: {
       headers: {
         'X-Request-Id': components['headers']['X-Request-Id'];
+        'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+        'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+        'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+        'RateLimit-Reset': components['headers']['RateLimit-Reset'];
         [name: string]: unknown;
       };
       content: {
@@ -2694,7 +2904,9 @@ export interface components {
   headers: {
     /** @description The request's id (the caller's `X-Request-Id` when it sent a valid one): quote it in reports */
     'X-Request-Id': string;
-    /** @description Requests of this budget allowed per window for this caller */
+    /** @description CORS (PARLEY_ALLOWED_ORIGINS): `*`, or the request's `Origin` when it is allowed; absent without one */
+    'Access-Control-Allow-Origin': string;
+    /** @description Requests of this budget allowed per window for this caller: on every answer of a route that counts its caller (the tenant routes), whether the route accepted the request or refused it */
     'RateLimit-Limit': number;
     /** @description Requests of this budget left in the current window */
     'RateLimit-Remaining': number;
@@ -2722,6 +2934,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -2751,6 +2964,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -2768,6 +2982,7 @@ export interface operations {
       503: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -2805,6 +3020,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -2842,6 +3058,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -2893,6 +3110,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
           [name: string]: unknown;
         };
@@ -2941,6 +3159,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -2982,6 +3201,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
           [name: string]: unknown;
         };
@@ -3021,6 +3241,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
           [name: string]: unknown;
         };
@@ -3064,6 +3285,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -3112,6 +3334,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
           [name: string]: unknown;
         };
@@ -3157,6 +3380,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
           [name: string]: unknown;
         };
@@ -3204,6 +3428,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3268,6 +3493,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3292,6 +3518,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3348,6 +3575,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3392,6 +3620,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3450,6 +3679,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3500,6 +3730,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3599,6 +3830,7 @@ export interface operations {
          */
         'application/json': {
           /**
+           * Format: int32
            * @description Lifetime of the token, 60 s to 30 days; 1 hour when left out
            * @default 3600
            */
@@ -3611,6 +3843,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3665,6 +3898,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3749,6 +3983,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3806,6 +4041,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3881,6 +4117,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3952,6 +4189,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -3989,6 +4227,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -4025,6 +4264,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -4035,6 +4275,7 @@ export interface operations {
       206: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content: {
@@ -4045,6 +4286,7 @@ export interface operations {
       302: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content?: never;
@@ -4053,6 +4295,7 @@ export interface operations {
       304: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content?: never;
@@ -4093,6 +4336,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4129,6 +4373,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           [name: string]: unknown;
         };
         content?: never;
@@ -4163,6 +4408,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4208,6 +4454,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4254,6 +4501,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4304,6 +4552,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4388,6 +4637,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4422,6 +4672,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4487,6 +4738,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4568,6 +4820,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4627,6 +4880,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4679,6 +4933,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4743,6 +4998,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4807,6 +5063,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4871,6 +5128,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4935,6 +5193,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -4980,6 +5239,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5049,6 +5309,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5114,6 +5375,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5170,6 +5432,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5225,6 +5488,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5295,6 +5559,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5379,6 +5644,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5422,6 +5688,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5502,6 +5769,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5545,6 +5813,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5615,6 +5884,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5683,6 +5953,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5734,6 +6005,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5809,6 +6081,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5872,6 +6145,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -5925,6 +6199,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6000,6 +6275,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6076,6 +6352,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6132,6 +6409,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6205,6 +6483,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6281,6 +6560,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6351,7 +6631,10 @@ export interface operations {
     requestBody?: {
       content: {
         'application/json': {
-          /** @description Read up to this seq; the latest when left out */
+          /**
+           * Format: int64
+           * @description Read up to this seq; the latest when left out
+           */
           seq?: number;
         };
       };
@@ -6361,6 +6644,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6408,6 +6692,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6463,6 +6748,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6491,6 +6777,7 @@ export interface operations {
                * @example alice
                */
               user_id: string;
+              /** Format: int64 */
               last_read_seq: number;
             }[];
             next_cursor: string | null;
@@ -6514,13 +6801,16 @@ export interface operations {
          * @example deploy "release notes" -draft
          */
         q: string;
+        /** @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83 */
         conversation_id?: string;
         /**
          * @description The tenant's own user id
          * @example alice
          */
         sender_id?: string;
+        /** @example 2026-11-22T10:00:00.000Z */
         since?: string;
+        /** @example 2026-11-22T10:00:00.000Z */
         until?: string;
         has_attachments?: boolean;
         limit?: number;
@@ -6540,6 +6830,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6621,6 +6912,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -6717,6 +7009,7 @@ export interface operations {
                      * @example alice
                      */
                     created_by: string;
+                    /** Format: int64 */
                     member_count: number;
                     /**
                      * Format: date-time
@@ -6729,12 +7022,13 @@ export interface operations {
                      */
                     updated_at: string;
                     archived_at: string | null;
-                    /** @description The creator first, then the other members */
+                    /** @description The creator first, then the other members (at most 1,000 of them) */
                     member_ids: string[];
                   };
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6755,6 +7049,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6781,6 +7076,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6809,6 +7105,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6837,6 +7134,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6863,6 +7161,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6874,7 +7173,10 @@ export interface operations {
                    * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                    */
                   conversation_id: string;
-                  /** @description Position in the conversation: dense, from 1 */
+                  /**
+                   * Format: int64
+                   * @description Position in the conversation: dense, from 1
+                   */
                   seq: number;
                   /**
                    * @description Resume from here to receive what follows; opaque, never parse it
@@ -6885,6 +7187,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6896,7 +7199,10 @@ export interface operations {
                    * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                    */
                   conversation_id: string;
-                  /** @description Position in the conversation: dense, from 1 */
+                  /**
+                   * Format: int64
+                   * @description Position in the conversation: dense, from 1
+                   */
                   seq: number;
                   /**
                    * @description Resume from here to receive what follows; opaque, never parse it
@@ -6907,6 +7213,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6918,7 +7225,10 @@ export interface operations {
                    * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                    */
                   conversation_id: string;
-                  /** @description Position in the conversation: dense, from 1 */
+                  /**
+                   * Format: int64
+                   * @description Position in the conversation: dense, from 1
+                   */
                   seq: number;
                   /**
                    * @description Resume from here to receive what follows; opaque, never parse it
@@ -6929,6 +7239,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6940,7 +7251,10 @@ export interface operations {
                    * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                    */
                   conversation_id: string;
-                  /** @description Position in the conversation: dense, from 1 */
+                  /**
+                   * Format: int64
+                   * @description Position in the conversation: dense, from 1
+                   */
                   seq: number;
                   /**
                    * @description Resume from here to receive what follows; opaque, never parse it
@@ -6958,6 +7272,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -6969,7 +7284,10 @@ export interface operations {
                    * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                    */
                   conversation_id: string;
-                  /** @description Position in the conversation: dense, from 1 */
+                  /**
+                   * Format: int64
+                   * @description Position in the conversation: dense, from 1
+                   */
                   seq: number;
                   /**
                    * @description Resume from here to receive what follows; opaque, never parse it
@@ -6992,6 +7310,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -7003,7 +7322,10 @@ export interface operations {
                    * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
                    */
                   conversation_id: string;
-                  /** @description Position in the conversation: dense, from 1 */
+                  /**
+                   * Format: int64
+                   * @description Position in the conversation: dense, from 1
+                   */
                   seq: number;
                   /**
                    * @description Resume from here to receive what follows; opaque, never parse it
@@ -7026,6 +7348,7 @@ export interface operations {
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
@@ -7048,15 +7371,21 @@ export interface operations {
                      * @example alice
                      */
                     user_id: string;
+                    /** Format: int64 */
                     last_read_seq: number;
                   };
                   /**
                    * Format: date-time
                    * @description Logged events: when the writing transaction started; typing and presence: when sent
+                   * @example 2026-11-22T10:00:00.000Z
                    */
                   ts: string;
                 }
             )[];
+            /**
+             * @description Resume from here to receive what follows; opaque, never parse it
+             * @example eyJwcmV2IjoiMjY0MjoyNjQyOiIsImF0IjoxNzk1MzIyMDQwMzc0fQ
+             */
             next_cursor: string;
             has_more: boolean;
           };
@@ -7092,6 +7421,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7160,6 +7490,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7218,6 +7549,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7273,6 +7605,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7324,6 +7657,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7384,6 +7718,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7445,6 +7780,7 @@ export interface operations {
       202: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7510,6 +7846,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7573,6 +7910,7 @@ export interface operations {
       202: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7643,6 +7981,7 @@ export interface operations {
       202: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7687,6 +8026,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7750,6 +8090,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7775,6 +8116,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7829,6 +8171,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7866,6 +8209,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
           'RateLimit-Limit': components['headers']['RateLimit-Limit'];
           'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
           'RateLimit-Reset': components['headers']['RateLimit-Reset'];
@@ -7909,6 +8253,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -7943,6 +8288,7 @@ export interface operations {
                * @example alice
                */
               created_by: string;
+              /** Format: int64 */
               member_count: number;
               /**
                * Format: date-time
@@ -7955,12 +8301,13 @@ export interface operations {
                */
               updated_at: string;
               archived_at: string | null;
-              /** @description The creator first, then the other members */
+              /** @description The creator first, then the other members (at most 1,000 of them) */
               member_ids: string[];
             };
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -7999,6 +8346,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8018,6 +8366,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8056,6 +8405,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8081,6 +8431,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8119,6 +8470,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8146,6 +8498,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8184,6 +8537,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8211,6 +8565,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8249,6 +8604,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8274,6 +8630,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8312,6 +8669,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8322,7 +8680,10 @@ export interface operations {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -8333,6 +8694,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8371,6 +8733,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8381,7 +8744,10 @@ export interface operations {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -8392,6 +8758,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8430,6 +8797,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8440,7 +8808,10 @@ export interface operations {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -8451,6 +8822,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8489,6 +8861,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8499,7 +8872,10 @@ export interface operations {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -8517,6 +8893,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8555,6 +8932,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8565,7 +8943,10 @@ export interface operations {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -8588,6 +8969,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8626,6 +9008,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8636,7 +9019,10 @@ export interface operations {
              * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
              */
             conversation_id: string;
-            /** @description Position in the conversation: dense, from 1 */
+            /**
+             * Format: int64
+             * @description Position in the conversation: dense, from 1
+             */
             seq: number;
             /**
              * @description Resume from here to receive what follows; opaque, never parse it
@@ -8659,6 +9045,7 @@ export interface operations {
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8697,6 +9084,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8718,11 +9106,13 @@ export interface operations {
                * @example alice
                */
               user_id: string;
+              /** Format: int64 */
               last_read_seq: number;
             };
             /**
              * Format: date-time
              * @description Logged events: when the writing transaction started; typing and presence: when sent
+             * @example 2026-11-22T10:00:00.000Z
              */
             ts: string;
           };
@@ -8761,6 +9151,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
@@ -8806,6 +9197,7 @@ export interface operations {
           /**
            * Format: date-time
            * @description When the event was logged
+           * @example 2026-11-22T10:00:00.000Z
            */
           timestamp: string;
           data: {
