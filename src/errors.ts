@@ -134,7 +134,10 @@ export const ProblemSchema = Type.Object(
     errors: Type.Optional(
       Type.Array(
         Type.Object({
-          path: Type.String({ maxLength: MAX_FIELD_PATH_LENGTH, description: 'A JSON pointer into the request' }),
+          path: Type.String({
+            maxLength: MAX_FIELD_PATH_LENGTH,
+            description: 'A JSON pointer into the request',
+          }),
           message: Type.String({ maxLength: MAX_FIELD_MESSAGE_LENGTH }),
         }),
         {

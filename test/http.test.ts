@@ -44,7 +44,11 @@ describe('errors are problem+json', () => {
       url: '/v1/conversations',
       headers: { ...bearer(tenant.apiKey.secret), 'x-parley-user': 'alice' },
       // 1,000 bad member ids and a property whose name alone is 5,000 characters.
-      payload: { type: 'group', members: Array.from({ length: 1000 }, (_, i) => `bad id ${i}`), [longKey]: 1 },
+      payload: {
+        type: 'group',
+        members: Array.from({ length: 1000 }, (_, i) => `bad id ${i}`),
+        [longKey]: 1,
+      },
     });
     const problem = expectProblem(response, 400, 'validation_failed') as unknown as {
       detail: string;

@@ -58,7 +58,8 @@ interface OwaspException {
   why: string;
 }
 const PROBES = /^paths\.\/(healthz|readyz|metrics)\.get\./;
-const UNCOUNTED = /^paths\.\/(healthz|readyz|metrics|v1\/admin\/[^.]*|v1\/files\/\{token\}|v1\/uploads)\.(get|post|patch|delete|options)\./;
+const UNCOUNTED =
+  /^paths\.\/(healthz|readyz|metrics|v1\/admin\/[^.]*|v1\/files\/\{token\}|v1\/uploads)\.(get|post|patch|delete|options)\./;
 const OWASP_EXCEPTIONS: OwaspException[] = [
   {
     rule: 'owasp:api4:2023-string-restricted',
@@ -141,7 +142,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** The value at a Spectral result's path in the document, following no $ref. */
 function valueAt(doc: unknown, path: readonly (string | number)[]): unknown {
   let value: unknown = doc;
-  for (const key of path) value = isRecord(value) ? (value as Record<string | number, unknown>)[key] : undefined;
+  for (const key of path)
+    value = isRecord(value) ? (value as Record<string | number, unknown>)[key] : undefined;
   return value;
 }
 

@@ -278,7 +278,9 @@ describe('highlight', () => {
     const text = (hit?.highlight ?? '').replace(/<\/?mark>/g, '').replaceAll('&quot;', '"');
     expect(Array.from(text).length).toBeLessThanOrEqual(1000);
     expect(text.endsWith('…')).toBe(true);
-    expect((hit?.highlight.match(/<mark>/g) ?? []).length).toBe((hit?.highlight.match(/<\/mark>/g) ?? []).length);
+    expect((hit?.highlight.match(/<mark>/g) ?? []).length).toBe(
+      (hit?.highlight.match(/<\/mark>/g) ?? []).length,
+    );
   });
 
   it('keeps text that looks like HTML tags, escaped, around a word match', async () => {

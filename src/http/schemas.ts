@@ -72,7 +72,7 @@ export const Sha256Hex = Type.String({
 
 /** A media type as Parley stores it (`type/subtype`, RFC 6838's characters, parameters dropped). */
 export const MediaTypeName = Type.String({
-  pattern: "^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$",
+  pattern: '^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$',
   maxLength: 255,
   examples: ['image/webp'],
 });

@@ -671,10 +671,7 @@ class Chat {
       }
       case 'read.updated': {
         const conversation = this.conversations.get(event.conversation_id);
-        if (
-          conversation !== undefined &&
-          event.data.last_read_seq >= (conversation.last_message?.seq ?? 0)
-        ) {
+        if (conversation !== undefined && event.data.last_read_seq >= (conversation.last_message?.seq ?? 0)) {
           conversation.unread_count = 0;
           conversation.mention_count = 0;
           this.renderList();

@@ -1,5 +1,15 @@
 import { Type, type Static } from 'typebox';
-import { count, EXAMPLE, int32, MediaTypeName, Nullable, Sha256Hex, text, Timestamp, Uuid } from '../../http/schemas.ts';
+import {
+  count,
+  EXAMPLE,
+  int32,
+  MediaTypeName,
+  Nullable,
+  Sha256Hex,
+  text,
+  Timestamp,
+  Uuid,
+} from '../../http/schemas.ts';
 import { UserIdSchema } from '../users/user-id.ts';
 import { MAX_FILE_NAME_LENGTH } from '../../media/file-names.ts';
 

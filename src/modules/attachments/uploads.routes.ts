@@ -174,7 +174,10 @@ export async function registerUploadRoutes(app: App, uploads: ResumableUploads):
         headers: Type.Object({
           'tus-resumable': TUS_RESUMABLE,
           'upload-offset': header('Where these bytes go: the offset HEAD answered.'),
-          'upload-checksum': header('`<algorithm> <base64 digest>` of the body (sha1, sha256, sha512, md5).', 256),
+          'upload-checksum': header(
+            '`<algorithm> <base64 digest>` of the body (sha1, sha256, sha512, md5).',
+            256,
+          ),
         }),
         response: {
           204: Type.Null({ description: 'Stored: the new `Upload-Offset`' }),

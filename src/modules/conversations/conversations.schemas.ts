@@ -163,9 +163,7 @@ export const UpdateMemberBody = Type.Object(
 
 export const UpdateSettingsBody = Type.Object(
   {
-    muted_until: Nullable(
-      timestamp({ description: 'Mute notifications until then; null unmutes' }),
-    ),
+    muted_until: Nullable(timestamp({ description: 'Mute notifications until then; null unmutes' })),
   },
   {
     title: 'UpdateSettingsBody',

@@ -39,7 +39,9 @@ export const MAX_HIGHLIGHT_LENGTH = MAX_HEADLINE_CHARS * 7 + 8;
 
 function clipHeadline(headline: string): string {
   const clipped = clip(headline, MAX_HEADLINE_CHARS);
-  return clipped.lastIndexOf(MARK_START) > clipped.lastIndexOf(MARK_STOP) ? `${clipped}${MARK_STOP}` : clipped;
+  return clipped.lastIndexOf(MARK_START) > clipped.lastIndexOf(MARK_STOP)
+    ? `${clipped}${MARK_STOP}`
+    : clipped;
 }
 
 /** An HTML-safe snippet with the match in <mark>: ts_headline's for words, a window around a substring. */
@@ -52,7 +54,8 @@ function highlightOf(text: string, headline: string | undefined, substring: stri
   // Found in the text itself, ignoring case: lower-casing can change lengths ('İ'), so indexes into a
   // lower-cased copy would mark the wrong characters.
   const match = substring === null ? null : new RegExp(escapeRegExp(substring), 'iu').exec(text);
-  if (match === null) return escapeHtml(clip(headline ?? text.slice(0, CONTEXT_CHARS * 2), MAX_HEADLINE_CHARS));
+  if (match === null)
+    return escapeHtml(clip(headline ?? text.slice(0, CONTEXT_CHARS * 2), MAX_HEADLINE_CHARS));
   const at = match.index;
   const found = match[0];
   const start = Math.max(0, at - CONTEXT_CHARS);

@@ -13,7 +13,11 @@ import {
 } from '../../http/schemas.ts';
 import { MAX_FILE_NAME_LENGTH } from '../../media/file-names.ts';
 import { RoleSchema } from '../conversations/conversations.schemas.ts';
-import { MAX_SUBSCRIPTIONS_PER_USER, PUSH_SUBSCRIPTION_EXAMPLE, PushSubscription } from '../push/push.schemas.ts';
+import {
+  MAX_SUBSCRIPTIONS_PER_USER,
+  PUSH_SUBSCRIPTION_EXAMPLE,
+  PushSubscription,
+} from '../push/push.schemas.ts';
 import { UserIdSchema } from './user-id.ts';
 
 const UserName = text(200, { minLength: 1 });
@@ -49,9 +53,7 @@ export type UserParams = Static<typeof UserParams>;
 export const UpsertUserBody = Type.Object(
   {
     name: Type.Optional(Nullable(UserName)),
-    avatar_url: Type.Optional(
-      Nullable(AvatarUrl),
-    ),
+    avatar_url: Type.Optional(Nullable(AvatarUrl)),
     metadata: Type.Optional(Metadata),
   },
   {

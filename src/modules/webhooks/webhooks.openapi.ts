@@ -25,7 +25,8 @@ const envelope = (type: string, data: TSchema) =>
 const HEADERS = [
   {
     name: 'webhook-id',
-    description: 'msg_<id>: the same on every attempt, retry and replay of one event; skip ids already handled',
+    description:
+      'msg_<id>: the same on every attempt, retry and replay of one event; skip ids already handled',
     schema: { type: 'string', pattern: '^msg_[A-Za-z0-9_-]+$', maxLength: 64 },
   },
   {
