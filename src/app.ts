@@ -68,6 +68,8 @@ import { createWebhooks, type BackgroundWorkTimings } from './jobs/webhooks-wiri
 import { BackgroundWork } from './jobs/background-work.ts';
 import { createPush } from './jobs/push-wiring.ts';
 import { registerPushRoutes } from './modules/push/push.routes.ts';
+import { registerDeviceRoutes } from './modules/devices/devices.routes.ts';
+import { createDevicesService } from './modules/devices/devices.service.ts';
 import type { OutboundPolicy } from './outbound/outbound-url.ts';
 import { createUserErasure } from './modules/users/user-erasure.ts';
 import { createUserExport } from './modules/users/user-export.ts';
@@ -366,6 +368,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     isOnline: (tenantId, userId) => hub.isOnline(tenantId, userId),
   });
   registerPushRoutes(app, pushWork.push);
+  registerDeviceRoutes(app, createDevicesService({ orm }));
 
   const stopRetention = scheduleEventRetention(orm, deps.eventRetentionDays, app.log);
   const connectionLimits = new ConnectionLimits(

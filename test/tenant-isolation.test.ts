@@ -5,6 +5,7 @@ import { rowsOf } from '../src/db/client.ts';
 import { users } from '../src/db/schema/users.ts';
 import { inTenant } from '../src/db/tenant-scope.ts';
 import { useTestApp } from './helpers/app.ts';
+import { keyPackageFor, newSignatureKeys } from './helpers/mls.ts';
 import { uploadFile } from './helpers/uploads.ts';
 import {
   actingAs,
@@ -241,6 +242,13 @@ const CROSS_TENANT_EXPECTATIONS: Record<
   'POST /v1/me/push-subscriptions': { status: 400, as: 'user', payload: { endpoint: 'nope', keys: {} } },
   'DELETE /v1/me/push-subscriptions/{subscription_id}': { status: 404, as: 'user' },
   'GET /v1/push/vapid-public-key': { status: 200, as: 'user' },
+  'GET /v1/me/devices': { status: 200, as: 'user' },
+  'POST /v1/me/devices': { status: 201, as: 'user', payload: { name: 'peter’s phone' } },
+  'DELETE /v1/me/devices/{device_id}': { status: 404, as: 'user' },
+  'POST /v1/me/devices/{device_id}/key-packages': { status: 404, as: 'user', payload: { key_packages: [] } },
+  // Olivia of A is nobody B's users share a conversation with, and has no devices in B to claim.
+  'GET /v1/users/{user_id}/devices': { status: 404, as: 'user' },
+  'POST /v1/users/{user_id}/key-packages/claim': { status: 200, as: 'user' },
   'POST /v1/attachments': { status: 415, as: 'user', payload: { file: 'not multipart' } },
   'GET /v1/attachments/{attachment_id}': { status: 404, as: 'user' },
   'DELETE /v1/attachments/{attachment_id}': { status: 404, as: 'user' },
@@ -343,6 +351,22 @@ describe("another tenant's ids", () => {
     });
     expect(webhook.statusCode, webhook.body).toBe(201);
     const webhookId = webhook.json<{ id: string }>().id;
+    const device = await t.app.inject({
+      method: 'POST',
+      url: '/v1/me/devices',
+      headers: actingAs(acme, 'olivia'),
+      payload: { name: 'acme-laptop' },
+    });
+    expect(device.statusCode, device.body).toBe(201);
+    const deviceId = device.json<{ id: string }>().id;
+    const keyPackage = await keyPackageFor(`${deviceId}:olivia`, await newSignatureKeys());
+    const stocked = await t.app.inject({
+      method: 'POST',
+      url: `/v1/me/devices/${deviceId}/key-packages`,
+      headers: actingAs(acme, 'olivia'),
+      payload: { key_packages: [keyPackage] },
+    });
+    expect(stocked.statusCode, stocked.body).toBe(200);
     const globexAsUser = await mintUserToken(t, globex, 'peter');
 
     // Reads and deletes first: the creating routes then make a same-named user in the caller's tenant.
@@ -369,6 +393,7 @@ describe("another tenant's ids", () => {
           .replace('{delivery_id}', messageId)
           .replace('{attachment_id}', attachmentId)
           .replace('{upload_id}', uploadId)
+          .replace('{device_id}', deviceId)
           .replace('{token}', 'not-a-link') + (expected.query === undefined ? '' : `?${expected.query}`);
       const headers = expected.as === 'user' ? bearer(globexAsUser) : bearer(globex.apiKey.secret);
       const response = await t.app.inject({
@@ -387,6 +412,8 @@ describe("another tenant's ids", () => {
       expect(response.body, route).not.toContain(subscriptionId);
       expect(response.body, route).not.toContain(webhookId);
       expect(response.body, route).not.toContain(attachmentId);
+      expect(response.body, route).not.toContain(deviceId);
+      expect(response.body, route).not.toContain(keyPackage);
       expect(JSON.stringify(response.headers), route).not.toContain(uploadId);
       expect(response.body, route).not.toContain('acme-');
     }

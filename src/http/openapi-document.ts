@@ -39,6 +39,7 @@ export const OPENAPI_TAGS: { name: string; description: string }[] = [
   { name: 'users', description: "A tenant's users, their tokens, export and erasure" },
   { name: 'push', description: 'Web Push subscriptions' },
   { name: 'webhooks', description: "Endpoints of a tenant's backend and their deliveries" },
+  { name: 'e2ee', description: 'End-to-end encryption (MLS): devices and their KeyPackages' },
   { name: 'admin', description: 'The operator: tenants, api keys, usage' },
   { name: 'system', description: 'Health, readiness and metrics' },
 ];
@@ -52,7 +53,7 @@ const HEADERS: Json = {
   },
   'Access-Control-Allow-Origin': {
     description:
-      'CORS (PARLEY_ALLOWED_ORIGINS): `*`, or the request\'s `Origin` when it is allowed; absent without one',
+      "CORS (PARLEY_ALLOWED_ORIGINS): `*`, or the request's `Origin` when it is allowed; absent without one",
     schema: { type: 'string', maxLength: 2048, pattern: '^(\\*|https?://[^/]+)$' },
   },
   'RateLimit-Limit': {

@@ -1178,6 +1178,110 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/me/devices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The caller's devices, oldest first
+     * @description Each with its signature key and how many KeyPackages it has waiting: upload more when low.
+     */
+    get: operations['listDevices'];
+    put?: never;
+    /**
+     * Register a device of the caller for end-to-end encryption
+     * @description A device is one MLS client: its KeyPackages name it `<device id>:<user id>`. A user has at most 20 (409 `conflict` beyond: delete one first).
+     */
+    post: operations['createDevice'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/me/devices/{device_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Remove a device of the caller
+     * @description Its KeyPackages go with it: nobody can add it to a group any more. Remove it from its groups with commits too. Another user’s device is 404.
+     */
+    delete: operations['deleteDevice'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/users/{user_id}/devices': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A user's devices and their signature keys
+     * @description For the caller, or someone who shares a conversation with the caller (404 otherwise): what a client checks a member's credential against.
+     */
+    get: operations['listUserDevices'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/me/devices/{device_id}/key-packages': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Upload KeyPackages of a device of the caller
+     * @description Each must be an MLS KeyPackage of cipher suite 1 whose basic credential names this device (`<device id>:<user id>`), validly signed by the key of the device’s first upload (400 otherwise; 409 for another key, a KeyPackage uploaded before, or more than 100 waiting). Answers the device.
+     */
+    post: operations['uploadKeyPackages'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/users/{user_id}/key-packages/claim': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Claim one KeyPackage of each of a user's devices
+     * @description To add the user to an MLS group: each KeyPackage is handed out once (a device out of them gives its last-resort one, again and again; a device with neither is left out).
+     */
+    post: operations['claimKeyPackages'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export interface webhooks {
   'conversation.created': {
@@ -2659,6 +2763,101 @@ export interface components {
     VapidPublicKey: {
       /** @description The server's VAPID public key (base64url, uncompressed P-256): the applicationServerKey to pass to PushManager.subscribe() */
       public_key: string;
+    };
+    /**
+     * Device
+     * @example {
+     *       "id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+     *       "name": "Alice’s laptop",
+     *       "signature_key": "eSGjd4T56iVxXPPMUTAi1efM4idmzltwrLIgAsY+yDs=",
+     *       "key_packages_available": 24,
+     *       "has_last_resort": true,
+     *       "created_at": "2026-11-22T10:00:00.000Z"
+     *     }
+     */
+    Device: {
+      /**
+       * Format: uuid
+       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+       */
+      id: string;
+      name: string | null;
+      signature_key: string | null;
+      /**
+       * Format: int64
+       * @description KeyPackages waiting to be claimed, the last resort apart
+       */
+      key_packages_available: number;
+      /** @description Whether it has a last-resort KeyPackage */
+      has_last_resort: boolean;
+      /**
+       * Format: date-time
+       * @example 2026-11-22T10:00:00.000Z
+       */
+      created_at: string;
+    };
+    /** DeviceList */
+    DeviceList: {
+      /** @description Oldest first */
+      data: components['schemas']['Device'][];
+    };
+    /** CreateDeviceBody */
+    CreateDeviceBody: {
+      /** @example Alice’s laptop */
+      name?: string;
+    };
+    /**
+     * PublicDevice
+     * @example {
+     *       "id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+     *       "user_id": "alice",
+     *       "signature_key": "eSGjd4T56iVxXPPMUTAi1efM4idmzltwrLIgAsY+yDs=",
+     *       "created_at": "2026-11-22T10:00:00.000Z"
+     *     }
+     */
+    PublicDevice: {
+      /**
+       * Format: uuid
+       * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+       */
+      id: string;
+      /**
+       * @description The tenant's own user id
+       * @example alice
+       */
+      user_id: string;
+      signature_key: string | null;
+      /**
+       * Format: date-time
+       * @example 2026-11-22T10:00:00.000Z
+       */
+      created_at: string;
+    };
+    /** PublicDeviceList */
+    PublicDeviceList: {
+      /** @description Oldest first */
+      data: components['schemas']['PublicDevice'][];
+    };
+    /** UploadKeyPackagesBody */
+    UploadKeyPackagesBody: {
+      /** @description Up to 50 KeyPackages, each claimed once */
+      key_packages: string[];
+      /** @description A KeyPackage handed out whenever the device has no other left (it replaces the previous one) */
+      last_resort?: string;
+    };
+    /** ClaimedKeyPackages */
+    ClaimedKeyPackages: {
+      /** @description One KeyPackage per device of the user that has one, oldest device first */
+      data: {
+        /**
+         * Format: uuid
+         * @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83
+         */
+        device_id: string;
+        /** @description An MLS KeyPackage (RFC 9420 §10) as an MLSMessage, base64: cipher suite 1, a basic credential whose identity is `<device id>:<user id>`, signed by the device’s signature key */
+        key_package: string;
+        is_last_resort: boolean;
+      }[];
     };
   };
   responses: {
@@ -8226,6 +8425,335 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalServerError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listDevices: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description With an api key: the id of the user to act as (created on first sight). Ignored with a user token. */
+        'X-Parley-User'?: components['parameters']['XParleyUser'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK (DeviceList) */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+          'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+          'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+          'RateLimit-Reset': components['headers']['RateLimit-Reset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "data": [
+           *         {
+           *           "id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+           *           "name": "Alice’s laptop",
+           *           "signature_key": "eSGjd4T56iVxXPPMUTAi1efM4idmzltwrLIgAsY+yDs=",
+           *           "key_packages_available": 24,
+           *           "has_last_resort": true,
+           *           "created_at": "2026-11-22T10:00:00.000Z"
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['DeviceList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalServerError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createDevice: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description With an api key: the id of the user to act as (created on first sight). Ignored with a user token. */
+        'X-Parley-User'?: components['parameters']['XParleyUser'];
+        /** @description Makes a retry safe: the first request with a key runs, a repeat with the same body within 24 h gets the same answer (`Idempotent-Replayed: true`), the key with another body is 422, a repeat while the first runs is 409. */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "name": "Alice’s laptop"
+         *     }
+         */
+        'application/json': components['schemas']['CreateDeviceBody'];
+      };
+    };
+    responses: {
+      /** @description Created (Device) */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+          'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+          'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+          'RateLimit-Reset': components['headers']['RateLimit-Reset'];
+          'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+           *       "name": "Alice’s laptop",
+           *       "signature_key": "eSGjd4T56iVxXPPMUTAi1efM4idmzltwrLIgAsY+yDs=",
+           *       "key_packages_available": 24,
+           *       "has_last_resort": true,
+           *       "created_at": "2026-11-22T10:00:00.000Z"
+           *     }
+           */
+          'application/json': components['schemas']['Device'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalServerError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteDevice: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description With an api key: the id of the user to act as (created on first sight). Ignored with a user token. */
+        'X-Parley-User'?: components['parameters']['XParleyUser'];
+        /** @description Makes a retry safe: the first request with a key runs, a repeat with the same body within 24 h gets the same answer (`Idempotent-Replayed: true`), the key with another body is 422, a repeat while the first runs is 409. */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83 */
+        device_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No content */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+          'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+          'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+          'RateLimit-Reset': components['headers']['RateLimit-Reset'];
+          'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalServerError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listUserDevices: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description With an api key: the id of the user to act as (created on first sight). Ignored with a user token. */
+        'X-Parley-User'?: components['parameters']['XParleyUser'];
+      };
+      path: {
+        /**
+         * @description The tenant's own user id
+         * @example alice
+         */
+        user_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK (PublicDeviceList) */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+          'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+          'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+          'RateLimit-Reset': components['headers']['RateLimit-Reset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "data": [
+           *         {
+           *           "id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+           *           "user_id": "alice",
+           *           "signature_key": "eSGjd4T56iVxXPPMUTAi1efM4idmzltwrLIgAsY+yDs=",
+           *           "created_at": "2026-11-22T10:00:00.000Z"
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['PublicDeviceList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalServerError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  uploadKeyPackages: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description With an api key: the id of the user to act as (created on first sight). Ignored with a user token. */
+        'X-Parley-User'?: components['parameters']['XParleyUser'];
+        /** @description Makes a retry safe: the first request with a key runs, a repeat with the same body within 24 h gets the same answer (`Idempotent-Replayed: true`), the key with another body is 422, a repeat while the first runs is 409. */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @example 019a9b6e-8f2a-7c3e-9d41-5b2f0c7a1e83 */
+        device_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "key_packages": [
+         *         "AAEABQABAAEgf3Rk0pX2kq7vNn1w3M2b5x0QJ8vK9rZc4T2yq1aH0m8gV7bWQ=="
+         *       ],
+         *       "last_resort": "AAEABQABAAEgf3Rk0pX2kq7vNn1w3M2b5x0QJ8vK9rZc4T2yq1aH0m8gV7bWQ=="
+         *     }
+         */
+        'application/json': components['schemas']['UploadKeyPackagesBody'];
+      };
+    };
+    responses: {
+      /** @description OK (Device) */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+          'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+          'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+          'RateLimit-Reset': components['headers']['RateLimit-Reset'];
+          'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+           *       "name": "Alice’s laptop",
+           *       "signature_key": "eSGjd4T56iVxXPPMUTAi1efM4idmzltwrLIgAsY+yDs=",
+           *       "key_packages_available": 24,
+           *       "has_last_resort": true,
+           *       "created_at": "2026-11-22T10:00:00.000Z"
+           *     }
+           */
+          'application/json': components['schemas']['Device'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      500: components['responses']['InternalServerError'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  claimKeyPackages: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description With an api key: the id of the user to act as (created on first sight). Ignored with a user token. */
+        'X-Parley-User'?: components['parameters']['XParleyUser'];
+        /** @description Makes a retry safe: the first request with a key runs, a repeat with the same body within 24 h gets the same answer (`Idempotent-Replayed: true`), the key with another body is 422, a repeat while the first runs is 409. */
+        'Idempotency-Key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /**
+         * @description The tenant's own user id
+         * @example alice
+         */
+        user_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK (ClaimedKeyPackages) */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Access-Control-Allow-Origin': components['headers']['Access-Control-Allow-Origin'];
+          'RateLimit-Limit': components['headers']['RateLimit-Limit'];
+          'RateLimit-Remaining': components['headers']['RateLimit-Remaining'];
+          'RateLimit-Reset': components['headers']['RateLimit-Reset'];
+          'Idempotent-Replayed': components['headers']['Idempotent-Replayed'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "data": [
+           *         {
+           *           "device_id": "019a9b74-7c8d-7e9f-8a0b-1c2d3e4f5a6b",
+           *           "key_package": "AAEABQABAAEgf3Rk0pX2kq7vNn1w3M2b5x0QJ8vK9rZc4T2yq1aH0m8gV7bWQ==",
+           *           "is_last_resort": false
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['ClaimedKeyPackages'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       500: components['responses']['InternalServerError'];
       503: components['responses']['ServiceUnavailable'];
