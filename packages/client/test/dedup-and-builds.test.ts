@@ -95,6 +95,24 @@ describe('the builds', () => {
     );
   });
 
+  it('bundles the e2ee entry for browsers too, MLS library included, without a Node built-in', async () => {
+    const result = await build({
+      entryPoints: [`${PACKAGE}/src/e2ee/index.ts`],
+      bundle: true,
+      write: false,
+      platform: 'browser',
+      format: 'esm',
+      logLevel: 'silent',
+      metafile: true,
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toEqual(expect.arrayContaining([expect.stringContaining('node_modules/ts-mls/')]));
+    expect(inputs.filter((input) => /node_modules\/ws\/|^node:/.test(input))).toEqual([]);
+    expect(result.outputFiles.map((file) => file.text).join('')).not.toMatch(
+      /from ["']node:|require\(["']node:/,
+    );
+  });
+
   it('compiles to JavaScript and declarations with tsc, the way it is published', () => {
     const out = execFileSync(
       process.execPath,
