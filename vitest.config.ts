@@ -18,6 +18,10 @@ export default defineConfig({
     maxWorkers: Math.max(2, availableParallelism() - 1),
     testTimeout: 30_000,
     hookTimeout: 120_000,
+    // `expect.poll` waits for a condition (a browser page updating, a socket connecting): the default second
+    // was too short for a demo sign-in while the two-core CI machine ran the rest of the suite. A wait that
+    // succeeds ends at once; only a failure takes this long.
+    expect: { poll: { timeout: 10_000 } },
     projects: [
       {
         extends: true,
