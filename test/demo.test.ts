@@ -206,4 +206,48 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
       'Welcome to the Parley demo! Sign in as someone else in another window.',
     );
   }, 60_000);
+
+  it('keeps a message that arrives while the conversation it opens is still loading', async () => {
+    const bob = await signIn('bob');
+    const session = await t.app.inject({
+      method: 'POST',
+      url: '/demo/session',
+      payload: { user_id: 'dave' },
+    });
+    const { token } = session.json<{ token: string }>();
+    const conversations = await t.app.inject({
+      method: 'GET',
+      url: '/v1/conversations',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const general = conversations
+      .json<{ data: { id: string; name: string }[] }>()
+      .data.find((c) => c.name === 'general');
+    // The history page of general is read by the server now, before the new message exists, and handed to
+    // the page only once that message has reached bob's socket.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let fetched = () => {};
+    const isFetched = new Promise<void>((resolve) => (fetched = resolve));
+    await bob.route(`**/v1/conversations/${general?.id ?? ''}/messages?*`, async (route) => {
+      const response = await route.fetch();
+      fetched();
+      await released;
+      await route.fulfill({ response });
+    });
+    await bob.getByTestId('conversation-general').click();
+    await isFetched;
+    const sent = await t.app.inject({
+      method: 'POST',
+      url: `/v1/conversations/${general?.id ?? ''}/messages`,
+      headers: { authorization: `Bearer ${token}` },
+      payload: { text: 'sent while the page was loading' },
+    });
+    expect(sent.statusCode).toBe(201);
+    await expect.poll(() => messageTexts(bob)).toContain('sent while the page was loading');
+    release();
+    await expect.poll(async () => (await messageTexts(bob)).length).toBeGreaterThan(1);
+    expect(await messageTexts(bob)).toContain('sent while the page was loading');
+    await bob.unrouteAll();
+  });
 });

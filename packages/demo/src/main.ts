@@ -299,11 +299,16 @@ class Chat {
     this.openId = conversationId;
     this.thread = null;
     this.editing = null;
+    // Events of this conversation that arrive while its page is on its way are collected here (addMessage),
+    // and kept: the page was read before them, so replacing the timeline with it alone would lose them.
+    this.messages = [];
     const history = await this.client.get('/v1/conversations/{conversation_id}/messages', {
       params: { path: { conversation_id: conversationId }, query: { limit: 30 } },
     });
     if (this.openId !== conversationId) return;
-    this.messages = history.data;
+    const inPage = new Set(history.data.map((message) => message.id));
+    const arrived = this.messages.filter((message) => !inPage.has(message.id));
+    this.messages = [...history.data, ...arrived].sort((a, b) => a.seq - b.seq);
     this.hasMoreBefore = history.has_more_before;
     this.renderHeader();
     this.renderList();
