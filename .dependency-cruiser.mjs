@@ -155,7 +155,11 @@ export default {
         'packages/client is published on its own (@parley/client): its source imports only itself and its ' +
         'own dependencies, never the server.',
       from: { path: '^packages/client/src/' },
-      to: { pathNot: ['^packages/client/src/', 'node_modules/(openapi-fetch|ws|ts-mls)/'] },
+      // Node built-ins are client-sdk-no-node-built-ins' concern.
+      to: {
+        pathNot: ['^packages/client/src/', 'node_modules/(openapi-fetch|ws|ts-mls)/'],
+        dependencyTypesNot: ['core'],
+      },
     },
     {
       name: 'mls-behind-one-adapter',
@@ -178,11 +182,19 @@ export default {
       to: { path: 'node_modules/ws/' },
     },
     {
+      name: 'client-sdk-file-store-node-only',
+      severity: 'error',
+      comment: 'The e2ee file store uses node:fs: only the Node entry of e2ee (e2ee/node.ts) may export it.',
+      from: { path: '^packages/client/src/', pathNot: '^packages/client/src/e2ee/node\\.ts$' },
+      to: { path: '^packages/client/src/e2ee/file-store\\.ts$' },
+    },
+    {
       name: 'client-sdk-no-node-built-ins',
       severity: 'error',
       comment:
-        'The client SDK runs in browsers: no Node built-in anywhere in its source (ws brings its own).',
-      from: { path: '^packages/client/src/' },
+        'The client SDK runs in browsers: no Node built-in anywhere in its source (ws brings its own), but ' +
+        'in the e2ee file store, which only the Node entry of e2ee exports.',
+      from: { path: '^packages/client/src/', pathNot: '^packages/client/src/e2ee/file-store\\.ts$' },
       to: { dependencyTypes: ['core'] },
     },
   ],

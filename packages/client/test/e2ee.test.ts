@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ParleyClient } from '../src/node.ts';
-import { claimKeyPackages, E2eeDevice, MemoryStore } from '../src/e2ee/index.ts';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { claimKeyPackages, E2eeDevice, FileStore, MemoryStore } from '../src/e2ee/node.ts';
 import { tenantWith, useServer } from './helpers.ts';
 
 // The SDK's end-to-end encryption entry against a real server: this device registered once and kept in its
@@ -46,5 +49,28 @@ describe('an E2EE device', () => {
     // Topped up to the target again: only the one claimed is replaced.
     expect(await device.replenish({ target: 3 })).toBe(1);
     expect((await alice.get('/v1/me/devices')).data[0]?.key_packages_available).toBe(3);
+  });
+
+  it('survives its process in a FileStore: the same device and its secrets, in a file only its owner reads', async () => {
+    const { token } = await tenantWith(server.t, 'alice', 'bob');
+    const alice = new ParleyClient({ baseUrl: server.url(), token: await token('alice') });
+    const bob = new ParleyClient({ baseUrl: server.url(), token: await token('bob') });
+    const dir = await mkdtemp(path.join(tmpdir(), 'parley-e2ee-'));
+    try {
+      const file = path.join(dir, 'device', 'alice.json');
+      const device = await E2eeDevice.open(alice, new FileStore(file), { name: 'bot' });
+      await device.replenish({ target: 2 });
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+
+      // Another process, the same file: the same device, and the secrets of what it published.
+      const again = await E2eeDevice.open(alice, new FileStore(file));
+      expect(again.id).toBe(device.id);
+      expect(again.signatureKey).toBe(device.signatureKey);
+      const [claimed] = await claimKeyPackages(bob, 'alice');
+      expect(await again.secretsOf(claimed?.keyPackage ?? '')).toBeDefined();
+      expect((await alice.get('/v1/me/devices')).data).toHaveLength(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

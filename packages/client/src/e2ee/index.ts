@@ -2,4 +2,5 @@
 // it do not load the MLS library. Today: this device's registration, its KeyPackages, and claiming others'.
 export { claimKeyPackages, E2eeDevice } from './devices.js';
 export { CIPHER_SUITE, type KeyPackageSecrets, type SignatureKeys } from './mls.js';
+export { IndexedDbStore } from './indexeddb-store.js';
 export { MemoryStore, type E2eeStore } from './store.js';
