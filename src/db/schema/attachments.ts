@@ -10,15 +10,13 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { tenants } from './control.ts';
 import { conversations } from './conversations.ts';
 import { tenantIsolation } from './rls.ts';
 import { users } from './users.ts';
-
-const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+import { timestamptz } from './columns.ts';
 
 /** One stored form of an attachment's bytes: what is served for it (docs/ATTACHMENTS.md). */
 export interface StoredRendition {
@@ -93,10 +91,10 @@ export const attachments = pgTable(
     storedBytes: bigint('stored_bytes', { mode: 'number' }).notNull(),
     /** Processing: attempts made, when the next may start (a claim moves it a lease ahead), the last error. */
     attempts: integer('attempts').notNull().default(0),
-    nextAttemptAt: at('next_attempt_at'),
+    nextAttemptAt: timestamptz('next_attempt_at'),
     lastError: text('last_error'),
-    createdAt: at('created_at').notNull().defaultNow(),
-    boundAt: at('bound_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    boundAt: timestamptz('bound_at'),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
@@ -140,9 +138,9 @@ export const storageRemovals = pgTable(
     id: bigserial('id', { mode: 'number' }).notNull(),
     key: text('key').notNull(),
     attempts: integer('attempts').notNull().default(0),
-    nextAttemptAt: at('next_attempt_at').notNull().defaultNow(),
+    nextAttemptAt: timestamptz('next_attempt_at').notNull().defaultNow(),
     lastError: text('last_error'),
-    createdAt: at('created_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
@@ -165,7 +163,7 @@ export const storageReservations = pgTable(
       .references(() => tenants.id, { onDelete: 'cascade' }),
     id: uuid('id').notNull(),
     bytes: bigint('bytes', { mode: 'number' }).notNull(),
-    expiresAt: at('expires_at').notNull(),
+    expiresAt: timestamptz('expires_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.id] }), tenantIsolation()],
 );
@@ -194,12 +192,12 @@ export const uploads = pgTable(
     length: bigint('length', { mode: 'number' }).notNull(),
     /** What it stored so far, to remove if it never finishes (a storage key); null once finished. */
     key: text('key'),
-    expiresAt: at('expires_at').notNull(),
-    finishedAt: at('finished_at'),
+    expiresAt: timestamptz('expires_at').notNull(),
+    finishedAt: timestamptz('finished_at'),
     /** The lease of the process writing to it (tus): who, and until when unless renewed. */
     lockHolder: text('lock_holder'),
-    lockExpiresAt: at('lock_expires_at'),
-    createdAt: at('created_at').notNull().defaultNow(),
+    lockExpiresAt: timestamptz('lock_expires_at'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),

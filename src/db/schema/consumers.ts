@@ -1,9 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core';
 import { tenants } from './control.ts';
 import { tenantIsolation } from './rls.ts';
-
-const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+import { timestamptz } from './columns.ts';
 
 /**
  * A consumer's position in one tenant's event log: background work that follows the log (webhooks, push)
@@ -23,7 +22,7 @@ export const eventConsumers = pgTable(
     now: text('now'),
     afterId: bigint('after_id', { mode: 'number' }),
     /** When `prev` was taken: how far behind the consumer is (a metric), and whether retention outran it. */
-    prevAt: at('prev_at').notNull().defaultNow(),
+    prevAt: timestamptz('prev_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.consumer] }),

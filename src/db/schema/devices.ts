@@ -6,15 +6,13 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { tenants } from './control.ts';
 import { users } from './users.ts';
 import { tenantIsolation } from './rls.ts';
-
-const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+import { timestamptz } from './columns.ts';
 
 /**
  * A user's device for end-to-end encryption (docs/E2EE.md): an MLS client, named in its KeyPackages'
@@ -32,7 +30,7 @@ export const devices = pgTable(
     name: text('name'),
     /** The Ed25519 signature public key of its KeyPackages, base64; null until the first upload. */
     signatureKey: text('signature_key'),
-    createdAt: at('created_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
@@ -63,7 +61,7 @@ export const keyPackages = pgTable(
     keyPackage: text('key_package').notNull(),
     sha256: text('sha256').notNull(),
     isLastResort: boolean('is_last_resort').notNull().default(false),
-    createdAt: at('created_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),

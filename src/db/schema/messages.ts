@@ -9,7 +9,6 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
@@ -17,9 +16,9 @@ import { conversations } from './conversations.ts';
 import { tenantIsolation } from './rls.ts';
 import { users } from './users.ts';
 import type { AttachmentFacts } from './attachments.ts';
+import { timestamptz } from './columns.ts';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
-const timestamptz = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
 
 /**
  * A message, addressed by (conversation, seq): seq is dense per conversation and allocated under the

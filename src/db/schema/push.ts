@@ -8,15 +8,13 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { tenants } from './control.ts';
 import { users } from './users.ts';
 import { tenantIsolation } from './rls.ts';
-
-const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+import { timestamptz } from './columns.ts';
 
 /**
  * A browser's Web Push subscription (RFC 8030, keys of RFC 8291) for one user: where the push service
@@ -35,7 +33,7 @@ export const pushSubscriptions = pgTable(
     p256dh: text('p256dh').notNull(),
     /** The subscriber's 16-byte authentication secret, base64url. */
     auth: text('auth').notNull(),
-    createdAt: at('created_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
@@ -69,10 +67,10 @@ export const pushDeliveries = pgTable(
     status: text('status').notNull().default('pending'),
     attempts: integer('attempts').notNull().default(0),
     /** When it may be sent next; a claim moves it a lease ahead. Null once failed. */
-    nextAttemptAt: at('next_attempt_at'),
+    nextAttemptAt: timestamptz('next_attempt_at'),
     lastStatusCode: integer('last_status_code'),
     lastError: text('last_error'),
-    createdAt: at('created_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),

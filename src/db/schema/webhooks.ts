@@ -9,14 +9,12 @@ import {
   pgTable,
   primaryKey,
   text,
-  timestamp,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import { tenants } from './control.ts';
 import { tenantIsolation } from './rls.ts';
-
-const at = (name: string) => timestamp(name, { withTimezone: true, precision: 3 });
+import { timestamptz } from './columns.ts';
 
 /** An endpoint of a tenant's backend that receives events (Standard Webhooks). */
 export const webhookEndpoints = pgTable(
@@ -35,13 +33,13 @@ export const webhookEndpoints = pgTable(
      * first; a rotated-out one keeps signing until `expires_at`.
      */
     secrets: jsonb('secrets').$type<{ sealed: string; expires_at: string | null }[]>().notNull(),
-    disabledAt: at('disabled_at'),
+    disabledAt: timestamptz('disabled_at'),
     /** `manual` (PATCH) or `failing` (failed continuously for five days). */
     disabledReason: text('disabled_reason'),
     /** Since when every attempt has failed; cleared by a success. */
-    failingSince: at('failing_since'),
-    createdAt: at('created_at').notNull().defaultNow(),
-    updatedAt: at('updated_at').notNull().defaultNow(),
+    failingSince: timestamptz('failing_since'),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
+    updatedAt: timestamptz('updated_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
@@ -81,11 +79,11 @@ export const webhookDeliveries = pgTable(
     /** `pending` (to send, maybe after a failure), `delivered`, `failed` (the schedule ran out). */
     status: text('status').notNull().default('pending'),
     attempts: integer('attempts').notNull().default(0),
-    nextAttemptAt: at('next_attempt_at'),
-    lastAttemptAt: at('last_attempt_at'),
+    nextAttemptAt: timestamptz('next_attempt_at'),
+    lastAttemptAt: timestamptz('last_attempt_at'),
     lastStatusCode: integer('last_status_code'),
     lastError: text('last_error'),
-    createdAt: at('created_at').notNull().defaultNow(),
+    createdAt: timestamptz('created_at').notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.id] }),
@@ -133,7 +131,7 @@ export const webhookLanes = pgTable(
     tenantId: uuid('tenant_id').notNull(),
     endpointId: uuid('endpoint_id').notNull(),
     lane: uuid('lane').notNull(),
-    nextAttemptAt: at('next_attempt_at'),
+    nextAttemptAt: timestamptz('next_attempt_at'),
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.endpointId, t.lane] }),
