@@ -186,9 +186,13 @@ export function createDevicesService({ orm }: { orm: Orm }) {
             isLastResort: keyPackage.isLastResort,
           })),
         );
-        const updated = await findDevice(scope, actingId, deviceId);
-        if (updated === undefined) throw new Error('the device vanished in its own transaction');
-        return toDevice(updated);
+        // The device is locked: what it has now is what it had and what was just added.
+        return toDevice({
+          ...device,
+          signatureKey: device.signatureKey ?? key ?? null,
+          available: device.available + fresh,
+          hasLastResort: device.hasLastResort || body.last_resort !== undefined,
+        });
       });
     },
 
