@@ -72,6 +72,28 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
     return page;
   };
 
+  /** A demo user signed in through the demo's own sign-in, over HTTP: the channel general, and a send to it. */
+  const signInOverHttp = async (userId: string) => {
+    const session = await t.app.inject({
+      method: 'POST',
+      url: '/demo/session',
+      payload: { user_id: userId },
+    });
+    const headers = { authorization: `Bearer ${session.json<{ token: string }>().token}` };
+    const conversations = await t.app.inject({ method: 'GET', url: '/v1/conversations', headers });
+    const general =
+      conversations.json<{ data: { id: string; name: string }[] }>().data.find((c) => c.name === 'general')
+        ?.id ?? '';
+    const sendToGeneral = (text: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/v1/conversations/${general}/messages`,
+        headers,
+        payload: { text },
+      });
+    return { general, sendToGeneral };
+  };
+
   const messageTexts = (page: Page) => page.getByTestId('timeline').getByTestId('text').allTextContents();
 
   it('lets two users chat live: messages, badges, typing, reactions, threads, edits, receipts, search, pictures', async () => {
@@ -172,29 +194,9 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
   it('loads older messages as the timeline is scrolled up', async () => {
     const carol = await signIn('carol');
     await carol.getByTestId('conversation-general').click();
-    // 45 more messages in general, sent by dave over HTTP through the demo's own sign-in.
-    const session = await t.app.inject({
-      method: 'POST',
-      url: '/demo/session',
-      payload: { user_id: 'dave' },
-    });
-    const { token } = session.json<{ token: string }>();
-    const conversations = await t.app.inject({
-      method: 'GET',
-      url: '/v1/conversations',
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const general = conversations
-      .json<{ data: { id: string; name: string }[] }>()
-      .data.find((c) => c.name === 'general');
-    for (let i = 1; i <= 45; i++) {
-      await t.app.inject({
-        method: 'POST',
-        url: `/v1/conversations/${general?.id ?? ''}/messages`,
-        headers: { authorization: `Bearer ${token}` },
-        payload: { text: `filler ${i}` },
-      });
-    }
+    // 45 more messages in general, sent by dave over HTTP.
+    const { sendToGeneral } = await signInOverHttp('dave');
+    for (let i = 1; i <= 45; i++) expect((await sendToGeneral(`filler ${i}`)).statusCode).toBe(201);
     await expect.poll(() => messageTexts(carol)).toContain('filler 45');
     await carol.getByTestId('conversation-general').click(); // reopen: the latest 30 only
     await expect.poll(async () => (await messageTexts(carol)).length).toBe(30);
@@ -209,27 +211,14 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
 
   it('keeps a message that arrives while the conversation it opens is still loading', async () => {
     const bob = await signIn('bob');
-    const session = await t.app.inject({
-      method: 'POST',
-      url: '/demo/session',
-      payload: { user_id: 'dave' },
-    });
-    const { token } = session.json<{ token: string }>();
-    const conversations = await t.app.inject({
-      method: 'GET',
-      url: '/v1/conversations',
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const general = conversations
-      .json<{ data: { id: string; name: string }[] }>()
-      .data.find((c) => c.name === 'general');
+    const { general, sendToGeneral } = await signInOverHttp('dave');
     // The history page of general is read by the server now, before the new message exists, and handed to
     // the page only once that message has reached bob's socket.
     let release = () => {};
     const released = new Promise<void>((resolve) => (release = resolve));
     let fetched = () => {};
     const isFetched = new Promise<void>((resolve) => (fetched = resolve));
-    await bob.route(`**/v1/conversations/${general?.id ?? ''}/messages?*`, async (route) => {
+    await bob.route(`**/v1/conversations/${general}/messages?*`, async (route) => {
       const response = await route.fetch();
       fetched();
       await released;
@@ -237,13 +226,7 @@ describe.runIf(missing === null)('the web demo, in Chromium', () => {
     });
     await bob.getByTestId('conversation-general').click();
     await isFetched;
-    const sent = await t.app.inject({
-      method: 'POST',
-      url: `/v1/conversations/${general?.id ?? ''}/messages`,
-      headers: { authorization: `Bearer ${token}` },
-      payload: { text: 'sent while the page was loading' },
-    });
-    expect(sent.statusCode).toBe(201);
+    expect((await sendToGeneral('sent while the page was loading')).statusCode).toBe(201);
     await expect.poll(() => messageTexts(bob)).toContain('sent while the page was loading');
     release();
     await expect.poll(async () => (await messageTexts(bob)).length).toBeGreaterThan(1);

@@ -52,7 +52,7 @@ interface OpenApi {
  * and 429 on every counted route, 401 and 500 documented, the token scheme's practices stated.
  */
 interface OwaspException {
-  rule: string;
+  rules: string[];
   /** Whether it covers a result: its path joined with dots, and the value there in the document. */
   at: (path: string, value: unknown) => boolean;
   why: string;
@@ -62,73 +62,63 @@ const UNCOUNTED =
   /^paths\.\/(healthz|readyz|metrics|v1\/admin\/[^.]*|v1\/files\/\{token\}|v1\/uploads)\.(get|post|patch|delete|options)\./;
 const OWASP_EXCEPTIONS: OwaspException[] = [
   {
-    rule: 'owasp:api4:2023-string-restricted',
+    rules: ['owasp:api4:2023-string-restricted'],
     at: (_path, schema) => isRecord(schema) && typeof schema.maxLength === 'number',
     why: 'free text (names, messages, topics, problem details) has a length limit but no pattern to give',
   },
   {
-    rule: 'owasp:api4:2023-array-limit',
+    rules: ['owasp:api4:2023-array-limit'],
     at: (path) =>
       /^components\.schemas\.UserExport\.properties\.(memberships|messages|reactions)$/.test(path),
     why: "a user's export holds everything kept about them, by law: as many items as they made",
   },
   {
-    rule: 'owasp:api4:2023-array-limit',
+    rules: ['owasp:api4:2023-array-limit'],
     at: (path) => path === 'components.schemas.Unread.properties.conversations',
     why: 'GET /v1/unread lists every conversation with something unread: at most the caller’s memberships',
   },
   {
-    rule: 'owasp:api4:2023-array-limit',
+    rules: ['owasp:api4:2023-array-limit'],
     at: (path) => path === 'components.schemas.ApiKeyList.properties.data',
     why: "the operator's list of one tenant's keys, revoked ones included",
   },
   {
-    rule: 'owasp:api4:2023-string-limit',
+    rules: ['owasp:api4:2023-string-limit', 'owasp:api4:2023-string-restricted'],
     at: (path) => path === 'paths./metrics.get.responses.200.content.text/plain.schema',
-    why: 'the Prometheus exposition grows with the routes and series it reports',
+    why: 'the Prometheus exposition is a text format of its own, growing with the routes and series it reports',
   },
   {
-    rule: 'owasp:api4:2023-string-restricted',
-    at: (path) => path === 'paths./metrics.get.responses.200.content.text/plain.schema',
-    why: 'the Prometheus exposition is a text format of its own, not a pattern',
-  },
-  {
-    rule: 'owasp:api4:2023-rate-limit',
+    rules: ['owasp:api4:2023-rate-limit', 'owasp:api4:2023-rate-limit-responses-429'],
     at: (path) => UNCOUNTED.test(path),
     why: 'probes, the operator, signed file links and tus discovery are not counted against a caller',
   },
   {
-    rule: 'owasp:api4:2023-rate-limit-responses-429',
-    at: (path) => UNCOUNTED.test(path),
-    why: 'probes, the operator, signed file links and tus discovery are not counted against a caller',
-  },
-  {
-    rule: 'owasp:api8:2023-define-error-responses-401',
+    rules: ['owasp:api8:2023-define-error-responses-401'],
     at: (path) => PROBES.test(path) || path.startsWith('paths./v1/uploads.options.'),
     why: 'probes and tus discovery take no credential, so never answer 401',
   },
   {
-    rule: 'owasp:api8:2023-define-error-responses-500',
+    rules: ['owasp:api8:2023-define-error-responses-500'],
     at: (path) => PROBES.test(path),
     why: 'a probe reports its failure in its own answer (503 with what is down)',
   },
   {
-    rule: 'owasp:api8:2023-define-error-validation',
+    rules: ['owasp:api8:2023-define-error-validation'],
     at: (path) => PROBES.test(path),
     why: 'probes take no input to refuse',
   },
   {
-    rule: 'owasp:api2:2023-read-restricted',
+    rules: ['owasp:api2:2023-read-restricted'],
     at: (path) => PROBES.test(path) || path.startsWith('paths./v1/files/{token}.get.'),
     why: 'probes are for the network edge to restrict; a file link is its own credential (signed, one object, short-lived)',
   },
   {
-    rule: 'owasp:api2:2023-no-credentials-in-url',
+    rules: ['owasp:api2:2023-no-credentials-in-url'],
     at: (path) => path.startsWith('paths./v1/files/{token}.get.parameters'),
     why: 'a signed file link is a capability for one object until it expires, made for <img src>, like S3 presigned URLs',
   },
   {
-    rule: 'owasp:api8:2023-define-cors-origin',
+    rules: ['owasp:api8:2023-define-cors-origin'],
     at: (path) =>
       path === 'components.schemas.PresignedUpload.properties.upload.properties.headers' ||
       path.endsWith('.example.upload.headers'),
@@ -180,7 +170,8 @@ describe('the OpenAPI document', () => {
     for (const result of results) {
       const path = result.path.join('.');
       const exception = OWASP_EXCEPTIONS.find(
-        (candidate) => candidate.rule === result.code && candidate.at(path, valueAt(document, result.path)),
+        (candidate) =>
+          candidate.rules.includes(String(result.code)) && candidate.at(path, valueAt(document, result.path)),
       );
       if (exception === undefined) unexcused.push(`${result.code} at ${path}: ${result.message}`);
       else used.add(exception);

@@ -75,9 +75,10 @@ describe('the real-time client, on its own', () => {
 });
 
 describe('the builds', () => {
-  it('bundles for browsers without a Node built-in or ws', async () => {
+  /** An entry of the package bundled for browsers: the modules it took in, and the code it made. */
+  const bundleForBrowsers = async (entry: string) => {
     const result = await build({
-      entryPoints: [`${PACKAGE}/src/index.ts`],
+      entryPoints: [`${PACKAGE}/src/${entry}`],
       bundle: true,
       write: false,
       platform: 'browser',
@@ -85,32 +86,26 @@ describe('the builds', () => {
       logLevel: 'silent',
       metafile: true,
     });
-    const inputs = Object.keys(result.metafile.inputs);
+    return {
+      inputs: Object.keys(result.metafile.inputs),
+      code: result.outputFiles.map((file) => file.text).join(''),
+    };
+  };
+
+  it('bundles for browsers without a Node built-in or ws', async () => {
+    const { inputs, code } = await bundleForBrowsers('index.ts');
     expect(inputs.filter((input) => input.includes('node_modules'))).toEqual(
       expect.arrayContaining([expect.stringContaining('openapi-fetch')]),
     );
     expect(inputs.filter((input) => /node_modules\/ws\/|^node:/.test(input))).toEqual([]);
-    expect(result.outputFiles.map((file) => file.text).join('')).not.toMatch(
-      /from ["']node:|require\(["'](ws|node:)/,
-    );
+    expect(code).not.toMatch(/from ["']node:|require\(["'](ws|node:)/);
   });
 
   it('bundles the e2ee entry for browsers too, MLS library included, without a Node built-in', async () => {
-    const result = await build({
-      entryPoints: [`${PACKAGE}/src/e2ee/index.ts`],
-      bundle: true,
-      write: false,
-      platform: 'browser',
-      format: 'esm',
-      logLevel: 'silent',
-      metafile: true,
-    });
-    const inputs = Object.keys(result.metafile.inputs);
+    const { inputs, code } = await bundleForBrowsers('e2ee/index.ts');
     expect(inputs).toEqual(expect.arrayContaining([expect.stringContaining('node_modules/ts-mls/')]));
     expect(inputs.filter((input) => /node_modules\/ws\/|^node:/.test(input))).toEqual([]);
-    expect(result.outputFiles.map((file) => file.text).join('')).not.toMatch(
-      /from ["']node:|require\(["']node:/,
-    );
+    expect(code).not.toMatch(/from ["']node:|require\(["']node:/);
   });
 
   it('compiles to JavaScript and declarations with tsc, the way it is published', () => {
